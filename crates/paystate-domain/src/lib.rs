@@ -1,0 +1,1 @@
+//! Pure domain of paystate (placeholder; see docs/architecture.md).

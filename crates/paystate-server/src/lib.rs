@@ -1,0 +1,1 @@
+//! The paystate server (placeholder).

@@ -1,0 +1,161 @@
+//! The [`EventStore`] contract that every implementation passes (see `tests/conformance.rs`).
+
+use crate::error::StoreError;
+use crate::types::{AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion, VerifyReport};
+use async_trait::async_trait;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// One write to a projection's key-value state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvOp {
+    Put { key: Vec<u8>, value: Vec<u8> },
+    Delete { key: Vec<u8> },
+}
+
+/// The append-only log.
+///
+/// Reads are synchronous (they never wait on a flush); appends are asynchronous because they
+/// return only once durable, and share a flush with concurrent appends.
+#[async_trait]
+pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Appends `events` to `stream` as one atomic, durable batch, if `expected` holds and no
+    /// event's dedupe key is already taken.
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError>;
+
+    /// The position of the last durable event (0 when the log is empty).
+    fn head(&self) -> Result<Position, StoreError>;
+
+    /// A receiver that sees the head move; subscriptions wait on it.
+    fn watch_head(&self) -> watch::Receiver<Position>;
+
+    /// Up to `limit` events with position > `after`, in order, upcast to current schemas.
+    fn read_all(&self, after: Position, limit: usize) -> Result<Vec<Envelope>, StoreError>;
+
+    /// As [`EventStore::read_all`], but with the payload and schema version exactly as stored
+    /// (what the hash covers): for export and verification.
+    fn read_all_raw(&self, after: Position, limit: usize) -> Result<Vec<Envelope>, StoreError>;
+
+    /// One event by position, upcast.
+    fn read_event(&self, position: Position) -> Result<Option<Envelope>, StoreError>;
+
+    /// Up to `limit` events of one stream with stream version > `after`, in order, upcast.
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        after: StreamVersion,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError>;
+
+    /// The current version of a stream (0 if it has no event).
+    fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError>;
+
+    /// The position of the event that took `dedupe_key`, if any.
+    fn dedupe_position(&self, dedupe_key: &str) -> Result<Option<Position>, StoreError>;
+
+    /// Walks the whole hash chain from position 1 and reports the first bad record.
+    fn verify(&self) -> Result<VerifyReport, StoreError>;
+
+    /// Appends envelopes exported from another store, keeping their positions, ids, times and
+    /// hashes. Each must follow the current head and chain onto it; nothing is written if one
+    /// does not. Durable on return.
+    async fn import(&self, envelopes: Vec<Envelope>) -> Result<(), StoreError>;
+
+    /// Applies `ops` to a projection's state and sets its checkpoint, atomically and durably.
+    fn commit_projection(
+        &self,
+        projection: &str,
+        checkpoint: Position,
+        ops: Vec<KvOp>,
+    ) -> Result<(), StoreError>;
+
+    /// The position up to which a projection's stored state is complete.
+    fn projection_checkpoint(&self, projection: &str) -> Result<Option<Position>, StoreError>;
+
+    fn projection_get(&self, projection: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// All entries of a projection whose key starts with `prefix`, in key order.
+    fn projection_scan(
+        &self,
+        projection: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+
+    /// Drops a projection's state and checkpoint (before a rebuild).
+    fn projection_reset(&self, projection: &str) -> Result<(), StoreError>;
+
+    /// Side data kept apart from the log (never exported, never hashed), e.g. encrypted
+    /// secrets. Durable on return.
+    fn side_put(&self, namespace: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    fn side_get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    fn side_scan(&self, namespace: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+
+    /// Flushes everything and stops accepting appends.
+    async fn close(&self) -> Result<(), StoreError>;
+}
+
+/// What a subscription yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionItem {
+    Event(Envelope),
+    /// Everything up to this position has been delivered; what follows is live.
+    /// Sent once, when the subscription first reaches the head.
+    CaughtUp(Position),
+}
+
+/// A catch-up subscription: reads the log from a position in pages, then follows it live.
+#[derive(Debug)]
+pub struct Subscription {
+    store: Arc<dyn EventStore>,
+    after: Position,
+    buffer: VecDeque<Envelope>,
+    head: watch::Receiver<Position>,
+    caught_up_sent: bool,
+    page: usize,
+}
+
+impl Subscription {
+    /// Subscribes to every event after `after`.
+    pub fn new(store: Arc<dyn EventStore>, after: Position) -> Subscription {
+        let head = store.watch_head();
+        Subscription {
+            store,
+            after,
+            buffer: VecDeque::new(),
+            head,
+            caught_up_sent: false,
+            page: 1024,
+        }
+    }
+
+    /// The next event, or the one-time caught-up marker. Waits while there is nothing new.
+    pub async fn next(&mut self) -> Result<SubscriptionItem, StoreError> {
+        loop {
+            if let Some(envelope) = self.buffer.pop_front() {
+                self.after = envelope.position;
+                return Ok(SubscriptionItem::Event(envelope));
+            }
+            let page = self.store.read_all(self.after, self.page)?;
+            if !page.is_empty() {
+                self.buffer.extend(page);
+                continue;
+            }
+            if !self.caught_up_sent {
+                self.caught_up_sent = true;
+                return Ok(SubscriptionItem::CaughtUp(self.after));
+            }
+            // Wait for the head to pass what we have seen.
+            let after = self.after;
+            self.head
+                .wait_for(|head| *head > after)
+                .await
+                .map_err(|_| StoreError::Closed)?;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Vipps MobilePay adapter (placeholder).

@@ -1,0 +1,1 @@
+//! Vipps MobilePay simulator (placeholder).
