@@ -1,7 +1,10 @@
 //! The [`EventStore`] contract that every implementation passes (see `tests/conformance.rs`).
 
 use crate::error::StoreError;
-use crate::types::{AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion, VerifyReport};
+use crate::types::{
+    AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion,
+    VerifyReport,
+};
 use async_trait::async_trait;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -94,7 +97,11 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// secrets. Durable on return.
     fn side_put(&self, namespace: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     fn side_get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    fn side_scan(&self, namespace: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn side_scan(
+        &self,
+        namespace: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
 
     /// Flushes everything and stops accepting appends.
     async fn close(&self) -> Result<(), StoreError>;

@@ -12,8 +12,15 @@
 //!   walks it and names the first bad position.
 //! - An append returns only once its events are durable; concurrent appenders share one flush
 //!   (group commit).
-//! - [`EventStore::subscribe`] reads from a position, then follows the log live.
+//! - [`Subscription`] reads from a position, then follows the log live.
 //! - Projections keep their state and checkpoint together ([`EventStore::commit_projection`]).
+//! - Old event schemas are upcast on read ([`Upcasters`]); stored bytes are never rewritten.
+//!
+//! Module map: `types` (the values at the boundary), `event_store` (the trait and
+//! subscriptions), `sequencer` (deciding a batch: versions, dedupe, positions, chain), `codec`
+//! (record encoding and the chain hash), `upcast`, `sled_store` (disk, single writer, group
+//! commit), `memory`. `docs/store.md` describes the write path, durability and the on-disk
+//! format.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), paystate_store::StoreError> {
@@ -27,13 +34,26 @@
 //! # Ok(()) }
 //! ```
 
+mod codec;
 mod error;
 mod event_store;
+mod memory;
+mod names;
+mod options;
+mod sequencer;
+mod sled_store;
+mod stats;
 mod types;
+mod upcast;
 
 pub use error::StoreError;
 pub use event_store::{EventStore, KvOp, Subscription, SubscriptionItem};
+pub use memory::MemoryStore;
+pub use options::StoreOptions;
+pub use sled_store::{SledStore, FORMAT_VERSION};
+pub use stats::StoreStats;
 pub use types::{
     AppendOutcome, Envelope, ExpectedVersion, Hash, NewEvent, Position, StreamId, StreamVersion,
     VerifyReport,
 };
+pub use upcast::{UpcastFn, Upcasters};

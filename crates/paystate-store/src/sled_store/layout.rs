@@ -1,0 +1,229 @@
+//! Where things live in the sled database, and how a directory is recognised as a store.
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `paystate.meta` | `marker`, `format_version` | `paystate-store`, u32 BE |
+//! | `events` | position u64 BE | record (see `codec`) |
+//! | `stream_index` | stream UTF-8, `0xFF`, version u64 BE | position u64 BE |
+//! | `stream_heads` | stream UTF-8 | version u64 BE, position u64 BE |
+//! | `dedupe` | dedupe key UTF-8 | position u64 BE |
+//! | `projection_checkpoints` | projection name | position u64 BE |
+//! | `projection/{name}` | caller's key | caller's value |
+//! | `side/{namespace}` | caller's key | caller's value |
+//!
+//! `0xFF` never occurs in UTF-8, so a stream's index entries are exactly the keys that start
+//! with its name followed by `0xFF`, and they sort by version.
+
+use crate::error::StoreError;
+use crate::types::{Position, StreamId, StreamVersion};
+use std::path::{Path, PathBuf};
+
+/// The on-disk format this build writes and the newest it can read.
+pub const FORMAT_VERSION: u32 = 1;
+
+pub(crate) const META_TREE: &str = "paystate.meta";
+pub(crate) const EVENTS_TREE: &str = "events";
+const STREAM_INDEX_TREE: &str = "stream_index";
+const STREAM_HEADS_TREE: &str = "stream_heads";
+const DEDUPE_TREE: &str = "dedupe";
+const CHECKPOINTS_TREE: &str = "projection_checkpoints";
+
+const MARKER_KEY: &[u8] = b"marker";
+const MARKER_VALUE: &[u8] = b"paystate-store";
+const FORMAT_VERSION_KEY: &[u8] = b"format_version";
+
+/// The fixed trees of an open store.
+#[derive(Debug, Clone)]
+pub(crate) struct Trees {
+    pub events: sled::Tree,
+    pub stream_index: sled::Tree,
+    pub stream_heads: sled::Tree,
+    pub dedupe: sled::Tree,
+    pub checkpoints: sled::Tree,
+}
+
+impl Trees {
+    pub fn open(db: &sled::Db, path: &Path) -> Result<Trees, StoreError> {
+        let open = |name: &str| db.open_tree(name).map_err(|e| storage_error(path, e));
+        Ok(Trees {
+            events: open(EVENTS_TREE)?,
+            stream_index: open(STREAM_INDEX_TREE)?,
+            stream_heads: open(STREAM_HEADS_TREE)?,
+            dedupe: open(DEDUPE_TREE)?,
+            checkpoints: open(CHECKPOINTS_TREE)?,
+        })
+    }
+}
+
+pub(crate) fn projection_tree_name(projection: &str) -> String {
+    format!("projection/{projection}")
+}
+
+pub(crate) fn side_tree_name(namespace: &str) -> String {
+    format!("side/{namespace}")
+}
+
+pub(crate) fn position_key(position: Position) -> [u8; 8] {
+    position.0.to_be_bytes()
+}
+
+pub(crate) fn stream_prefix(stream: &StreamId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.as_str().len() + 9);
+    key.extend_from_slice(stream.as_str().as_bytes());
+    key.push(0xFF);
+    key
+}
+
+pub(crate) fn stream_index_key(stream: &StreamId, version: StreamVersion) -> Vec<u8> {
+    let mut key = stream_prefix(stream);
+    key.extend_from_slice(&version.0.to_be_bytes());
+    key
+}
+
+pub(crate) fn stream_head_value(version: StreamVersion, position: Position) -> [u8; 16] {
+    let mut value = [0u8; 16];
+    value[..8].copy_from_slice(&version.0.to_be_bytes());
+    value[8..].copy_from_slice(&position.0.to_be_bytes());
+    value
+}
+
+/// Reads a big-endian u64 from a stored value that must be exactly `8 * index + 8` long or
+/// longer; `what` names the value in the error.
+pub(crate) fn be_u64(bytes: &[u8], index: usize, what: &str) -> Result<u64, StoreError> {
+    bytes
+        .get(index * 8..index * 8 + 8)
+        .and_then(|slice| <[u8; 8]>::try_from(slice).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: format!("{what} is {} bytes long", bytes.len()),
+        })
+}
+
+pub(crate) fn storage_error(path: &Path, error: sled::Error) -> StoreError {
+    match error {
+        sled::Error::Io(source) => StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => StoreError::Unavailable(format!("{}: {other}", path.display())),
+    }
+}
+
+/// Opens the sled database at `path`, creating a new store if the directory is missing or
+/// empty, and refusing anything that is not a paystate store this build can read.
+pub(crate) fn open_database(path: &Path) -> Result<sled::Db, StoreError> {
+    let not_a_store = |reason: &str| StoreError::NotAStore {
+        path: path.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_dir() => return Err(not_a_store("it is not a directory")),
+        Ok(_) => {
+            let mut entries = std::fs::read_dir(path).map_err(io)?;
+            let is_empty = entries.next().is_none();
+            let has_sled_files = path.join("db").is_file() && path.join("conf").is_file();
+            if !is_empty && !has_sled_files {
+                return Err(not_a_store("the directory holds other files and no store"));
+            }
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(path).map_err(io)?;
+        }
+        Err(error) => return Err(io(error)),
+    }
+
+    let db = sled::Config::new()
+        .path(path)
+        .open()
+        .map_err(|error| classify_open_error(path, error))?;
+    check_or_initialize(&db, path)?;
+    Ok(db)
+}
+
+fn classify_open_error(path: &Path, error: sled::Error) -> StoreError {
+    match error {
+        sled::Error::Io(source) if source.to_string().contains("could not acquire lock") => {
+            StoreError::Locked {
+                path: path.to_path_buf(),
+            }
+        }
+        sled::Error::Io(source) => StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => StoreError::NotAStore {
+            path: path.to_path_buf(),
+            reason: format!("the database cannot be opened: {other}"),
+        },
+    }
+}
+
+fn check_or_initialize(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
+    let not_a_store = |reason: String| StoreError::NotAStore {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let has_meta = db
+        .tree_names()
+        .iter()
+        .any(|name| name == META_TREE.as_bytes());
+    if has_meta {
+        let meta = db
+            .open_tree(META_TREE)
+            .map_err(|e| storage_error(path, e))?;
+        if let Some(marker) = meta.get(MARKER_KEY).map_err(|e| storage_error(path, e))? {
+            if marker != MARKER_VALUE {
+                return Err(not_a_store("its marker names something else".into()));
+            }
+            let version = meta
+                .get(FORMAT_VERSION_KEY)
+                .map_err(|e| storage_error(path, e))?
+                .ok_or_else(|| not_a_store("the format version is missing".into()))?;
+            let found = <[u8; 4]>::try_from(version.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| not_a_store("the format version is unreadable".into()))?;
+            if found > FORMAT_VERSION {
+                return Err(StoreError::FormatTooNew {
+                    path: path.to_path_buf(),
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            return Ok(());
+        }
+    }
+    // No marker: only a database with nothing in it (a first open that was interrupted before
+    // the marker was written) may become a store.
+    for name in db.tree_names() {
+        let tree = db.open_tree(&name).map_err(|e| storage_error(path, e))?;
+        if !tree.is_empty() {
+            return Err(not_a_store(
+                "it is a sled database without a paystate marker".into(),
+            ));
+        }
+    }
+    let meta = db
+        .open_tree(META_TREE)
+        .map_err(|e| storage_error(path, e))?;
+    let mut batch = sled::Batch::default();
+    batch.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes());
+    batch.insert(MARKER_KEY, MARKER_VALUE);
+    meta.apply_batch(batch)
+        .map_err(|e| storage_error(path, e))?;
+    db.flush().map_err(|e| storage_error(path, e))?;
+    Ok(())
+}
+
+/// Files sled keeps under a store directory, for fsync.
+pub(crate) fn data_file(path: &Path) -> PathBuf {
+    path.join("db")
+}
+
+pub(crate) fn blobs_dir(path: &Path) -> PathBuf {
+    path.join("blobs")
+}

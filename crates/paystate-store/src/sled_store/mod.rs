@@ -1,0 +1,517 @@
+//! [`SledStore`]: the durable, embedded [`EventStore`] on sled 0.34.
+//!
+//! - `layout`: tree names, key encodings, recognising a store directory.
+//! - `writer`: the single writer thread and its group commit.
+//! - `disk_sync`: the fsync that follows every sled flush.
+//!
+//! Reads go straight to sled from the caller's thread and never look past the durable head,
+//! so nothing a reader sees can disappear in a crash.
+
+mod disk_sync;
+mod layout;
+mod writer;
+
+pub use layout::FORMAT_VERSION;
+
+use crate::codec::{chain_fault, decode_record, GENESIS_HASH};
+use crate::error::StoreError;
+use crate::event_store::{EventStore, KvOp};
+use crate::options::StoreOptions;
+use crate::sequencer::Tail;
+use crate::stats::{StatCounters, StoreStats};
+use crate::types::{
+    AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion,
+    VerifyReport,
+};
+use async_trait::async_trait;
+use disk_sync::DiskSync;
+use layout::{
+    be_u64, position_key, projection_tree_name, side_tree_name, storage_error, stream_index_key,
+    stream_prefix, Trees,
+};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::{oneshot, watch};
+use writer::{AuxWrite, Reply, Request, Shared, Writer};
+
+/// The sled-backed [`EventStore`]. Open one per directory; sled's file lock keeps a second
+/// process out ([`StoreError::Locked`]).
+#[derive(Debug)]
+pub struct SledStore {
+    path: PathBuf,
+    db: sled::Db,
+    trees: Trees,
+    /// Unbounded on purpose: every appender waits for its own answer, so the queue never holds
+    /// more than one request per concurrent caller.
+    requests: Option<mpsc::Sender<Request>>,
+    /// Joined on drop so the directory is unlocked once the store is gone.
+    writer: Mutex<Option<JoinHandle<()>>>,
+    shared: Arc<Shared>,
+    head: watch::Receiver<Position>,
+    options: StoreOptions,
+}
+
+impl SledStore {
+    /// The name of the sled tree that holds the records, keyed by big-endian position.
+    pub const EVENTS_TREE: &'static str = layout::EVENTS_TREE;
+
+    /// Opens (or creates) the store in `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<SledStore, StoreError> {
+        SledStore::open_with(path, StoreOptions::default())
+    }
+
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: StoreOptions,
+    ) -> Result<SledStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = layout::open_database(&path)?;
+        let trees = Trees::open(&db, &path)?;
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let disk = DiskSync::open(&path).map_err(io)?;
+
+        // Recovery is sled's: after a crash it replays its log up to the last complete write.
+        // All the store needs is the tail. A tail it cannot read leaves the store readable
+        // (so `verify` can name the damage) but refusing writes.
+        let (tail, broken) = match read_tail(&trees) {
+            Ok(tail) => (tail, None),
+            Err(error) => {
+                let last = trees
+                    .events
+                    .last()
+                    .ok()
+                    .flatten()
+                    .and_then(|(key, _)| be_u64(&key, 0, "a position key").ok())
+                    .unwrap_or(0);
+                (
+                    Tail {
+                        next: Position(last + 1),
+                        last_hash: GENESIS_HASH,
+                    },
+                    Some(format!(
+                        "the last record is unreadable ({error}); run verify"
+                    )),
+                )
+            }
+        };
+        let head = Position(tail.next.0 - 1);
+        metrics::gauge!("paystate_store_head_position").set(head.0 as f64);
+        let shared = Arc::new(Shared {
+            durable_head: AtomicU64::new(head.0),
+            stats: StatCounters::default(),
+        });
+        let (head_sender, head_receiver) = watch::channel(head);
+        let (sender, receiver) = mpsc::channel();
+        let writer = Writer {
+            path: path.clone(),
+            db: db.clone(),
+            trees: trees.clone(),
+            disk,
+            tail,
+            shared: shared.clone(),
+            head: head_sender,
+            max_batch_events: options.max_batch_events.max(1),
+            broken,
+        };
+        let handle = std::thread::Builder::new()
+            .name("paystate-store-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(io)?;
+        Ok(SledStore {
+            path,
+            db,
+            trees,
+            requests: Some(sender),
+            writer: Mutex::new(Some(handle)),
+            shared,
+            head: head_receiver,
+            options,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        self.shared.stats.snapshot()
+    }
+
+    fn durable_head(&self) -> Position {
+        Position(self.shared.durable_head.load(Ordering::Acquire))
+    }
+
+    fn send(&self, request: Request) -> Result<(), StoreError> {
+        self.requests
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(request)
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Sends a write that blocking callers wait for.
+    fn write_blocking(&self, write: AuxWrite) -> Result<(), StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(Request::Aux {
+            write,
+            reply: Reply::Blocking(reply),
+        })?;
+        answer.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn storage(&self, error: sled::Error) -> StoreError {
+        storage_error(&self.path, error)
+    }
+
+    fn decode(&self, position: u64, bytes: &[u8], raw: bool) -> Result<Envelope, StoreError> {
+        let envelope = decode_record(position, bytes)?;
+        if raw || self.options.upcasters.is_empty() {
+            Ok(envelope)
+        } else {
+            self.options.upcasters.upcast(envelope)
+        }
+    }
+
+    fn read_range(
+        &self,
+        after: Position,
+        limit: usize,
+        raw: bool,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let head = self.durable_head();
+        if after >= head || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let available = usize::try_from(head.0 - after.0).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(limit.min(available));
+        let range = position_key(after.next())..=position_key(head);
+        for entry in self.trees.events.range(range).take(limit) {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            let position = be_u64(&key, 0, "a position key")?;
+            out.push(self.decode(position, &value, raw)?);
+        }
+        Ok(out)
+    }
+
+    fn tree(&self, name: String) -> Result<sled::Tree, StoreError> {
+        self.db.open_tree(name).map_err(|e| self.storage(e))
+    }
+
+    fn scan(
+        tree: &sled::Tree,
+        prefix: &[u8],
+        path: &Path,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        tree.scan_prefix(prefix)
+            .map(|entry| {
+                entry
+                    .map(|(key, value)| (key.to_vec(), value.to_vec()))
+                    .map_err(|e| storage_error(path, e))
+            })
+            .collect()
+    }
+}
+
+fn read_tail(trees: &Trees) -> Result<Tail, StoreError> {
+    match trees
+        .events
+        .last()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    {
+        None => Ok(Tail {
+            next: Position(1),
+            last_hash: GENESIS_HASH,
+        }),
+        Some((key, value)) => {
+            let position = be_u64(&key, 0, "a position key")?;
+            let envelope = decode_record(position, &value)?;
+            Ok(Tail {
+                next: envelope.position.next(),
+                last_hash: envelope.hash,
+            })
+        }
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // Hanging up makes the writer flush and exit; waiting for it releases sled's lock
+        // before the caller can try to reopen the directory.
+        self.requests.take();
+        if let Ok(mut writer) = self.writer.lock() {
+            if let Some(handle) = writer.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for SledStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let started = Instant::now();
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Append {
+            stream: stream.clone(),
+            expected,
+            events,
+            reply: Reply::Async(reply),
+        })?;
+        let outcome = answer.await.map_err(|_| StoreError::Closed)?;
+        metrics::histogram!("paystate_store_append_seconds")
+            .record(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    fn head(&self) -> Result<Position, StoreError> {
+        Ok(self.durable_head())
+    }
+
+    fn watch_head(&self) -> watch::Receiver<Position> {
+        self.head.clone()
+    }
+
+    fn read_all(&self, after: Position, limit: usize) -> Result<Vec<Envelope>, StoreError> {
+        self.read_range(after, limit, false)
+    }
+
+    fn read_all_raw(&self, after: Position, limit: usize) -> Result<Vec<Envelope>, StoreError> {
+        self.read_range(after, limit, true)
+    }
+
+    fn read_event(&self, position: Position) -> Result<Option<Envelope>, StoreError> {
+        if position == Position::START || position > self.durable_head() {
+            return Ok(None);
+        }
+        self.trees
+            .events
+            .get(position_key(position))
+            .map_err(|e| self.storage(e))?
+            .map(|bytes| self.decode(position.0, &bytes, false))
+            .transpose()
+    }
+
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        after: StreamVersion,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let head = self.durable_head();
+        let Some(first) = after.0.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let range = stream_index_key(stream, StreamVersion(first))
+            ..=stream_index_key(stream, StreamVersion(u64::MAX));
+        let mut out = Vec::new();
+        for entry in self.trees.stream_index.range(range).take(limit) {
+            let (_, value) = entry.map_err(|e| self.storage(e))?;
+            let position = Position(be_u64(&value, 0, "a stream index entry")?);
+            if position > head {
+                break;
+            }
+            let bytes = self
+                .trees
+                .events
+                .get(position_key(position))
+                .map_err(|e| self.storage(e))?
+                .ok_or_else(|| StoreError::Corrupt {
+                    position: position.0,
+                    reason: "indexed by its stream but missing from the log".into(),
+                })?;
+            out.push(self.decode(position.0, &bytes, false)?);
+        }
+        Ok(out)
+    }
+
+    fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError> {
+        let head = self.durable_head();
+        let Some(value) = self
+            .trees
+            .stream_heads
+            .get(stream.as_str().as_bytes())
+            .map_err(|e| self.storage(e))?
+        else {
+            return Ok(StreamVersion(0));
+        };
+        let version = be_u64(&value, 0, "a stream head")?;
+        if be_u64(&value, 1, "a stream head")? <= head.0 {
+            return Ok(StreamVersion(version));
+        }
+        // The head entry belongs to a commit still being synced: report the last durable one.
+        let prefix = stream_prefix(stream);
+        for entry in self.trees.stream_index.scan_prefix(&prefix).rev() {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            if be_u64(&value, 0, "a stream index entry")? <= head.0 {
+                let version = key
+                    .get(prefix.len()..)
+                    .map(|rest| be_u64(rest, 0, "a stream index key"))
+                    .transpose()?
+                    .unwrap_or(0);
+                return Ok(StreamVersion(version));
+            }
+        }
+        Ok(StreamVersion(0))
+    }
+
+    fn dedupe_position(&self, dedupe_key: &str) -> Result<Option<Position>, StoreError> {
+        let head = self.durable_head();
+        let Some(value) = self
+            .trees
+            .dedupe
+            .get(dedupe_key.as_bytes())
+            .map_err(|e| self.storage(e))?
+        else {
+            return Ok(None);
+        };
+        let position = Position(be_u64(&value, 0, "a dedupe entry")?);
+        Ok((position <= head).then_some(position))
+    }
+
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let head = self.durable_head();
+        let mut report = VerifyReport {
+            events: 0,
+            head,
+            head_hash: GENESIS_HASH,
+            first_bad: None,
+        };
+        let mut expected = Position(1);
+        for entry in self.trees.events.range(..=position_key(head)) {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            let fault = match be_u64(&key, 0, "a position key") {
+                Err(error) => Some((expected, error.to_string())),
+                Ok(position) => match decode_record(position, &value) {
+                    Err(error) => Some((Position(position), error.to_string())),
+                    Ok(envelope) => match chain_fault(&envelope, expected, &report.head_hash) {
+                        Some(reason) => Some((Position(position.min(expected.0)), reason)),
+                        None => {
+                            report.head_hash = envelope.hash;
+                            None
+                        }
+                    },
+                },
+            };
+            if let Some(bad) = fault {
+                report.first_bad = Some(bad);
+                return Ok(report);
+            }
+            report.events += 1;
+            expected = expected.next();
+        }
+        if report.events < head.0 {
+            report.first_bad = Some((expected, "missing from the log".into()));
+        }
+        Ok(report)
+    }
+
+    async fn import(&self, envelopes: Vec<Envelope>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Import {
+            envelopes,
+            reply: Reply::Async(reply),
+        })?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn commit_projection(
+        &self,
+        projection: &str,
+        checkpoint: Position,
+        ops: Vec<KvOp>,
+    ) -> Result<(), StoreError> {
+        crate::names::check("projection", projection)?;
+        self.write_blocking(AuxWrite::Projection {
+            name: projection.to_owned(),
+            checkpoint,
+            ops,
+        })
+    }
+
+    fn projection_checkpoint(&self, projection: &str) -> Result<Option<Position>, StoreError> {
+        self.trees
+            .checkpoints
+            .get(projection.as_bytes())
+            .map_err(|e| self.storage(e))?
+            .map(|value| be_u64(&value, 0, "a projection checkpoint").map(Position))
+            .transpose()
+    }
+
+    fn projection_get(&self, projection: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        crate::names::check("projection", projection)?;
+        Ok(self
+            .tree(projection_tree_name(projection))?
+            .get(key)
+            .map_err(|e| self.storage(e))?
+            .map(|value| value.to_vec()))
+    }
+
+    fn projection_scan(
+        &self,
+        projection: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        crate::names::check("projection", projection)?;
+        SledStore::scan(
+            &self.tree(projection_tree_name(projection))?,
+            prefix,
+            &self.path,
+        )
+    }
+
+    fn projection_reset(&self, projection: &str) -> Result<(), StoreError> {
+        crate::names::check("projection", projection)?;
+        self.write_blocking(AuxWrite::ProjectionReset {
+            name: projection.to_owned(),
+        })
+    }
+
+    fn side_put(&self, namespace: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        crate::names::check("side namespace", namespace)?;
+        self.write_blocking(AuxWrite::SidePut {
+            namespace: namespace.to_owned(),
+            key: key.to_vec(),
+            value: value.to_vec(),
+        })
+    }
+
+    fn side_get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        crate::names::check("side namespace", namespace)?;
+        Ok(self
+            .tree(side_tree_name(namespace))?
+            .get(key)
+            .map_err(|e| self.storage(e))?
+            .map(|value| value.to_vec()))
+    }
+
+    fn side_scan(
+        &self,
+        namespace: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        crate::names::check("side namespace", namespace)?;
+        SledStore::scan(&self.tree(side_tree_name(namespace))?, prefix, &self.path)
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        match self.send(Request::Close {
+            reply: Reply::Async(reply),
+        }) {
+            Ok(()) => answer.await.map_err(|_| StoreError::Closed)?,
+            Err(StoreError::Closed) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+}
