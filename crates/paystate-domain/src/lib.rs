@@ -35,6 +35,7 @@
 
 pub mod events;
 pub mod ids;
+pub mod provider;
 pub mod streams;
 
 pub use ids::*;

@@ -21,11 +21,22 @@ pub use provider::{
     bounded_text, CredentialsUpdated, DeletionReason, EnvironmentChanged, HeaderSummary,
     ProviderCreated, ProviderDisabled, ProviderEnabled, PublicUrlChanged, RegistrationReason,
     RejectionCode, RejectionDiagnosis, WebhookDeleted, WebhookRegistered,
-    WebhookRegistrationFailed, WebhookRegistrationRequested, WebhookRejected,
-    WebhookRejectionsSuppressed, MAX_ERROR_TEXT,
+    WebhookRegistrationFailed, WebhookRegistrationRequested, WebhookRegistrationSkipped,
+    WebhookRejected, WebhookRejectionsSuppressed, MAX_ERROR_TEXT,
 };
 
 use serde::{de::DeserializeOwned, Serialize};
+use time::OffsetDateTime;
+
+/// What the log says about where and when an event was recorded; folds take it beside the
+/// event, so events need not repeat it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventMeta {
+    /// The event's global position in the log.
+    pub position: u64,
+    /// When the log recorded it.
+    pub recorded_at: OffsetDateTime,
+}
 
 /// A stored event schema: its type name and the schema version this code writes.
 pub trait StoredEvent: Serialize + DeserializeOwned {
@@ -133,6 +144,7 @@ catalogue!(
     EnvironmentChanged,
     PublicUrlChanged,
     WebhookRegistrationRequested,
+    WebhookRegistrationSkipped,
     WebhookRegistered,
     WebhookRegistrationFailed,
     WebhookDeleted,

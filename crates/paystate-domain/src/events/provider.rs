@@ -134,6 +134,23 @@ impl StoredEvent for WebhookRegistrationRequested {
     const SCHEMA_VERSION: u32 = 1;
 }
 
+/// "Register" was asked for while a working registration exists (or one is being made): the
+/// request is recorded, and nothing is registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRegistrationSkipped {
+    pub requested: RegistrationReason,
+    /// The working registration, if there is one (else a registration is already pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_id: Option<RegistrationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_version: Option<SecretVersion>,
+}
+
+impl StoredEvent for WebhookRegistrationSkipped {
+    const TYPE_NAME: &'static str = "webhook_registration_skipped";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
 /// Vipps accepted a registration (201). The secret itself is stored apart from the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookRegistered {
@@ -258,6 +275,7 @@ pub struct HeaderSummary {
 /// ([`WebhookRejectionsSuppressed`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookRejected {
+    pub provider_id: ProviderId,
     pub code: RejectionCode,
     pub diagnosis: RejectionDiagnosis,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -278,6 +296,7 @@ impl StoredEvent for WebhookRejected {
 /// `count` rejections in `[window_start, window_end)` were counted, not recorded one by one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookRejectionsSuppressed {
+    pub provider_id: ProviderId,
     pub count: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub window_start: OffsetDateTime,
