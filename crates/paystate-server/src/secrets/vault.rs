@@ -1,0 +1,417 @@
+//! [`SecretVault`]: webhook secrets and API credentials, sealed, in the store's side trees.
+
+use super::error::VaultError;
+use super::master_key::MasterKey;
+use super::sealed::{Sealer, SecretKind, Slot};
+use paystate_domain::{ProviderId, SecretVersion};
+use paystate_store::EventStore;
+use paystate_vipps::WebhookSecret;
+use std::fmt;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// The side-tree namespace of the vault. Side trees are never part of the log, its hash chain
+/// or an export.
+pub const VAULT_NAMESPACE: &str = "secrets";
+
+/// The plaintext of the key-check record.
+const KEY_CHECK_PLAINTEXT: &[u8] = b"paystate vault key check";
+/// The provider field of the key-check slot; not a valid `ProviderId`, so it cannot collide.
+const KEY_CHECK_OWNER: &str = "-vault-";
+
+/// Stores each provider's webhook secrets (every version, kept for audits) and its current API
+/// credentials, each record encrypted with XChaCha20-Poly1305 under the master key and bound to
+/// its provider, version and kind.
+///
+/// Methods are synchronous: side-tree reads and writes do not wait on the log's group commit.
+pub struct SecretVault {
+    store: Arc<dyn EventStore>,
+    sealer: Sealer,
+}
+
+impl SecretVault {
+    /// Opens the vault on `store`'s side trees. On the first open it seals a key-check record;
+    /// on later opens it checks it, so a wrong master key fails here with
+    /// [`VaultError::WrongMasterKey`] rather than at the first webhook.
+    pub fn open(
+        store: Arc<dyn EventStore>,
+        master_key: MasterKey,
+    ) -> Result<SecretVault, VaultError> {
+        let vault = SecretVault {
+            store,
+            sealer: Sealer::new(&master_key),
+        };
+        let slot = Slot {
+            kind: SecretKind::KeyCheck,
+            provider: KEY_CHECK_OWNER,
+            version: 0,
+        };
+        match vault.read(&slot)? {
+            Some(plaintext) if plaintext.as_slice() == KEY_CHECK_PLAINTEXT => {}
+            Some(_) => {
+                return Err(VaultError::Undecodable {
+                    kind: slot.kind.name(),
+                    provider: slot.provider.to_string(),
+                })
+            }
+            None => vault.write(&slot, KEY_CHECK_PLAINTEXT)?,
+        }
+        Ok(vault)
+    }
+
+    /// Stores `secret` as `provider`'s webhook secret `version`. Versions are write-once: storing
+    /// the same secret again is a no-op, storing a different one under a taken version fails
+    /// with [`VaultError::VersionTaken`], because stored deliveries name the version that
+    /// verified them.
+    pub fn put_webhook_secret(
+        &self,
+        provider: &ProviderId,
+        version: SecretVersion,
+        secret: &WebhookSecret,
+    ) -> Result<(), VaultError> {
+        if let Some(existing) = self.webhook_secret(provider, version)? {
+            return if existing == *secret {
+                Ok(())
+            } else {
+                Err(VaultError::VersionTaken {
+                    provider: provider.to_string(),
+                    version: version.get(),
+                })
+            };
+        }
+        self.write(&webhook_slot(provider, version), secret.expose().as_bytes())
+    }
+
+    /// `provider`'s webhook secret `version`, if stored.
+    pub fn webhook_secret(
+        &self,
+        provider: &ProviderId,
+        version: SecretVersion,
+    ) -> Result<Option<WebhookSecret>, VaultError> {
+        let slot = webhook_slot(provider, version);
+        self.read(&slot)?
+            .map(|plaintext| decode_webhook_secret(&slot, &plaintext))
+            .transpose()
+    }
+
+    /// Every stored webhook secret version of `provider`, oldest first.
+    pub fn webhook_secrets(
+        &self,
+        provider: &ProviderId,
+    ) -> Result<Vec<(SecretVersion, WebhookSecret)>, VaultError> {
+        let prefix = format!(
+            "{}/{}/",
+            SecretKind::WebhookSecret.name(),
+            provider.as_str()
+        );
+        let mut secrets = Vec::new();
+        for (key, record) in self.store.side_scan(VAULT_NAMESPACE, prefix.as_bytes())? {
+            let version =
+                parse_version(&key[prefix.len()..]).ok_or_else(|| VaultError::Malformed {
+                    kind: SecretKind::WebhookSecret.name(),
+                    provider: provider.to_string(),
+                    reason: "storage key without a secret version",
+                })?;
+            let slot = webhook_slot(provider, version);
+            let plaintext = self.sealer.open(&slot, &record)?;
+            secrets.push((version, decode_webhook_secret(&slot, &plaintext)?));
+        }
+        Ok(secrets)
+    }
+
+    /// The highest webhook secret version stored for `provider`, if any. A registration picks a
+    /// version above both this and the log's, so a secret stored just before a crash is never
+    /// overwritten.
+    pub fn latest_webhook_secret_version(
+        &self,
+        provider: &ProviderId,
+    ) -> Result<Option<SecretVersion>, VaultError> {
+        Ok(self
+            .webhook_secrets(provider)?
+            .last()
+            .map(|(version, _)| *version))
+    }
+
+    fn write(&self, slot: &Slot<'_>, plaintext: &[u8]) -> Result<(), VaultError> {
+        let record = self.sealer.seal(slot, plaintext)?;
+        self.store
+            .side_put(VAULT_NAMESPACE, &slot.storage_key(), &record)?;
+        Ok(())
+    }
+
+    fn read(&self, slot: &Slot<'_>) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
+        match self.store.side_get(VAULT_NAMESPACE, &slot.storage_key())? {
+            Some(record) => Ok(Some(self.sealer.open(slot, &record)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl fmt::Debug for SecretVault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretVault")
+            .field("namespace", &VAULT_NAMESPACE)
+            .field("master_key", &"***")
+            .finish()
+    }
+}
+
+fn webhook_slot(provider: &ProviderId, version: SecretVersion) -> Slot<'_> {
+    Slot {
+        kind: SecretKind::WebhookSecret,
+        provider: provider.as_str(),
+        version: u64::from(version.get()),
+    }
+}
+
+fn decode_webhook_secret(slot: &Slot<'_>, plaintext: &[u8]) -> Result<WebhookSecret, VaultError> {
+    std::str::from_utf8(plaintext)
+        .map(WebhookSecret::new)
+        .map_err(|_| VaultError::Undecodable {
+            kind: slot.kind.name(),
+            provider: slot.provider.to_string(),
+        })
+}
+
+fn parse_version(digits: &[u8]) -> Option<SecretVersion> {
+    let text = std::str::from_utf8(digits).ok()?;
+    let number: u32 = text.parse().ok()?;
+    SecretVersion::new(number).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paystate_store::MemoryStore;
+
+    const SECRET_1: &str =
+        "A0+AeKBRG2KRGvnNwJpQlb6IJFk48CKXCIcrLoHncVJKDILsQSxS6NWCccwWm6r6FhGKhiHTBsG2wo/xU6FY/A==";
+    const SECRET_2: &str =
+        "4vBnTQ8ktulTg8HgGee1UZHqVX3tp+nz4aGT8Zwm9ZVqjfMhbCn8vVaimKRcKmqSvy5yQY4ZDSa9ba6tU0zxeA==";
+
+    fn store() -> Arc<dyn EventStore> {
+        Arc::new(MemoryStore::new())
+    }
+
+    fn provider(id: &str) -> ProviderId {
+        ProviderId::parse(id).unwrap()
+    }
+
+    fn version(n: u32) -> SecretVersion {
+        SecretVersion::new(n).unwrap()
+    }
+
+    fn all_side_bytes(store: &Arc<dyn EventStore>) -> Vec<u8> {
+        store
+            .side_scan(VAULT_NAMESPACE, b"")
+            .unwrap()
+            .into_iter()
+            .flat_map(|(key, value)| key.into_iter().chain(value))
+            .collect()
+    }
+
+    fn contains(haystack: &[u8], needle: &str) -> bool {
+        haystack
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    }
+
+    #[test]
+    fn webhook_secrets_round_trip_and_every_version_is_kept() {
+        let vault = SecretVault::open(store(), MasterKey::generate()).unwrap();
+        let id = provider("vipps-test");
+        assert_eq!(vault.webhook_secret(&id, version(1)).unwrap(), None);
+        assert_eq!(vault.latest_webhook_secret_version(&id).unwrap(), None);
+
+        vault
+            .put_webhook_secret(&id, version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        vault
+            .put_webhook_secret(&id, version(2), &WebhookSecret::new(SECRET_2))
+            .unwrap();
+
+        let first = vault.webhook_secret(&id, version(1)).unwrap().unwrap();
+        let second = vault.webhook_secret(&id, version(2)).unwrap().unwrap();
+        assert_eq!(first.expose(), SECRET_1);
+        assert_eq!(second.expose(), SECRET_2);
+        let listed: Vec<(u32, String)> = vault
+            .webhook_secrets(&id)
+            .unwrap()
+            .into_iter()
+            .map(|(v, s)| (v.get(), s.expose().to_string()))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![(1, SECRET_1.to_string()), (2, SECRET_2.to_string())]
+        );
+        assert_eq!(
+            vault.latest_webhook_secret_version(&id).unwrap(),
+            Some(version(2))
+        );
+    }
+
+    #[test]
+    fn versions_sort_numerically_and_providers_do_not_mix() {
+        let vault = SecretVault::open(store(), MasterKey::generate()).unwrap();
+        let a = provider("a");
+        let ab = provider("a-b");
+        for n in [10, 2, 9] {
+            vault
+                .put_webhook_secret(&a, version(n), &WebhookSecret::new(format!("s{n}")))
+                .unwrap();
+        }
+        vault
+            .put_webhook_secret(&ab, version(1), &WebhookSecret::new("other"))
+            .unwrap();
+        let versions: Vec<u32> = vault
+            .webhook_secrets(&a)
+            .unwrap()
+            .iter()
+            .map(|(v, _)| v.get())
+            .collect();
+        assert_eq!(versions, vec![2, 9, 10]);
+        assert_eq!(vault.webhook_secrets(&ab).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_version_is_write_once() {
+        let vault = SecretVault::open(store(), MasterKey::generate()).unwrap();
+        let id = provider("vipps-test");
+        vault
+            .put_webhook_secret(&id, version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        vault
+            .put_webhook_secret(&id, version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        let error = vault
+            .put_webhook_secret(&id, version(1), &WebhookSecret::new(SECRET_2))
+            .unwrap_err();
+        assert!(
+            matches!(error, VaultError::VersionTaken { version: 1, .. }),
+            "{error:?}"
+        );
+        assert_eq!(
+            vault
+                .webhook_secret(&id, version(1))
+                .unwrap()
+                .unwrap()
+                .expose(),
+            SECRET_1
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_stored_in_clear() {
+        let store = store();
+        let vault = SecretVault::open(store.clone(), MasterKey::generate()).unwrap();
+        vault
+            .put_webhook_secret(&provider("p1"), version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        let bytes = all_side_bytes(&store);
+        assert!(!bytes.is_empty());
+        assert!(!contains(&bytes, SECRET_1));
+        assert!(!contains(&bytes, &SECRET_1[..16]));
+    }
+
+    #[test]
+    fn a_wrong_master_key_fails_at_open_with_a_clear_error() {
+        let store = store();
+        let vault = SecretVault::open(store.clone(), MasterKey::generate()).unwrap();
+        vault
+            .put_webhook_secret(&provider("p1"), version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        drop(vault);
+        let error = SecretVault::open(store, MasterKey::generate()).unwrap_err();
+        assert!(matches!(error, VaultError::WrongMasterKey), "{error:?}");
+        assert!(error.to_string().contains("master key"), "{error}");
+    }
+
+    #[test]
+    fn the_right_key_reopens_the_vault() {
+        let store = store();
+        let key = MasterKey::generate();
+        let vault = SecretVault::open(store.clone(), key.clone()).unwrap();
+        vault
+            .put_webhook_secret(&provider("p1"), version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        drop(vault);
+        let vault = SecretVault::open(store, key).unwrap();
+        let secret = vault
+            .webhook_secret(&provider("p1"), version(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(secret.expose(), SECRET_1);
+    }
+
+    #[test]
+    fn tampered_ciphertext_is_an_error_not_garbage() {
+        let store = store();
+        let vault = SecretVault::open(store.clone(), MasterKey::generate()).unwrap();
+        let id = provider("p1");
+        vault
+            .put_webhook_secret(&id, version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        let key = webhook_slot(&id, version(1)).storage_key();
+        let mut record = store.side_get(VAULT_NAMESPACE, &key).unwrap().unwrap();
+        let last = record.len() - 1;
+        record[last] ^= 0x80;
+        store.side_put(VAULT_NAMESPACE, &key, &record).unwrap();
+
+        let error = vault.webhook_secret(&id, version(1)).unwrap_err();
+        assert!(
+            matches!(error, VaultError::Tampered { version: 1, .. }),
+            "{error:?}"
+        );
+        assert!(vault.webhook_secrets(&id).is_err());
+    }
+
+    #[test]
+    fn a_record_copied_to_another_provider_or_version_is_refused() {
+        let store = store();
+        let vault = SecretVault::open(store.clone(), MasterKey::generate()).unwrap();
+        let victim = provider("victim");
+        vault
+            .put_webhook_secret(&victim, version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        let record = store
+            .side_get(
+                VAULT_NAMESPACE,
+                &webhook_slot(&victim, version(1)).storage_key(),
+            )
+            .unwrap()
+            .unwrap();
+        let attacker = provider("attacker");
+        for (owner, v) in [(&attacker, version(1)), (&victim, version(2))] {
+            store
+                .side_put(
+                    VAULT_NAMESPACE,
+                    &webhook_slot(owner, v).storage_key(),
+                    &record,
+                )
+                .unwrap();
+            assert!(matches!(
+                vault.webhook_secret(owner, v),
+                Err(VaultError::Tampered { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn debug_and_errors_hide_everything() {
+        let key = MasterKey::generate();
+        let vault = SecretVault::open(store(), key.clone()).unwrap();
+        let id = provider("p1");
+        vault
+            .put_webhook_secret(&id, version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        let secret = vault.webhook_secret(&id, version(1)).unwrap();
+        let error = vault
+            .put_webhook_secret(&id, version(1), &WebhookSecret::new(SECRET_2))
+            .unwrap_err();
+        let printed = format!("{vault:?} {key:?} {secret:?} {error:?} {error}");
+        assert!(printed.contains("***"), "{printed}");
+        for needle in [SECRET_1, SECRET_2, &SECRET_1[..12], &SECRET_2[..12]] {
+            assert!(!printed.contains(needle), "{printed}");
+        }
+    }
+}
