@@ -121,7 +121,7 @@ pub(crate) fn open_database(path: &Path) -> Result<sled::Db, StoreError> {
         path: path.to_path_buf(),
         source,
     };
-    match std::fs::metadata(path) {
+    let fresh = match std::fs::metadata(path) {
         Ok(meta) if !meta.is_dir() => return Err(not_a_store("it is not a directory")),
         Ok(_) => {
             let mut entries = std::fs::read_dir(path).map_err(io)?;
@@ -130,18 +130,20 @@ pub(crate) fn open_database(path: &Path) -> Result<sled::Db, StoreError> {
             if !is_empty && !has_sled_files {
                 return Err(not_a_store("the directory holds other files and no store"));
             }
+            is_empty
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(path).map_err(io)?;
+            true
         }
         Err(error) => return Err(io(error)),
-    }
+    };
 
     let db = sled::Config::new()
         .path(path)
         .open()
         .map_err(|error| classify_open_error(path, error))?;
-    check_or_initialize(&db, path)?;
+    check_or_initialize(&db, path, fresh)?;
     Ok(db)
 }
 
@@ -163,7 +165,7 @@ fn classify_open_error(path: &Path, error: sled::Error) -> StoreError {
     }
 }
 
-fn check_or_initialize(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
+fn check_or_initialize(db: &sled::Db, path: &Path, fresh: bool) -> Result<(), StoreError> {
     let not_a_store = |reason: String| StoreError::NotAStore {
         path: path.to_path_buf(),
         reason,
@@ -197,15 +199,13 @@ fn check_or_initialize(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
             return Ok(());
         }
     }
-    // No marker: only a database with nothing in it (a first open that was interrupted before
-    // the marker was written) may become a store.
-    for name in db.tree_names() {
-        let tree = db.open_tree(&name).map_err(|e| storage_error(path, e))?;
-        if !tree.is_empty() {
-            return Err(not_a_store(
-                "it is a sled database without a paystate marker".into(),
-            ));
-        }
+    // No marker: only a directory that was empty before this open becomes a store. Anything
+    // else was made by something else (or by a first open that died within milliseconds of
+    // starting, which held nothing yet and can simply be deleted).
+    if !fresh {
+        return Err(not_a_store(
+            "it holds a database without a paystate marker".into(),
+        ));
     }
     let meta = db
         .open_tree(META_TREE)

@@ -39,7 +39,6 @@ use writer::{AuxWrite, Reply, Request, Shared, Writer};
 
 /// The sled-backed [`EventStore`]. Open one per directory; sled's file lock keeps a second
 /// process out ([`StoreError::Locked`]).
-#[derive(Debug)]
 pub struct SledStore {
     path: PathBuf,
     db: sled::Db,
@@ -215,6 +214,17 @@ impl SledStore {
                     .map_err(|e| storage_error(path, e))
             })
             .collect()
+    }
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // sled's own Debug prints whole trees; the path and head say what matters.
+        f.debug_struct("SledStore")
+            .field("path", &self.path)
+            .field("durable_head", &self.durable_head())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 

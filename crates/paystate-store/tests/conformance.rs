@@ -1,0 +1,931 @@
+//! The contract every `EventStore` implementation passes: one `check_*` function per concern,
+//! run against each implementation by the `conformance!` macro at the bottom.
+
+use paystate_store::{
+    AppendOutcome, Envelope, EventStore, ExpectedVersion, KvOp, MemoryStore, NewEvent, Position,
+    SledStore, StoreError, StoreOptions, StreamId, StreamVersion, Subscription, SubscriptionItem,
+    Upcasters,
+};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One implementation under test, with what only the harness can do to it.
+trait Backend: Sized + Send + 'static {
+    fn create(options: StoreOptions) -> Self;
+    fn store(&self) -> Arc<dyn EventStore>;
+    /// Closes and opens the store again (a no-op for the in-memory store).
+    async fn reopen(self) -> Self;
+    /// Damages one byte of the stored record at `position`, as a failing disk would.
+    async fn damage(self, position: Position) -> Self;
+}
+
+struct Memory(Arc<MemoryStore>);
+
+impl Backend for Memory {
+    fn create(options: StoreOptions) -> Self {
+        Memory(Arc::new(MemoryStore::with_options(options)))
+    }
+    fn store(&self) -> Arc<dyn EventStore> {
+        self.0.clone()
+    }
+    async fn reopen(self) -> Self {
+        self
+    }
+    async fn damage(self, position: Position) -> Self {
+        assert!(self.0.damage_record_for_tests(position, 20));
+        self
+    }
+}
+
+struct Sled {
+    dir: tempfile::TempDir,
+    options: StoreOptions,
+    store: Arc<SledStore>,
+}
+
+impl Sled {
+    /// Closes the store and waits until the directory is unlocked.
+    async fn shut(self) -> (tempfile::TempDir, StoreOptions) {
+        self.store.close().await.unwrap();
+        let store = Arc::try_unwrap(self.store).expect("the test holds the only handle");
+        drop(store);
+        (self.dir, self.options)
+    }
+}
+
+impl Backend for Sled {
+    fn create(options: StoreOptions) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(SledStore::open_with(dir.path().join("data"), options.clone()).unwrap());
+        Sled {
+            dir,
+            options,
+            store,
+        }
+    }
+    fn store(&self) -> Arc<dyn EventStore> {
+        self.store.clone()
+    }
+    async fn reopen(self) -> Self {
+        let (dir, options) = self.shut().await;
+        let store =
+            Arc::new(SledStore::open_with(dir.path().join("data"), options.clone()).unwrap());
+        Sled {
+            dir,
+            options,
+            store,
+        }
+    }
+    async fn damage(self, position: Position) -> Self {
+        let (dir, options) = self.shut().await;
+        {
+            let db = sled::open(dir.path().join("data")).unwrap();
+            let events = db.open_tree(SledStore::EVENTS_TREE).unwrap();
+            let key = position.0.to_be_bytes();
+            let mut record = events.get(key).unwrap().expect("record exists").to_vec();
+            record[20] ^= 0xFF;
+            events.insert(key, record).unwrap();
+            db.flush().unwrap();
+        }
+        let store =
+            Arc::new(SledStore::open_with(dir.path().join("data"), options.clone()).unwrap());
+        Sled {
+            dir,
+            options,
+            store,
+        }
+    }
+}
+
+fn stream(name: &str) -> StreamId {
+    StreamId::new(name)
+}
+
+fn event(payload: &str) -> NewEvent {
+    NewEvent::new("thing_happened", 1, payload.as_bytes().to_vec())
+}
+
+fn positions(outcome: &AppendOutcome) -> (u64, u64) {
+    match outcome {
+        AppendOutcome::Appended { first, last, .. } => (first.0, last.0),
+        other => panic!("expected Appended, got {other:?}"),
+    }
+}
+
+async fn read_everything(store: &dyn EventStore) -> Vec<Envelope> {
+    store.read_all_raw(Position::START, usize::MAX).unwrap()
+}
+
+async fn check_expected_versions<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    let s = stream("payment-1");
+    // (expected, Ok(stream version after) or Err(actual version reported))
+    let table: Vec<(ExpectedVersion, Result<u64, u64>)> = vec![
+        (ExpectedVersion::Exists, Err(0)),
+        (ExpectedVersion::Exact(StreamVersion(1)), Err(0)),
+        (ExpectedVersion::NoStream, Ok(1)),
+        (ExpectedVersion::NoStream, Err(1)),
+        (ExpectedVersion::Exact(StreamVersion(0)), Err(1)),
+        (ExpectedVersion::Exact(StreamVersion(1)), Ok(2)),
+        (ExpectedVersion::Exact(StreamVersion(5)), Err(2)),
+        (ExpectedVersion::Exists, Ok(3)),
+        (ExpectedVersion::Any, Ok(4)),
+    ];
+    for (row, (expected, want)) in table.into_iter().enumerate() {
+        let got = store.append(&s, expected, vec![event("x")]).await;
+        match (got, want) {
+            (Ok(AppendOutcome::Appended { stream_version, .. }), Ok(version)) => {
+                assert_eq!(stream_version, StreamVersion(version), "row {row}");
+            }
+            (
+                Err(StoreError::Conflict {
+                    stream,
+                    expected: reported,
+                    actual,
+                }),
+                Err(version),
+            ) => {
+                assert_eq!(stream, "payment-1", "row {row}");
+                assert_eq!(reported, expected, "row {row}");
+                assert_eq!(actual, StreamVersion(version), "row {row}");
+            }
+            (got, want) => panic!("row {row}: got {got:?}, want {want:?}"),
+        }
+    }
+    assert_eq!(store.stream_version(&s).unwrap(), StreamVersion(4));
+    assert_eq!(store.head().unwrap(), Position(4));
+    // A batch extends the stream by its length.
+    let outcome = store
+        .append(
+            &s,
+            ExpectedVersion::Exact(StreamVersion(4)),
+            vec![event("a"), event("b")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        AppendOutcome::Appended {
+            first: Position(5),
+            last: Position(6),
+            stream_version: StreamVersion(6)
+        }
+    );
+}
+
+async fn check_invalid_appends_are_refused<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    let cases: Vec<(StreamId, Vec<NewEvent>)> = vec![
+        (stream("s"), vec![]),
+        (stream(""), vec![event("x")]),
+        (stream("s"), vec![NewEvent::new("", 1, vec![])]),
+        (
+            stream("s"),
+            vec![
+                event("a").with_dedupe_key("k"),
+                event("b").with_dedupe_key("k"),
+            ],
+        ),
+    ];
+    for (index, (s, events)) in cases.into_iter().enumerate() {
+        let result = store.append(&s, ExpectedVersion::Any, events).await;
+        assert!(
+            matches!(result, Err(StoreError::Invalid(_))),
+            "case {index}: {result:?}"
+        );
+    }
+    assert_eq!(store.head().unwrap(), Position::START);
+}
+
+async fn check_dedupe_first_wins_forever<B: Backend>() {
+    let mut backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    let first = store
+        .append(
+            &stream("a"),
+            ExpectedVersion::Any,
+            vec![event("one").with_dedupe_key("delivery-1")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(positions(&first), (1, 1));
+    drop(store);
+
+    for round in 0..2 {
+        let store = backend.store();
+        // Same key, another stream, another payload: still the first one.
+        let again = store
+            .append(
+                &stream("b"),
+                ExpectedVersion::NoStream,
+                vec![event("two").with_dedupe_key("delivery-1")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            AppendOutcome::Duplicate {
+                original_position: Position(1),
+                dedupe_key: "delivery-1".into()
+            },
+            "round {round}"
+        );
+        // A batch with one taken key appends nothing at all.
+        let mixed = store
+            .append(
+                &stream("c"),
+                ExpectedVersion::Any,
+                vec![
+                    event("fresh").with_dedupe_key("delivery-2"),
+                    event("dup").with_dedupe_key("delivery-1"),
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(mixed, AppendOutcome::Duplicate { .. }),
+            "round {round}"
+        );
+        assert_eq!(store.head().unwrap(), Position(1), "round {round}");
+        assert_eq!(
+            store.dedupe_position("delivery-1").unwrap(),
+            Some(Position(1))
+        );
+        assert_eq!(store.dedupe_position("delivery-2").unwrap(), None);
+        assert_eq!(
+            store.stream_version(&stream("b")).unwrap(),
+            StreamVersion(0)
+        );
+        drop(store);
+        backend = backend.reopen().await;
+    }
+
+    // A duplicate wins over a version conflict, so a retried append learns it already landed.
+    let store = backend.store();
+    let retried = store
+        .append(
+            &stream("a"),
+            ExpectedVersion::NoStream,
+            vec![event("one").with_dedupe_key("delivery-1")],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(retried, AppendOutcome::Duplicate { .. }));
+}
+
+async fn check_gapless_positions_under_concurrency<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    let writers = 32u64;
+    let appends_per_writer = 20u64;
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut taken = Vec::new();
+            for seq in 0..appends_per_writer {
+                let s = stream(&format!("stream-{}", (writer + seq) % 5));
+                let events = vec![event(&format!("{writer}-{seq}")); 1 + (seq % 3) as usize];
+                let (first, last) = positions(
+                    &store
+                        .append(&s, ExpectedVersion::Any, events)
+                        .await
+                        .unwrap(),
+                );
+                taken.extend(first..=last);
+            }
+            taken
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let total = all.len() as u64;
+    let unique: BTreeSet<u64> = all.into_iter().collect();
+    assert_eq!(
+        unique.len() as u64,
+        total,
+        "a position was handed out twice"
+    );
+    assert_eq!(
+        unique,
+        (1..=total).collect::<BTreeSet<u64>>(),
+        "positions have a gap"
+    );
+    let log = read_everything(&*store).await;
+    assert_eq!(log.len() as u64, total);
+    // Each stream's versions are 1..=n in position order.
+    for name in 0..5 {
+        let s = stream(&format!("stream-{name}"));
+        let versions: Vec<u64> = log
+            .iter()
+            .filter(|e| e.stream == s)
+            .map(|e| e.stream_version.0)
+            .collect();
+        assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>());
+        assert_eq!(store.stream_version(&s).unwrap().0, versions.len() as u64);
+    }
+    let report = store.verify().unwrap();
+    assert_eq!(report.first_bad, None);
+    assert_eq!(report.events, total);
+}
+
+async fn check_paging<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    for index in 0..25 {
+        let name = if index % 3 == 0 { "odd" } else { "even" };
+        store
+            .append(
+                &stream(name),
+                ExpectedVersion::Any,
+                vec![event(&index.to_string())],
+            )
+            .await
+            .unwrap();
+    }
+    let everything = store.read_all(Position::START, 1000).unwrap();
+    assert_eq!(everything.len(), 25);
+    let mut paged = Vec::new();
+    let mut after = Position::START;
+    loop {
+        let page = store.read_all(after, 7).unwrap();
+        assert!(page.len() <= 7);
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        paged.extend(page);
+    }
+    assert_eq!(paged, everything);
+    assert_eq!(store.read_all(Position(25), 10).unwrap(), vec![]);
+    assert_eq!(store.read_all(Position(3), 0).unwrap(), vec![]);
+    assert_eq!(
+        store.read_event(Position(4)).unwrap().as_ref(),
+        everything.get(3)
+    );
+    assert_eq!(store.read_event(Position(26)).unwrap(), None);
+    assert_eq!(store.read_event(Position::START).unwrap(), None);
+
+    let odd: Vec<Envelope> = everything
+        .iter()
+        .filter(|e| e.stream.as_str() == "odd")
+        .cloned()
+        .collect();
+    let mut stream_paged = Vec::new();
+    let mut version = StreamVersion(0);
+    loop {
+        let page = store.read_stream(&stream("odd"), version, 3).unwrap();
+        let Some(last) = page.last() else { break };
+        version = last.stream_version;
+        stream_paged.extend(page);
+    }
+    assert_eq!(stream_paged, odd);
+    assert_eq!(
+        store
+            .read_stream(&stream("nobody"), StreamVersion(0), 10)
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .read_stream(&stream("odd"), StreamVersion(u64::MAX), 10)
+            .unwrap(),
+        vec![]
+    );
+}
+
+async fn next_item(subscription: &mut Subscription) -> SubscriptionItem {
+    // A generous bound so a broken subscription fails the test instead of hanging it.
+    tokio::time::timeout(Duration::from_secs(30), subscription.next())
+        .await
+        .expect("the subscription produced nothing")
+        .unwrap()
+}
+
+async fn check_subscription_catches_up_then_goes_live<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    for index in 0..3 {
+        store
+            .append(
+                &stream("s"),
+                ExpectedVersion::Any,
+                vec![event(&index.to_string())],
+            )
+            .await
+            .unwrap();
+    }
+    let mut subscription = Subscription::new(store.clone(), Position(1));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        match next_item(&mut subscription).await {
+            SubscriptionItem::Event(envelope) => seen.push(envelope.position.0),
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+    assert_eq!(seen, vec![2, 3]);
+    assert_eq!(
+        next_item(&mut subscription).await,
+        SubscriptionItem::CaughtUp(Position(3))
+    );
+
+    let writer = store.clone();
+    let live = tokio::spawn(async move {
+        writer
+            .append(&stream("s"), ExpectedVersion::Any, vec![event("live")])
+            .await
+            .unwrap()
+    });
+    match next_item(&mut subscription).await {
+        SubscriptionItem::Event(envelope) => {
+            assert_eq!(envelope.position, Position(4));
+            assert_eq!(envelope.payload, b"live");
+        }
+        other => panic!("expected the live event, got {other:?}"),
+    }
+    live.await.unwrap();
+}
+
+async fn check_verify_names_a_damaged_record<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    for index in 0..5 {
+        store
+            .append(
+                &stream("s"),
+                ExpectedVersion::Any,
+                vec![event(&format!("payload number {index}"))],
+            )
+            .await
+            .unwrap();
+    }
+    let clean = store.verify().unwrap();
+    assert_eq!(clean.first_bad, None);
+    assert_eq!((clean.events, clean.head), (5, Position(5)));
+    assert_eq!(clean.head_hash, read_everything(&*store).await[4].hash);
+    drop(store);
+
+    let backend = backend.damage(Position(3)).await;
+    let report = backend.store().verify().unwrap();
+    let (position, reason) = report.first_bad.expect("the damage is found");
+    assert_eq!(position, Position(3), "{reason}");
+    assert_eq!(report.events, 2);
+}
+
+fn upcasters() -> Upcasters {
+    Upcasters::new()
+        .with("thing_happened", 1, |payload: &[u8]| {
+            let mut next = b"v2(".to_vec();
+            next.extend_from_slice(payload);
+            next.push(b')');
+            Ok(next)
+        })
+        .with("thing_happened", 2, |payload: &[u8]| {
+            if payload.starts_with(b"v2(") {
+                Ok([b"v3:".as_slice(), payload].concat())
+            } else {
+                Err("not a version 2 payload".into())
+            }
+        })
+}
+
+async fn check_upcasting_on_read_keeps_stored_bytes<B: Backend>() {
+    let backend = B::create(StoreOptions::default().with_upcasters(upcasters()));
+    let store = backend.store();
+    store
+        .append(&stream("s"), ExpectedVersion::Any, vec![event("old")])
+        .await
+        .unwrap();
+    store
+        .append(
+            &stream("s"),
+            ExpectedVersion::Any,
+            vec![NewEvent::new("thing_happened", 3, b"new".to_vec())],
+        )
+        .await
+        .unwrap();
+    store
+        .append(
+            &stream("s"),
+            ExpectedVersion::Any,
+            vec![NewEvent::new("other", 1, b"untouched".to_vec())],
+        )
+        .await
+        .unwrap();
+
+    let read = store.read_all(Position::START, 10).unwrap();
+    let shapes: Vec<(u32, &[u8])> = read
+        .iter()
+        .map(|e| (e.schema_version, e.payload.as_slice()))
+        .collect();
+    assert_eq!(
+        shapes,
+        vec![
+            (3, b"v3:v2(old)".as_slice()),
+            (3, b"new"),
+            (1, b"untouched")
+        ]
+    );
+    assert_eq!(
+        store
+            .read_stream(&stream("s"), StreamVersion(0), 1)
+            .unwrap()[0],
+        read[0]
+    );
+    assert_eq!(
+        store.read_event(Position(1)).unwrap().as_ref(),
+        Some(&read[0])
+    );
+
+    let raw = store.read_all_raw(Position::START, 10).unwrap();
+    assert_eq!(
+        (raw[0].schema_version, raw[0].payload.as_slice()),
+        (1, b"old".as_slice())
+    );
+    assert_eq!(store.verify().unwrap().first_bad, None);
+
+    // A failing upcaster is an error naming the position, not a panic or a silent pass.
+    drop(store);
+    let backend = backend.reopen().await;
+    let store = backend.store();
+    store
+        .append(
+            &stream("s"),
+            ExpectedVersion::Any,
+            vec![NewEvent::new("thing_happened", 2, b"garbage".to_vec())],
+        )
+        .await
+        .unwrap();
+    match store.read_all(Position(3), 10) {
+        Err(StoreError::Corrupt { position: 4, .. }) => {}
+        other => panic!("expected an upcast error at 4, got {other:?}"),
+    }
+}
+
+async fn check_import_keeps_hashes_and_refuses_a_broken_chain<B: Backend>() {
+    let source = B::create(StoreOptions::default());
+    let source_store = source.store();
+    for index in 0..6 {
+        let e = event(&index.to_string())
+            .with_dedupe_key(format!("key-{index}"))
+            .with_correlation(uuid::Uuid::now_v7());
+        source_store
+            .append(
+                &stream(&format!("s{}", index % 2)),
+                ExpectedVersion::Any,
+                vec![e],
+            )
+            .await
+            .unwrap();
+    }
+    let exported = read_everything(&*source_store).await;
+
+    let target = B::create(StoreOptions::default());
+    let store = target.store();
+    let mut broken = exported.clone();
+    broken[3].payload = b"forged".to_vec();
+    let refused = store.import(broken).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Invalid(reason)) if reason.contains("position 4")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.head().unwrap(),
+        Position::START,
+        "a refused import writes nothing"
+    );
+
+    let skipped = store.import(exported[1..].to_vec()).await;
+    assert!(
+        matches!(skipped, Err(StoreError::Invalid(_))),
+        "{skipped:?}"
+    );
+
+    store.import(exported[..4].to_vec()).await.unwrap();
+    store.import(exported[4..].to_vec()).await.unwrap();
+    drop(store);
+    let target = target.reopen().await;
+    let store = target.store();
+    assert_eq!(read_everything(&*store).await, exported);
+    assert_eq!(
+        store.verify().unwrap().head_hash,
+        source_store.verify().unwrap().head_hash
+    );
+    assert_eq!(store.dedupe_position("key-2").unwrap(), Some(Position(3)));
+    assert_eq!(
+        store.stream_version(&stream("s1")).unwrap(),
+        StreamVersion(3)
+    );
+
+    let again = store.import(exported[5..].to_vec()).await;
+    assert!(matches!(again, Err(StoreError::Invalid(_))), "{again:?}");
+    // The imported log continues like any other.
+    let next = store
+        .append(
+            &stream("s0"),
+            ExpectedVersion::Exact(StreamVersion(3)),
+            vec![event("after")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(positions(&next), (7, 7));
+    assert_eq!(store.verify().unwrap().first_bad, None);
+}
+
+async fn check_projection_state_and_checkpoint_move_together<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    assert_eq!(store.projection_checkpoint("payments").unwrap(), None);
+    let put = |key: &str, value: &str| KvOp::Put {
+        key: key.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec(),
+    };
+    store
+        .commit_projection(
+            "payments",
+            Position(5),
+            vec![
+                put("p/1", "created"),
+                put("p/2", "created"),
+                put("q/1", "x"),
+            ],
+        )
+        .unwrap();
+    store
+        .commit_projection(
+            "payments",
+            Position(9),
+            vec![
+                put("p/1", "captured"),
+                KvOp::Delete {
+                    key: b"p/2".to_vec(),
+                },
+            ],
+        )
+        .unwrap();
+    store
+        .commit_projection("other", Position(1), vec![put("p/1", "elsewhere")])
+        .unwrap();
+    assert!(matches!(
+        store.commit_projection("", Position(1), vec![]),
+        Err(StoreError::Invalid(_))
+    ));
+    drop(store);
+
+    let backend = backend.reopen().await;
+    let store = backend.store();
+    assert_eq!(
+        store.projection_checkpoint("payments").unwrap(),
+        Some(Position(9))
+    );
+    assert_eq!(
+        store.projection_get("payments", b"p/1").unwrap(),
+        Some(b"captured".to_vec())
+    );
+    assert_eq!(store.projection_get("payments", b"p/2").unwrap(), None);
+    assert_eq!(
+        store.projection_scan("payments", b"p/").unwrap(),
+        vec![(b"p/1".to_vec(), b"captured".to_vec())]
+    );
+    store.projection_reset("payments").unwrap();
+    assert_eq!(store.projection_checkpoint("payments").unwrap(), None);
+    assert_eq!(store.projection_scan("payments", b"").unwrap(), vec![]);
+    assert_eq!(
+        store.projection_get("other", b"p/1").unwrap(),
+        Some(b"elsewhere".to_vec())
+    );
+    assert_eq!(
+        store.head().unwrap(),
+        Position::START,
+        "projection writes are not events"
+    );
+}
+
+async fn check_side_data_stays_out_of_the_log<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    store
+        .side_put("secrets", b"provider/1", b"sealed-1")
+        .unwrap();
+    store
+        .side_put("secrets", b"provider/2", b"sealed-2")
+        .unwrap();
+    store
+        .side_put("secrets", b"provider/1", b"sealed-1b")
+        .unwrap();
+    store.side_put("other", b"provider/1", b"x").unwrap();
+    drop(store);
+    let backend = backend.reopen().await;
+    let store = backend.store();
+    assert_eq!(
+        store.side_get("secrets", b"provider/1").unwrap(),
+        Some(b"sealed-1b".to_vec())
+    );
+    assert_eq!(store.side_get("secrets", b"missing").unwrap(), None);
+    assert_eq!(
+        store.side_scan("secrets", b"provider/").unwrap(),
+        vec![
+            (b"provider/1".to_vec(), b"sealed-1b".to_vec()),
+            (b"provider/2".to_vec(), b"sealed-2".to_vec())
+        ]
+    );
+    assert_eq!(store.head().unwrap(), Position::START);
+    assert_eq!(store.verify().unwrap().events, 0);
+}
+
+async fn check_reopen_keeps_everything<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    for index in 0..40u32 {
+        let mut e = event(&"x".repeat(index as usize * 13));
+        if index % 4 == 0 {
+            e = e.with_dedupe_key(format!("k{index}"));
+        }
+        store
+            .append(
+                &stream(&format!("s{}", index % 3)),
+                ExpectedVersion::Any,
+                vec![e],
+            )
+            .await
+            .unwrap();
+    }
+    let before = read_everything(&*store).await;
+    let hash_before = store.verify().unwrap().head_hash;
+    drop(store);
+
+    let backend = backend.reopen().await;
+    let store = backend.store();
+    assert_eq!(read_everything(&*store).await, before);
+    assert_eq!(store.head().unwrap(), Position(40));
+    assert_eq!(
+        store.stream_version(&stream("s1")).unwrap(),
+        StreamVersion(13)
+    );
+    let next = store
+        .append(
+            &stream("s1"),
+            ExpectedVersion::Exact(StreamVersion(13)),
+            vec![event("more")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(positions(&next), (41, 41));
+    let after = read_everything(&*store).await;
+    assert_eq!(
+        after[40].prev_hash, hash_before,
+        "the chain continues across reopen"
+    );
+    assert_eq!(store.verify().unwrap().first_bad, None);
+}
+
+async fn check_closed_store_refuses_writes<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    store
+        .append(&stream("s"), ExpectedVersion::Any, vec![event("x")])
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let result = store
+        .append(&stream("s"), ExpectedVersion::Any, vec![event("y")])
+        .await;
+    assert!(matches!(result, Err(StoreError::Closed)), "{result:?}");
+    assert_eq!(
+        store.read_all(Position::START, 10).unwrap().len(),
+        1,
+        "reads still work"
+    );
+}
+
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    super::$check::<super::Memory>().await;
+                }
+            )*
+        }
+        mod sled_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    super::$check::<super::Sled>().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    check_expected_versions,
+    check_invalid_appends_are_refused,
+    check_dedupe_first_wins_forever,
+    check_gapless_positions_under_concurrency,
+    check_paging,
+    check_subscription_catches_up_then_goes_live,
+    check_verify_names_a_damaged_record,
+    check_upcasting_on_read_keeps_stored_bytes,
+    check_import_keeps_hashes_and_refuses_a_broken_chain,
+    check_projection_state_and_checkpoint_move_together,
+    check_side_data_stays_out_of_the_log,
+    check_reopen_keeps_everything,
+    check_closed_store_refuses_writes,
+);
+
+/// Directories the sled store must refuse, each with a clear error naming the path.
+mod opening {
+    use super::*;
+
+    fn check_refused(path: &std::path::Path, matches: impl Fn(&StoreError) -> bool) {
+        let error = SledStore::open(path).expect_err("must not open");
+        assert!(matches(&error), "{error:?}");
+        assert!(
+            error.to_string().contains(&path.display().to_string()),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_directory_with_other_files_is_not_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+        check_refused(dir.path(), |e| matches!(e, StoreError::NotAStore { .. }));
+        assert!(dir.path().join("notes.txt").exists());
+    }
+
+    #[test]
+    fn a_file_is_not_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data");
+        std::fs::write(&file, "hello").unwrap();
+        check_refused(&file, |e| matches!(e, StoreError::NotAStore { .. }));
+    }
+
+    #[test]
+    fn a_foreign_sled_database_is_not_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.insert(b"someone", b"else").unwrap();
+            db.flush().unwrap();
+        }
+        check_refused(dir.path(), |e| matches!(e, StoreError::NotAStore { .. }));
+    }
+
+    #[test]
+    fn damaged_sled_files_are_not_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("conf"), "garbage").unwrap();
+        std::fs::write(dir.path().join("db"), vec![0xAB; 4096]).unwrap();
+        let error = SledStore::open(dir.path()).expect_err("must not open");
+        assert!(
+            error
+                .to_string()
+                .contains(&dir.path().display().to_string()),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SledStore::open(dir.path()).unwrap());
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let meta = db.open_tree("paystate.meta").unwrap();
+            meta.insert(
+                b"format_version",
+                &(paystate_store::FORMAT_VERSION + 1).to_be_bytes(),
+            )
+            .unwrap();
+            db.flush().unwrap();
+        }
+        check_refused(dir.path(), |e| {
+            matches!(e, StoreError::FormatTooNew { found, supported, .. }
+                if *found == paystate_store::FORMAT_VERSION + 1 && *supported == paystate_store::FORMAT_VERSION)
+        });
+    }
+
+    #[test]
+    fn a_store_in_use_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let _open = SledStore::open(dir.path()).unwrap();
+        check_refused(dir.path(), |e| matches!(e, StoreError::Locked { .. }));
+    }
+
+    #[test]
+    fn a_missing_directory_becomes_a_new_store_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("data");
+        drop(SledStore::open(&path).unwrap());
+        let store = SledStore::open(&path).unwrap();
+        assert_eq!(store.head().unwrap(), Position::START);
+    }
+}
