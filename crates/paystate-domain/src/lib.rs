@@ -13,6 +13,12 @@
 //!   here.
 //! - [`events`]: the stored event catalogue, each type with a stable `snake_case` name and a
 //!   schema version, and [`events::DomainEvent`] to encode and decode them.
+//! - [`provider`]: the [`provider::Provider`] aggregate folded from a provider stream, and the
+//!   decisions on it: which events a command records, whether it needs a (re-)registration
+//!   and why, which secret versions are accepted, what to delete after comparing with Vipps'
+//!   list of webhooks.
+//! - [`payment`]: the [`payment::PaymentProjection`], a fold of payment facts into state,
+//!   aggregate and anomalies that does not depend on arrival order or duplicates.
 //! - [`streams`]: stream names (`provider-{id}`, `payment-{id}.{reference}`) and the dedupe key
 //!   of a payment fact.
 //!
@@ -35,6 +41,7 @@
 
 pub mod events;
 pub mod ids;
+pub mod payment;
 pub mod provider;
 pub mod streams;
 

@@ -73,7 +73,9 @@ impl StoredEvent for WebhookReceived {
 }
 
 /// Where a payment fact came from: a verified webhook, or polling the ePayment API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FactSource {
     #[default]
@@ -83,7 +85,7 @@ pub enum FactSource {
 
 /// Something authentic but unexpected about a fact or a delivery. Recorded and answered 200,
 /// never an error (VIPPS.md §3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum IngestAnomaly {
     /// The body is not the JSON of an ePayment event; `error` says why (bounded text).

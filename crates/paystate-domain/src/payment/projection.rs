@@ -1,0 +1,287 @@
+//! The payment projection: the set of distinct facts about one payment, and the view derived
+//! from it.
+
+use super::anomaly::PaymentAnomaly;
+use super::derive::derive;
+use super::state::{PaymentAggregate, PaymentState};
+use crate::events::{DomainEvent, EventMeta, IngestAnomaly, PaymentEventRecorded};
+use crate::ids::{Amount, Currency, Msn, PaymentEventName, ProviderId, PspReference, Reference};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use time::OffsetDateTime;
+
+/// One distinct payment fact, with where the log first recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedFact {
+    pub fact: PaymentEventRecorded,
+    pub position: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+/// Everything known about one payment, folded from its stream.
+///
+/// The fold keeps a **set** of distinct facts keyed by identity `(msn, reference, name,
+/// psp_reference)`; state, aggregate and anomalies are derived from that set, never from the
+/// order facts arrived in. So any permutation of the same facts, with any duplicates, gives the
+/// same [`PaymentView::state`] and [`PaymentView::aggregate`], and "as of position N" is simply
+/// the fold of the events up to N ([`PaymentProjection::fold_until`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentProjection {
+    provider_id: ProviderId,
+    reference: Reference,
+    /// Sorted by identity; one entry per identity.
+    facts: Vec<RecordedFact>,
+    /// Identities seen twice with different content.
+    conflicts: BTreeSet<(PaymentEventName, PspReference)>,
+    duplicates: u64,
+    /// Anomalies recorded by `webhook_anomaly` for this payment.
+    ingest_anomalies: BTreeSet<IngestAnomaly>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    first_seen_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    last_event_at: Option<OffsetDateTime>,
+    position: u64,
+}
+
+/// A payment as the API shows it (SPEC §3.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentView {
+    pub provider_id: ProviderId,
+    pub reference: Reference,
+    pub msn: Option<Msn>,
+    pub state: PaymentState,
+    pub currency: Option<Currency>,
+    /// The payment's amount (from CREATED, else AUTHORIZED, else the first final fact).
+    pub amount: Option<Amount>,
+    pub aggregate: PaymentAggregate,
+    /// Distinct facts (duplicates not counted), unknown names included.
+    pub events: u64,
+    /// Deliveries of a fact already recorded.
+    pub duplicates: u64,
+    pub anomalies: Vec<PaymentAnomaly>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub first_seen_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_event_at: Option<OffsetDateTime>,
+    /// The position of the last event folded in.
+    pub position: u64,
+}
+
+impl PaymentProjection {
+    /// The projection of a payment nothing is known about yet.
+    pub fn new(provider_id: ProviderId, reference: Reference) -> PaymentProjection {
+        PaymentProjection {
+            provider_id,
+            reference,
+            facts: Vec::new(),
+            conflicts: BTreeSet::new(),
+            duplicates: 0,
+            ingest_anomalies: BTreeSet::new(),
+            first_seen_at: None,
+            last_event_at: None,
+            position: 0,
+        }
+    }
+
+    /// Folds every event in.
+    pub fn fold<'a>(
+        provider_id: ProviderId,
+        reference: Reference,
+        events: impl IntoIterator<Item = (EventMeta, &'a DomainEvent)>,
+    ) -> PaymentProjection {
+        let mut projection = PaymentProjection::new(provider_id, reference);
+        for (meta, event) in events {
+            projection.apply(meta, event);
+        }
+        projection
+    }
+
+    /// The projection as of position `at`: folds only events at positions up to `at`.
+    pub fn fold_until<'a>(
+        provider_id: ProviderId,
+        reference: Reference,
+        events: impl IntoIterator<Item = (EventMeta, &'a DomainEvent)>,
+        at: u64,
+    ) -> PaymentProjection {
+        let upto = events.into_iter().filter(|(meta, _)| meta.position <= at);
+        PaymentProjection::fold(provider_id, reference, upto)
+    }
+
+    /// The projection as of time `at`: folds only events recorded at or before `at`.
+    pub fn fold_until_time<'a>(
+        provider_id: ProviderId,
+        reference: Reference,
+        events: impl IntoIterator<Item = (EventMeta, &'a DomainEvent)>,
+        at: OffsetDateTime,
+    ) -> PaymentProjection {
+        let upto = events
+            .into_iter()
+            .filter(|(meta, _)| meta.recorded_at <= at);
+        PaymentProjection::fold(provider_id, reference, upto)
+    }
+
+    /// Folds one event in. Events about other payments or providers, and types that say
+    /// nothing about a payment, change nothing, so the projection can be fed the global log.
+    pub fn apply(&mut self, meta: EventMeta, event: &DomainEvent) {
+        match event {
+            DomainEvent::PaymentEventRecorded(fact)
+                if self.is_mine(&fact.provider_id, &fact.reference) =>
+            {
+                self.insert_fact(meta, fact);
+            }
+            DomainEvent::WebhookDuplicate(duplicate)
+                if self.is_mine(&duplicate.provider_id, &duplicate.identity.reference) =>
+            {
+                self.duplicates = self.duplicates.saturating_add(1);
+            }
+            DomainEvent::WebhookAnomaly(anomaly)
+                if anomaly.provider_id == self.provider_id
+                    && anomaly.reference_raw.as_deref() == Some(self.reference.as_str()) =>
+            {
+                self.ingest_anomalies.insert(anomaly.anomaly.clone());
+            }
+            _ => return,
+        }
+        self.position = self.position.max(meta.position);
+        self.first_seen_at = Some(
+            self.first_seen_at
+                .map_or(meta.recorded_at, |first| first.min(meta.recorded_at)),
+        );
+        self.last_event_at = Some(
+            self.last_event_at
+                .map_or(meta.recorded_at, |last| last.max(meta.recorded_at)),
+        );
+    }
+
+    fn is_mine(&self, provider_id: &ProviderId, reference: &Reference) -> bool {
+        provider_id == &self.provider_id && reference == &self.reference
+    }
+
+    fn insert_fact(&mut self, meta: EventMeta, fact: &PaymentEventRecorded) {
+        let found = self
+            .facts
+            .binary_search_by(|existing| compare_identity(&existing.fact, fact));
+        match found {
+            Err(index) => self.facts.insert(
+                index,
+                RecordedFact {
+                    fact: fact.clone(),
+                    position: meta.position,
+                    recorded_at: meta.recorded_at,
+                },
+            ),
+            Ok(index) => {
+                self.duplicates = self.duplicates.saturating_add(1);
+                let Some(kept) = self.facts.get_mut(index) else {
+                    return;
+                };
+                if content(&kept.fact) != content(fact) {
+                    self.conflicts
+                        .insert((fact.name.clone(), fact.psp_reference.clone()));
+                }
+                // Whatever the arrival order, the same copy is kept: the smallest content.
+                if compare_content(fact, &kept.fact) == Ordering::Less {
+                    kept.fact = fact.clone();
+                }
+                kept.position = kept.position.min(meta.position);
+                kept.recorded_at = kept.recorded_at.min(meta.recorded_at);
+            }
+        }
+    }
+
+    pub fn provider_id(&self) -> &ProviderId {
+        &self.provider_id
+    }
+
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    /// The distinct facts, ordered by identity.
+    pub fn facts(&self) -> &[RecordedFact] {
+        &self.facts
+    }
+
+    /// Whether nothing about this payment has been folded in (an API answers 404).
+    pub fn is_empty(&self) -> bool {
+        self.position == 0
+    }
+
+    /// The position of the last event folded in (0 if none).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The view, derived from the set of facts.
+    pub fn view(&self) -> PaymentView {
+        let derived = derive(&self.facts);
+        let mut anomalies: BTreeSet<PaymentAnomaly> = derived.anomalies;
+        anomalies.extend(self.conflicts.iter().map(|(name, psp_reference)| {
+            PaymentAnomaly::ConflictingDuplicate {
+                name: name.clone(),
+                psp_reference: psp_reference.clone(),
+            }
+        }));
+        anomalies.extend(
+            self.ingest_anomalies
+                .iter()
+                .map(|anomaly| PaymentAnomaly::Ingest {
+                    anomaly: anomaly.clone(),
+                }),
+        );
+        PaymentView {
+            provider_id: self.provider_id.clone(),
+            reference: self.reference.clone(),
+            msn: derived.msn,
+            state: derived.state,
+            currency: derived.currency,
+            amount: derived.amount,
+            aggregate: derived.aggregate,
+            events: u64::try_from(self.facts.len()).unwrap_or(u64::MAX),
+            duplicates: self.duplicates,
+            anomalies: anomalies.into_iter().collect(),
+            first_seen_at: self.first_seen_at,
+            last_event_at: self.last_event_at,
+            position: self.position,
+        }
+    }
+}
+
+fn compare_identity(a: &PaymentEventRecorded, b: &PaymentEventRecorded) -> Ordering {
+    (&a.msn, &a.reference, &a.name, &a.psp_reference).cmp(&(
+        &b.msn,
+        &b.reference,
+        &b.name,
+        &b.psp_reference,
+    ))
+}
+
+type Content<'a> = (
+    Amount,
+    Currency,
+    OffsetDateTime,
+    bool,
+    &'a Option<String>,
+    &'a Option<IngestAnomaly>,
+);
+
+/// What two deliveries of one identity must agree on (the source may differ: the same fact
+/// can come from a webhook and from polling).
+fn content(fact: &PaymentEventRecorded) -> Content<'_> {
+    (
+        fact.amount,
+        fact.currency,
+        fact.timestamp,
+        fact.success,
+        &fact.idempotency_key,
+        &fact.anomaly,
+    )
+}
+
+fn compare_content(a: &PaymentEventRecorded, b: &PaymentEventRecorded) -> Ordering {
+    content(a)
+        .cmp(&content(b))
+        .then_with(|| a.source.cmp(&b.source))
+}
