@@ -1,1 +1,58 @@
-fn main() {}
+//! `paystate`: the command-line front of the paystate payment-webhook state engine.
+//!
+//! One subcommand per module in `commands/`; each owns its clap arguments and its `run`.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Event-sourced payment-webhook state engine for Vipps MobilePay.
+#[derive(Debug, Parser)]
+#[command(name = "paystate", version, propagate_version = true)]
+struct Cli {
+    /// Log line format: `text` (human-readable) or `json` (one object per line).
+    #[arg(long, global = true, env = "PAYSTATE_LOG_FORMAT", default_value = "text", value_parser = parse_log_format)]
+    log_format: paystate_server::LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Serve(commands::serve::ServeArgs),
+}
+
+fn parse_log_format(input: &str) -> Result<paystate_server::LogFormat, String> {
+    input
+        .parse()
+        .map_err(|error: paystate_server::ConfigError| error.to_string())
+}
+
+fn init_logging(format: paystate_server::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PAYSTATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        paystate_server::LogFormat::Json => builder.json().init(),
+        paystate_server::LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(args, cli.log_format),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,52 @@
-//! The paystate server (placeholder).
+//! The paystate server: verified webhook ingestion, projections, and the admin and query API.
+//!
+//! A library with a thin binary (`paystate serve`): [`run`] takes a bound listener, a
+//! [`ServerConfig`] and a shutdown future, so tests start the real server on port 0.
+//!
+//! Module map:
+//! - [`config`]: the one validated [`ServerConfig`] (listen, public URL, admin token, limits).
+//! - [`error`]: [`ApiError`], the single `{"error": {"code", "message"}}` answer of the edge.
+//! - [`state`]: [`AppState`], what handlers reach (store, projections, vault, config).
+//! - [`app`]: every route group merged into one router, with request ids, tracing, metrics,
+//!   the admin guard, JSON fallbacks and `/openapi.json`.
+//! - [`http`]: extractors with JSON rejections, the bearer guard, fallbacks.
+//! - [`routes`]: operations routes (`/healthz`, `/readyz`, `/metrics`).
+//! - [`providers`]: `/providers...` administration.
+//! - [`secrets`]: the [`secrets::SecretVault`] of webhook secrets and credentials.
+//! - [`metrics`]: the process-wide Prometheus recorder and metric names.
+//! - [`shutdown`]: [`shutdown::BackgroundTasks`], owner of every background task.
+//! - [`server`]: [`run`] and [`run_with_store`].
+//! - [`store`]: where the embedded store lives in a data directory ([`store::open`]).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), paystate_server::ServerError> {
+//! use paystate_server::{AdminToken, ServerConfig};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let config = ServerConfig::new("./paystate-data", listener.local_addr()?, AdminToken::generate());
+//! paystate_server::run(listener, config, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod providers;
+pub mod routes;
+pub mod secrets;
+pub mod server;
+pub mod shutdown;
+pub mod state;
+pub mod store;
+
+pub use config::{
+    AdminToken, AdminTokenSource, ConfigError, ListenAddr, LogFormat, PublicUrl, ServerConfig,
+};
+pub use error::ApiError;
+pub use server::{run, run_with_store, ServerError};
+pub use state::AppState;

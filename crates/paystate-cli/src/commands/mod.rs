@@ -1,0 +1,3 @@
+//! One module per `paystate` subcommand.
+
+pub mod serve;

@@ -1,0 +1,136 @@
+//! `paystate serve`: run the server on the embedded store until SIGINT or SIGTERM.
+
+use anyhow::Context;
+use paystate_server::{
+    AdminToken, AdminTokenSource, ListenAddr, LogFormat, PublicUrl, ServerConfig,
+};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Run the paystate server on the embedded store.
+///
+/// Example:
+///   paystate serve --data ./paystate-data --listen 127.0.0.1:8080 \
+///       --public-url https://pay.example.no
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ServeArgs {
+    /// Where the embedded store, the admin token and the master key live.
+    #[arg(long, env = "PAYSTATE_DATA", default_value = "./paystate-data")]
+    data: PathBuf,
+
+    /// Address to bind: IP:PORT, [IPv6]:PORT, localhost:PORT, or :PORT (loopback). Port 0 picks
+    /// a free port; the bound address is logged.
+    #[arg(long, env = "PAYSTATE_LISTEN", default_value = ListenAddr::DEFAULT)]
+    listen: ListenAddr,
+
+    /// Externally reachable base URL (e.g. behind a reverse proxy). A provider's webhook URL is
+    /// {public-url}/webhooks/vipps/{provider_id}. Default: http://<bound address>.
+    #[arg(long, env = "PAYSTATE_PUBLIC_URL")]
+    public_url: Option<PublicUrl>,
+
+    /// Bearer token for /providers, /payments and /events. Default: generated on first start
+    /// into {data}/admin-token (mode 0600); its path is printed, the token never is.
+    #[arg(long, env = "PAYSTATE_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
+    admin_token: Option<AdminToken>,
+
+    /// Vipps API base URL for every provider (a simulator, tests). Default: by environment,
+    /// https://apitest.vipps.no (test) or https://api.vipps.no (production).
+    #[arg(long, env = "PAYSTATE_VIPPS_BASE_URL")]
+    vipps_base_url: Option<paystate_server::config::VippsBaseUrl>,
+
+    /// Largest accepted webhook body in bytes.
+    #[arg(long, env = "PAYSTATE_BODY_LIMIT", default_value_t = ServerConfig::DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+
+    /// Accepted distance between a webhook's x-ms-date and the server clock, in seconds.
+    #[arg(long, env = "PAYSTATE_DATE_TOLERANCE_SECS", default_value_t = ServerConfig::DEFAULT_DATE_TOLERANCE.as_secs())]
+    date_tolerance_secs: u64,
+
+    /// How long an old webhook secret is still accepted after its registration is deleted, in
+    /// seconds.
+    #[arg(long, env = "PAYSTATE_SECRET_GRACE_SECS", default_value_t = ServerConfig::DEFAULT_SECRET_GRACE_PERIOD.as_secs())]
+    secret_grace_secs: u64,
+
+    /// Rejected deliveries recorded in full per provider per minute; past it only counts.
+    #[arg(long, env = "PAYSTATE_REJECTION_RECORDS_PER_MINUTE", default_value_t = ServerConfig::DEFAULT_REJECTION_RECORD_BUDGET)]
+    rejection_records_per_minute: u32,
+}
+
+fn parse_admin_token(input: &str) -> Result<AdminToken, String> {
+    AdminToken::new(input).map_err(|error| error.to_string())
+}
+
+impl ServeArgs {
+    fn into_config(
+        self,
+        bound: std::net::SocketAddr,
+        log_format: LogFormat,
+    ) -> anyhow::Result<ServerConfig> {
+        let (admin_token, source) = match self.admin_token {
+            Some(token) => (token, AdminTokenSource::Given),
+            None => AdminToken::load_or_generate(&self.data)?,
+        };
+        match &source {
+            AdminTokenSource::Generated(path) => {
+                tracing::info!(path = %path.display(), "generated the admin token (first start); read it from this file");
+            }
+            AdminTokenSource::File(path) => {
+                tracing::info!(path = %path.display(), "admin token read from file")
+            }
+            AdminTokenSource::Given => tracing::info!("admin token given by flag or environment"),
+        }
+        let mut config = ServerConfig::new(self.data, bound, admin_token);
+        config.listen = self.listen;
+        if let Some(public_url) = self.public_url {
+            config.public_url = public_url;
+        }
+        config.vipps_base_url = self.vipps_base_url;
+        config.body_limit = self.body_limit;
+        config.date_tolerance = Duration::from_secs(self.date_tolerance_secs);
+        config.secret_grace_period = Duration::from_secs(self.secret_grace_secs);
+        config.rejection_record_budget = self.rejection_records_per_minute;
+        config.log_format = log_format;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Binds, builds the configuration and serves until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let requested = args.listen.socket_addr();
+        let listener = tokio::net::TcpListener::bind(requested)
+            .await
+            .with_context(|| format!("binding {requested}"))?;
+        let bound = listener.local_addr()?;
+        let config = args.into_config(bound, log_format)?;
+        paystate_server::run(listener, config, termination()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+async fn termination() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,101 @@
+//! Prometheus metrics: one recorder per process, rendered at `GET /metrics`.
+//!
+//! The `metrics` facade has one global recorder, so the exporter is installed once
+//! ([`install`]) and every server in the process (several, in tests) shares it. Metric names are
+//! constants here so that the code that records and the docs that list them agree.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// Webhook deliveries by `outcome` (`accepted`, `duplicate`, `anomaly`, `rejected`,
+/// `unavailable`, `unknown_provider`, `too_large`) and `provider`.
+pub const WEBHOOKS_TOTAL: &str = "paystate_webhooks_total";
+/// Rejection records not written because the per-minute budget was spent, by `provider`.
+pub const WEBHOOK_REJECTIONS_SUPPRESSED_TOTAL: &str =
+    "paystate_webhook_rejections_suppressed_total";
+/// Durable append latency as seen by the server, in seconds.
+pub const APPEND_SECONDS: &str = "paystate_append_duration_seconds";
+/// Events per append batch written by the server.
+pub const APPEND_BATCH_EVENTS: &str = "paystate_append_batch_events";
+/// The log's head position.
+pub const LOG_HEAD: &str = "paystate_log_head_position";
+/// The position the projections have applied.
+pub const PROJECTIONS_APPLIED: &str = "paystate_projections_applied_position";
+/// Events between the log head and a reactor's position, by `reactor`.
+pub const REACTOR_LAG: &str = "paystate_reactor_lag_events";
+/// HTTP requests by `method`, matched `route` and `status`.
+pub const HTTP_REQUESTS_TOTAL: &str = "paystate_http_requests_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder on first use and returns its handle.
+///
+/// If another recorder was installed first (an embedding program's), the handle still renders,
+/// but only what this recorder sees: nothing. That is logged once.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(APPEND_SECONDS.to_owned()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(APPEND_BATCH_EVENTS.to_owned()),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
+                    )
+                });
+            let builder = match builder {
+                Ok(builder) => builder,
+                Err(error) => {
+                    tracing::warn!(%error, "metric buckets refused; using summaries");
+                    PrometheusBuilder::new()
+                }
+            };
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        WEBHOOKS_TOTAL,
+        "Webhook deliveries by outcome and provider."
+    );
+    metrics::describe_counter!(
+        WEBHOOK_REJECTIONS_SUPPRESSED_TOTAL,
+        "Rejected deliveries counted but not recorded in full (budget spent)."
+    );
+    metrics::describe_histogram!(
+        APPEND_SECONDS,
+        metrics::Unit::Seconds,
+        "Durable append latency."
+    );
+    metrics::describe_histogram!(APPEND_BATCH_EVENTS, "Events per append batch.");
+    metrics::describe_gauge!(LOG_HEAD, "Position of the last durable event.");
+    metrics::describe_gauge!(
+        PROJECTIONS_APPLIED,
+        "Position the projections have applied."
+    );
+    metrics::describe_gauge!(REACTOR_LAG, "Events a reactor is behind the log head.");
+    metrics::describe_counter!(
+        HTTP_REQUESTS_TOTAL,
+        "HTTP requests by method, route and status."
+    );
+}
+
+/// The current metrics in Prometheus text format.
+pub fn render(handle: &PrometheusHandle) -> String {
+    // Histograms need periodic upkeep; rendering is a natural moment for it.
+    handle.run_upkeep();
+    handle.render()
+}

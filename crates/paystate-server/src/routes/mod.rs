@@ -1,0 +1,4 @@
+//! Route groups, one module each. Every group exposes `router() -> OpenApiRouter<AppState>`, so
+//! the OpenAPI document is generated from the same definitions that serve requests.
+
+pub mod ops;
