@@ -14,5 +14,7 @@
 //! ```
 
 pub mod signature;
+pub mod verify;
 
 pub use signature::{sign_delivery, DeliveryHeaders, RegisteredUrl, WebhookSecret};
+pub use verify::{verify_delivery, DeliveryRequest, Diagnosis, Rejection, Verified};
