@@ -10,6 +10,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// Key-value entries in key order, as projection and side-data scans return them.
+pub type KvPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One write to a projection's key-value state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KvOp {
@@ -84,11 +87,7 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     fn projection_get(&self, projection: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// All entries of a projection whose key starts with `prefix`, in key order.
-    fn projection_scan(
-        &self,
-        projection: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn projection_scan(&self, projection: &str, prefix: &[u8]) -> Result<KvPairs, StoreError>;
 
     /// Drops a projection's state and checkpoint (before a rebuild).
     fn projection_reset(&self, projection: &str) -> Result<(), StoreError>;
@@ -97,17 +96,15 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// secrets. Durable on return.
     fn side_put(&self, namespace: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     fn side_get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    fn side_scan(
-        &self,
-        namespace: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn side_scan(&self, namespace: &str, prefix: &[u8]) -> Result<KvPairs, StoreError>;
 
     /// Flushes everything and stops accepting appends.
     async fn close(&self) -> Result<(), StoreError>;
 }
 
 /// What a subscription yields.
+// Almost every item is an event; boxing it would cost an allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscriptionItem {
     Event(Envelope),

@@ -47,7 +47,7 @@ mod types;
 mod upcast;
 
 pub use error::StoreError;
-pub use event_store::{EventStore, KvOp, Subscription, SubscriptionItem};
+pub use event_store::{EventStore, KvOp, KvPairs, Subscription, SubscriptionItem};
 pub use memory::MemoryStore;
 pub use options::StoreOptions;
 pub use sled_store::{SledStore, FORMAT_VERSION};

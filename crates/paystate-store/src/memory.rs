@@ -5,7 +5,7 @@
 
 use crate::codec::{chain_fault, decode_record, encode_record, GENESIS_HASH};
 use crate::error::StoreError;
-use crate::event_store::{EventStore, KvOp};
+use crate::event_store::{EventStore, KvOp, KvPairs};
 use crate::options::StoreOptions;
 use crate::sequencer::{BatchPlan, LogIndex, Tail};
 use crate::stats::{StatCounters, StoreStats};
@@ -369,11 +369,7 @@ impl EventStore for MemoryStore {
             .and_then(|p| p.entries.get(key).cloned()))
     }
 
-    fn projection_scan(
-        &self,
-        projection: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn projection_scan(&self, projection: &str, prefix: &[u8]) -> Result<KvPairs, StoreError> {
         let state = self.lock()?;
         Ok(state
             .projections
@@ -405,11 +401,7 @@ impl EventStore for MemoryStore {
             .and_then(|entries| entries.get(key).cloned()))
     }
 
-    fn side_scan(
-        &self,
-        namespace: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn side_scan(&self, namespace: &str, prefix: &[u8]) -> Result<KvPairs, StoreError> {
         Ok(self
             .lock()?
             .side
@@ -424,7 +416,7 @@ impl EventStore for MemoryStore {
     }
 }
 
-fn scan_prefix(entries: &BTreeMap<Vec<u8>, Vec<u8>>, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn scan_prefix(entries: &BTreeMap<Vec<u8>, Vec<u8>>, prefix: &[u8]) -> KvPairs {
     entries
         .range(prefix.to_vec()..)
         .take_while(|(key, _)| key.starts_with(prefix))

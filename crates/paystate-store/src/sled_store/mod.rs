@@ -15,7 +15,7 @@ pub use layout::FORMAT_VERSION;
 
 use crate::codec::{chain_fault, decode_record, GENESIS_HASH};
 use crate::error::StoreError;
-use crate::event_store::{EventStore, KvOp};
+use crate::event_store::{EventStore, KvOp, KvPairs};
 use crate::options::StoreOptions;
 use crate::sequencer::Tail;
 use crate::stats::{StatCounters, StoreStats};
@@ -202,11 +202,7 @@ impl SledStore {
         self.db.open_tree(name).map_err(|e| self.storage(e))
     }
 
-    fn scan(
-        tree: &sled::Tree,
-        prefix: &[u8],
-        path: &Path,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(tree: &sled::Tree, prefix: &[u8], path: &Path) -> Result<KvPairs, StoreError> {
         tree.scan_prefix(prefix)
             .map(|entry| {
                 entry
@@ -467,11 +463,7 @@ impl EventStore for SledStore {
             .map(|value| value.to_vec()))
     }
 
-    fn projection_scan(
-        &self,
-        projection: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn projection_scan(&self, projection: &str, prefix: &[u8]) -> Result<KvPairs, StoreError> {
         crate::names::check("projection", projection)?;
         SledStore::scan(
             &self.tree(projection_tree_name(projection))?,
@@ -505,11 +497,7 @@ impl EventStore for SledStore {
             .map(|value| value.to_vec()))
     }
 
-    fn side_scan(
-        &self,
-        namespace: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn side_scan(&self, namespace: &str, prefix: &[u8]) -> Result<KvPairs, StoreError> {
         crate::names::check("side namespace", namespace)?;
         SledStore::scan(&self.tree(side_tree_name(namespace))?, prefix, &self.path)
     }

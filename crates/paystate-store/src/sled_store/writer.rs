@@ -214,12 +214,10 @@ impl Writer {
             aux.into_iter()
                 .for_each(|(_, reply)| reply.send(Err(StoreError::Unavailable(reason.clone()))));
         } else {
-            let outcome = self.write_log(&writes).and_then(|()| {
-                let results: Vec<_> = aux
-                    .into_iter()
+            let outcome = self.write_log(&writes).map(|()| {
+                aux.into_iter()
                     .map(|(write, reply)| (self.write_aux(write), reply))
-                    .collect();
-                Ok(results)
+                    .collect::<Vec<_>>()
             });
             let outcome = outcome.and_then(|aux_results| {
                 self.flush()?;
