@@ -47,7 +47,7 @@ pub struct VerificationSummary {
     /// `x-ms-date` minus the receive time, in seconds.
     pub date_skew_seconds: i64,
     /// Whether a secret version older than the current one verified (during rotation).
-    pub older_than_current: bool,
+    pub older_secret: bool,
 }
 
 /// An authentic delivery was received: the receipt, kept verbatim so it can be re-verified and

@@ -122,7 +122,7 @@ fn samples() -> Vec<DomainEvent> {
                 secret_version: SecretVersion::new(2).unwrap(),
                 registration_id: Some(registration_id.clone()),
                 date_skew_seconds: -3,
-                older_than_current: false,
+                older_secret: false,
             },
         }
         .into(),
@@ -271,6 +271,8 @@ fn secret_like(key: &str) -> bool {
         "secret_version_next",
         "secret_fingerprint",
         "credentials_fingerprint",
+        // A flag: "an older secret version verified this delivery".
+        "older_secret",
     ];
     let suspicious = [
         "secret",
