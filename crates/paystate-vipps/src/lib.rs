@@ -13,8 +13,10 @@
 //! # Ok::<(), paystate_vipps::signature::UrlError>(())
 //! ```
 
+pub mod payload;
 pub mod signature;
 pub mod verify;
 
+pub use payload::{EpaymentEvent, VippsEventBody};
 pub use signature::{sign_delivery, DeliveryHeaders, RegisteredUrl, WebhookSecret};
 pub use verify::{verify_delivery, DeliveryRequest, Diagnosis, Rejection, Verified};

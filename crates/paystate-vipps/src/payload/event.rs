@@ -1,0 +1,232 @@
+//! The wire form of an ePayment event, parsed tolerantly and kept with its raw bytes.
+
+use bytes::Bytes;
+use paystate_domain::PaymentEventName;
+use serde_json::{Map, Value};
+
+/// How many characters of untrusted text an error may repeat.
+const ECHO_LIMIT: usize = 64;
+
+/// Why a body is not an ePayment event at all. The server records such an authentic delivery
+/// as an `unparseable` anomaly and answers 200.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// Not JSON (or nested deeper than the parser allows).
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not an object.
+    #[error("the body is JSON but not an object")]
+    NotAnObject,
+    /// One of the identity fields is absent or null.
+    #[error("the field {0} is missing")]
+    MissingField(&'static str),
+    /// A field has a JSON type that cannot carry its value.
+    #[error("the field {field} is {found}, expected {expected}")]
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+        found: &'static str,
+    },
+}
+
+/// The `amount` object as sent: a currency code and a value in minor units, unchecked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireAmount {
+    /// The currency code as sent, if any.
+    pub currency: Option<String>,
+    /// The value in minor units as sent (a JSON integer, or a string of digits), if any.
+    pub value: Option<WireValue>,
+}
+
+/// An amount value as sent: an integer, or text that claims to be one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireValue {
+    Integer(i128),
+    Text(String),
+}
+
+/// An ePayment webhook event as received: the identity fields as text, the rest as sent, every
+/// unknown field kept, and the raw body.
+///
+/// Parsing checks only the shape (a JSON object with the four identity fields as text); the
+/// rules of each field are checked by [`EpaymentEvent::to_recorded`], so a delivery that is
+/// authentic but odd can still be recorded with its identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpaymentEvent {
+    pub msn: String,
+    pub reference: String,
+    pub psp_reference: String,
+    pub name: PaymentEventName,
+    pub amount: Option<WireAmount>,
+    pub timestamp: Option<String>,
+    /// The merchant's request key: absent and `null` both read as `None` (VIPPS.md §3: not a
+    /// delivery id).
+    pub idempotency_key: Option<String>,
+    pub success: Option<bool>,
+    /// Fields this version does not model (`captureGuaranteedUntil`, `userDetails`, ...).
+    pub extra: Map<String, Value>,
+    raw: Bytes,
+}
+
+/// The identity of an event (VIPPS.md §3: there is no event id), borrowed from the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventIdentity<'a> {
+    pub msn: &'a str,
+    pub reference: &'a str,
+    pub name: &'a PaymentEventName,
+    pub psp_reference: &'a str,
+}
+
+impl EpaymentEvent {
+    /// Parses a raw webhook body. Never panics.
+    pub fn parse(raw: impl Into<Bytes>) -> Result<Self, PayloadError> {
+        let raw = raw.into();
+        let value: Value = serde_json::from_slice(&raw)
+            .map_err(|error| PayloadError::NotJson(echo(&error.to_string())))?;
+        let Value::Object(mut fields) = value else {
+            return Err(PayloadError::NotAnObject);
+        };
+
+        let msn = take_text(&mut fields, "msn", true)?.ok_or(PayloadError::MissingField("msn"))?;
+        let reference = take_text(&mut fields, "reference", false)?
+            .ok_or(PayloadError::MissingField("reference"))?;
+        let psp_reference = take_text(&mut fields, "pspReference", false)?
+            .ok_or(PayloadError::MissingField("pspReference"))?;
+        let name =
+            take_text(&mut fields, "name", false)?.ok_or(PayloadError::MissingField("name"))?;
+        let amount = take_amount(&mut fields)?;
+        let timestamp = take_text(&mut fields, "timestamp", false)?;
+        let idempotency_key = take_text(&mut fields, "idempotencyKey", true)?;
+        let success = match fields.remove("success") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(success)) => Some(success),
+            Some(other) => {
+                return Err(PayloadError::WrongType {
+                    field: "success",
+                    expected: "a boolean",
+                    found: kind(&other),
+                })
+            }
+        };
+        Ok(Self {
+            msn,
+            reference,
+            psp_reference,
+            name: PaymentEventName::from(name),
+            amount,
+            timestamp,
+            idempotency_key,
+            success,
+            extra: fields,
+            raw,
+        })
+    }
+
+    /// The body exactly as received.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The body exactly as received, shared.
+    pub fn raw_bytes(&self) -> Bytes {
+        self.raw.clone()
+    }
+
+    /// `(msn, reference, name, pspReference)`, as sent.
+    pub fn identity(&self) -> EventIdentity<'_> {
+        EventIdentity {
+            msn: &self.msn,
+            reference: &self.reference,
+            name: &self.name,
+            psp_reference: &self.psp_reference,
+        }
+    }
+}
+
+/// The `reference` of a body that may not parse as an event, if it has one as text: lets the
+/// server file an anomaly under the right payment. Bounded to 64 characters.
+pub fn reference_hint(raw: &[u8]) -> Option<String> {
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(raw) else {
+        return None;
+    };
+    fields.get("reference").and_then(Value::as_str).map(echo)
+}
+
+/// Takes a text field out of `fields`; `None` when absent or null. With `numbers_as_text`, a
+/// JSON number is accepted and kept as its decimal text (an MSN sent as a number).
+fn take_text(
+    fields: &mut Map<String, Value>,
+    field: &'static str,
+    numbers_as_text: bool,
+) -> Result<Option<String>, PayloadError> {
+    match fields.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(Value::Number(number)) if numbers_as_text => Ok(Some(number.to_string())),
+        Some(other) => Err(PayloadError::WrongType {
+            field,
+            expected: "a string",
+            found: kind(&other),
+        }),
+    }
+}
+
+fn take_amount(fields: &mut Map<String, Value>) -> Result<Option<WireAmount>, PayloadError> {
+    let mut amount = match fields.remove("amount") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(amount)) => amount,
+        Some(other) => {
+            return Err(PayloadError::WrongType {
+                field: "amount",
+                expected: "an object",
+                found: kind(&other),
+            })
+        }
+    };
+    let currency =
+        take_text(&mut amount, "currency", false).map_err(|_| PayloadError::WrongType {
+            field: "amount.currency",
+            expected: "a string",
+            found: "another type",
+        })?;
+    let value = match amount.remove("value") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(WireValue::Text(text)),
+        Some(Value::Number(number)) => match number
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| number.as_u64().map(i128::from))
+        {
+            Some(integer) => Some(WireValue::Integer(integer)),
+            None => Some(WireValue::Text(number.to_string())),
+        },
+        Some(other) => {
+            return Err(PayloadError::WrongType {
+                field: "amount.value",
+                expected: "an integer",
+                found: kind(&other),
+            })
+        }
+    };
+    Ok(Some(WireAmount { currency, value }))
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A shortened copy of untrusted text, safe to put in an error or a record.
+pub(crate) fn echo(text: &str) -> String {
+    let mut shown: String = text.chars().take(ECHO_LIMIT).collect();
+    if text.chars().nth(ECHO_LIMIT).is_some() {
+        shown.push('…');
+    }
+    shown
+}
