@@ -104,6 +104,21 @@ fn webhook_url_is_built_from_the_public_base() {
             "https://pay.example.no/webhooks/vipps/vipps-test"
         );
     }
+    for base in [
+        "https://pay.example.no/?tenant=1",
+        "https://pay.example.no/#top",
+    ] {
+        let error = HttpUrl::parse(base)
+            .unwrap()
+            .webhook_url(&provider)
+            .unwrap_err();
+        assert_eq!(error.field(), "public_url", "{base}");
+    }
+    let long_base = format!("https://pay.example.no/{}", "a".repeat(2010));
+    assert!(HttpUrl::parse(&long_base)
+        .unwrap()
+        .webhook_url(&provider)
+        .is_err());
 }
 
 #[test]

@@ -246,8 +246,22 @@ impl HttpUrl {
     /// The URL a provider's webhooks are registered at: `{base}/webhooks/vipps/{provider_id}`,
     /// with one trailing `/` of the base dropped so the path never holds `//`.
     ///
-    /// Fails only if the result would be longer than the URL rule allows.
+    /// Fails if the base has a query or a fragment (the path could not be appended), or if the
+    /// result would be longer than the URL rule allows.
     pub fn webhook_url(&self, provider_id: &ProviderId) -> Result<HttpUrl, IdError> {
+        if let Some((index, found)) = self
+            .0
+            .chars()
+            .enumerate()
+            .find(|(_, c)| matches!(c, '?' | '#'))
+        {
+            return Err(IdError::Character {
+                field: "public_url",
+                rule: "a base URL without query or fragment",
+                index,
+                found,
+            });
+        }
         let base = self.0.strip_suffix('/').unwrap_or(&self.0);
         HttpUrl::parse(&format!("{base}/webhooks/vipps/{provider_id}"))
     }

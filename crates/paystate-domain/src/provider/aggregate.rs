@@ -325,6 +325,15 @@ impl Provider {
             .filter(|current| current.url == url && same_events(&current.events, &self.events))
     }
 
+    /// The registration the reactor should make now: the pending request, while enabled. A
+    /// request left pending by a disable waits until the provider is enabled again (which
+    /// records a newer request anyway).
+    pub fn registration_to_make(&self) -> Option<&PendingRegistration> {
+        self.pending
+            .as_ref()
+            .filter(|_| self.state == ProviderState::Enabled)
+    }
+
     /// Every registration of ours still registered at Vipps: current first, then older ones.
     pub fn live_registrations(&self) -> impl Iterator<Item = &Registration> {
         self.current.iter().chain(self.older.iter())

@@ -8,7 +8,7 @@ use crate::events::{
     ProviderEnabled, PublicUrlChanged, RegistrationReason, WebhookRegistrationRequested,
     WebhookRegistrationSkipped,
 };
-use crate::ids::{Environment, Fingerprint, HttpUrl, ProviderId};
+use crate::ids::{Environment, Fingerprint, HttpUrl, IdError, ProviderId};
 
 /// A change an operator (or a reactor) asks of an existing provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,9 @@ pub enum DecisionError {
     ProviderDisabled(ProviderId),
     #[error("provider {0} has used every secret version")]
     SecretVersionsExhausted(ProviderId),
+    /// The public URL cannot be the base of a webhook URL (query, fragment, too long).
+    #[error("public URL cannot hold the webhook path: {0}")]
+    InvalidPublicUrl(#[source] IdError),
 }
 
 /// The events that create a provider, if it does not exist yet. A new provider is disabled.
@@ -70,6 +73,10 @@ pub fn decide_create(
     if let Some(existing) = existing {
         return Err(DecisionError::ProviderExists(existing.id.clone()));
     }
+    created
+        .public_url
+        .webhook_url(&created.provider_id)
+        .map_err(DecisionError::InvalidPublicUrl)?;
     Ok(Decision {
         events: vec![created.into()],
         registration: None,
@@ -138,6 +145,8 @@ pub fn decide(provider: &Provider, command: &ProviderCommand) -> Result<Decision
             if *to == provider.public_url {
                 return Ok(Decision::unchanged());
             }
+            to.webhook_url(&provider.id)
+                .map_err(DecisionError::InvalidPublicUrl)?;
             let change = PublicUrlChanged {
                 from: provider.public_url.clone(),
                 to: to.clone(),

@@ -4,5 +4,6 @@
 mod catalogue;
 mod payment_properties;
 mod payment_spec;
+mod provider_properties;
 mod provider_spec;
 mod support;

@@ -489,6 +489,73 @@ fn the_provider_view_matches_the_api() {
 }
 
 #[test]
+fn a_public_url_that_cannot_hold_the_webhook_path_is_refused() {
+    let mut with_query = created();
+    with_query.public_url = HttpUrl::parse("https://pay.example.no/?tenant=1").unwrap();
+    assert!(matches!(
+        decide_create(None, with_query),
+        Err(DecisionError::InvalidPublicUrl(_))
+    ));
+    let recorder = Recorder::enabled_and_registered();
+    let command = ProviderCommand::ChangePublicUrl {
+        to: HttpUrl::parse("https://x.example.no/#f").unwrap(),
+    };
+    assert!(matches!(
+        decide(&recorder.provider, &command),
+        Err(DecisionError::InvalidPublicUrl(_))
+    ));
+}
+
+#[test]
+fn a_disabled_provider_has_no_registration_to_make() {
+    let mut recorder = Recorder::new();
+    recorder.run(ProviderCommand::Enable);
+    assert!(recorder.provider.registration_to_make().is_some());
+    recorder.run(ProviderCommand::Disable);
+    assert!(recorder.provider.registration_to_make().is_none());
+}
+
+#[test]
+fn deliveries_of_this_provider_are_counted_and_others_ignored() {
+    use paystate_domain::events::{
+        HeaderSummary, RejectionCode, RejectionDiagnosis, WebhookDuplicate, WebhookRejected,
+        WebhookRejectionsSuppressed,
+    };
+    let mut recorder = Recorder::enabled_and_registered();
+    let fact = crate::support::fact(0, "CREATED", 100);
+    let duplicate = |provider: &str| WebhookDuplicate {
+        provider_id: paystate_domain::ProviderId::parse(provider).unwrap(),
+        original_position: 1,
+        identity: fact.identity(),
+        secret_version: SecretVersion::FIRST,
+        received_at: at(3),
+    };
+    recorder.record(duplicate("vipps-test"));
+    recorder.record(duplicate("someone-else"));
+    recorder.record(WebhookRejected {
+        provider_id: provider_id(),
+        code: RejectionCode::StaleDate,
+        diagnosis: RejectionDiagnosis::ClockSkew { skew_seconds: 900 },
+        remote_addr: None,
+        headers: HeaderSummary::default(),
+        body_sha256: String::new(),
+        body_size: 0,
+        received_at: at(4),
+    });
+    recorder.record(WebhookRejectionsSuppressed {
+        provider_id: provider_id(),
+        count: 40,
+        window_start: at(0),
+        window_end: at(60),
+    });
+    let counters = recorder.provider.view().webhooks;
+    assert_eq!(
+        (counters.accepted, counters.duplicates, counters.rejected),
+        (0, 1, 41)
+    );
+}
+
+#[test]
 fn a_provider_stream_must_start_with_provider_created() {
     let events = [DomainEvent::from(
         paystate_domain::events::ProviderEnabled {},
