@@ -1,0 +1,254 @@
+//! Webhook delivery: signatures, headers, body shape, retries, per-payment order and hold-back,
+//! deletion.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use paystate_vipps::signature::RegisteredUrl;
+use reqwest::Method;
+use vipps_sim::{AttemptOutcome, RetrySchedule, SimConfig};
+
+use crate::support::{count, Receiver, Sim, ALL_EVENTS, MSN};
+
+#[tokio::test]
+async fn deliveries_carry_the_compact_body_and_verify_with_the_registration_secret() {
+    let sim = Sim::start().await;
+    let receiver = Receiver::accepting().await;
+    let url = receiver.url("/hooks/vipps/v1?tenant=acme-42");
+    let (id, secret) = sim.register(&url, &ALL_EVENTS).await;
+    let reference = "order-deliver-1";
+    sim.create_payment(reference, 49900).await;
+    sim.approve(reference).await;
+    sim.modify(reference, "capture", 49900, "capture-key").await;
+    sim.await_log("three deliveries", |log| count(log, |r| r.delivered()) == 3)
+        .await;
+
+    let registered = RegisteredUrl::parse(&url).unwrap();
+    let received = receiver.received();
+    assert_eq!(received.len(), 3);
+    for delivery in &received {
+        assert!(delivery.verifies_with(&registered, &secret), "{delivery:?}");
+        assert_eq!(delivery.path_and_query, "/hooks/vipps/v1?tenant=acme-42");
+        assert_eq!(delivery.header("webhook-id"), id.to_string());
+        assert_eq!(
+            delivery.header("authorization"),
+            delivery.header("x-vipps-authorization")
+        );
+        assert_eq!(delivery.header("content-type"), "application/json");
+        let body = std::str::from_utf8(&delivery.body).unwrap();
+        let keys = [
+            "\"msn\":",
+            "\"reference\":",
+            "\"pspReference\":",
+            "\"name\":",
+            "\"amount\":",
+            "\"timestamp\":",
+            "\"idempotencyKey\":",
+            "\"success\":",
+        ];
+        let positions: Vec<usize> = keys.iter().map(|key| body.find(key).unwrap()).collect();
+        assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{body}");
+        assert!(body.starts_with(&format!(
+            "{{\"msn\":\"{MSN}\",\"reference\":\"{reference}\""
+        )));
+        assert!(!body.contains(' ') && !body.contains('\n'));
+    }
+    let names: Vec<String> = received.iter().map(|d| d.event().1).collect();
+    assert_eq!(names, ["CREATED", "AUTHORIZED", "CAPTURED"]);
+    assert_eq!(received[2].json()["idempotencyKey"], "capture-key");
+    assert_eq!(received[2].json()["amount"]["value"], 49900);
+}
+
+#[tokio::test]
+async fn each_registration_gets_its_own_copy_signed_with_its_own_secret() {
+    let sim = Sim::start().await;
+    let receiver = Receiver::accepting().await;
+    let url = receiver.url("/hooks/vipps");
+    let (first_id, first_secret) = sim.register(&url, &ALL_EVENTS).await;
+    let (second_id, second_secret) = sim.register(&url, &ALL_EVENTS).await;
+    sim.create_payment("order-copies-1", 100).await;
+    sim.await_log("two deliveries", |log| count(log, |r| r.delivered()) == 2)
+        .await;
+    let registered = RegisteredUrl::parse(&url).unwrap();
+    let received = receiver.received();
+    assert_eq!(received.len(), 2);
+    for delivery in &received {
+        let webhook_id = delivery.header("webhook-id");
+        let (own, other) = if webhook_id == first_id.to_string() {
+            (&first_secret, &second_secret)
+        } else {
+            assert_eq!(webhook_id, second_id.to_string());
+            (&second_secret, &first_secret)
+        };
+        assert!(delivery.verifies_with(&registered, own));
+        assert!(!delivery.verifies_with(&registered, other));
+    }
+    assert_ne!(
+        received[0].header("webhook-id"),
+        received[1].header("webhook-id")
+    );
+}
+
+#[tokio::test]
+async fn only_subscribed_event_types_are_delivered() {
+    let sim = Sim::start().await;
+    let receiver = Receiver::accepting().await;
+    sim.register(
+        &receiver.url("/captures"),
+        &["epayments.payment.captured.v1"],
+    )
+    .await;
+    sim.create_payment("order-filter-1", 100).await;
+    sim.approve("order-filter-1").await;
+    sim.modify("order-filter-1", "capture", 100, "k").await;
+    let log = sim
+        .await_log("the capture delivery", |log| {
+            count(log, |r| r.delivered()) == 1
+        })
+        .await;
+    assert_eq!(log[0].event, "CAPTURED");
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_retried_with_a_new_date_over_the_same_body() {
+    // x-ms-date has one-second resolution, so the retry waits a little over a second.
+    let sim = Sim::start_with(SimConfig {
+        retry: RetrySchedule {
+            backoff: vec![Duration::from_millis(1100)],
+            give_up_after: Duration::from_secs(30),
+        },
+        ..SimConfig::for_tests()
+    })
+    .await;
+    let receiver = Receiver::answering(|_, earlier| {
+        if earlier.is_empty() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        }
+    })
+    .await;
+    let url = receiver.url("/retry");
+    let (_, secret) = sim.register(&url, &ALL_EVENTS).await;
+    sim.create_payment("order-retry-1", 100).await;
+    let log = sim
+        .await_log("a delivered retry", |log| log.iter().any(|r| r.delivered()))
+        .await;
+    assert_eq!(log[0].outcome, AttemptOutcome::Answered { status: 503 });
+    assert_eq!((log[0].attempt, log[1].attempt), (1, 2));
+    let received = receiver.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].body, received[1].body);
+    assert_ne!(
+        received[0].header("x-ms-date"),
+        received[1].header("x-ms-date")
+    );
+    assert_ne!(
+        received[0].header("authorization"),
+        received[1].header("authorization")
+    );
+    let registered = RegisteredUrl::parse(&url).unwrap();
+    assert!(received
+        .iter()
+        .all(|d| d.verifies_with(&registered, &secret)));
+}
+
+#[tokio::test]
+async fn a_failing_event_holds_back_its_payment_but_not_other_payments() {
+    let sim = Sim::start().await;
+    // The first payment's CREATED is refused until the second payment's AUTHORIZED arrived:
+    // only possible if the second payment is not stuck behind the first.
+    let receiver = Receiver::answering(|request, earlier| {
+        let second_authorized = earlier
+            .iter()
+            .any(|d| d.event() == ("order-second-1".into(), "AUTHORIZED".into()));
+        if request.event() == ("order-first-1".into(), "CREATED".into()) && !second_authorized {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        }
+    })
+    .await;
+    sim.register(&receiver.url("/order"), &ALL_EVENTS).await;
+    sim.create_payment("order-first-1", 100).await;
+    sim.approve("order-first-1").await;
+    sim.create_payment("order-second-1", 100).await;
+    sim.approve("order-second-1").await;
+    sim.await_log("all four delivered", |log| {
+        count(log, |r| r.delivered()) == 4
+    })
+    .await;
+
+    let received: Vec<(String, String)> = receiver.received().iter().map(|d| d.event()).collect();
+    let position = |reference: &str, name: &str| {
+        received
+            .iter()
+            .position(|e| e.0 == reference && e.1 == name)
+            .unwrap()
+    };
+    let first_created = received
+        .iter()
+        .rposition(|e| e.0 == "order-first-1" && e.1 == "CREATED")
+        .unwrap();
+    assert!(position("order-first-1", "AUTHORIZED") > first_created);
+    assert!(position("order-second-1", "AUTHORIZED") < first_created);
+    assert!(count(&sim.handle.deliveries(), |r| !r.delivered()) >= 1);
+}
+
+#[tokio::test]
+async fn deleting_a_registration_stops_its_deliveries() {
+    let sim = Sim::start().await;
+    let receiver = Receiver::answering(|_, _| StatusCode::BAD_GATEWAY).await;
+    let (id, _) = sim.register(&receiver.url("/gone"), &ALL_EVENTS).await;
+    sim.create_payment("order-delete-1", 100).await;
+    sim.approve("order-delete-1").await;
+    sim.await_log("two failed attempts", |log| log.len() >= 2)
+        .await;
+    let deleted = sim
+        .call(Method::DELETE, &format!("/webhooks/v1/webhooks/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let log = sim
+        .await_log("both deliveries dropped", |log| {
+            count(log, |r| r.outcome == AttemptOutcome::RegistrationDeleted) == 2
+        })
+        .await;
+    let dropped_at = log
+        .iter()
+        .position(|r| r.outcome == AttemptOutcome::RegistrationDeleted)
+        .unwrap();
+    assert!(log[dropped_at..]
+        .iter()
+        .all(|r| r.outcome == AttemptOutcome::RegistrationDeleted));
+    assert!(count(&log, |r| r.event == "AUTHORIZED" && r.x_ms_date.is_some()) == 0);
+    assert_eq!(sim.handle.stats().pending, 0);
+}
+
+#[tokio::test]
+async fn a_delivery_failing_past_the_schedule_is_given_up() {
+    let sim = Sim::start_with(SimConfig {
+        retry: RetrySchedule {
+            backoff: vec![Duration::from_millis(5)],
+            give_up_after: Duration::from_millis(40),
+        },
+        ..SimConfig::for_tests()
+    })
+    .await;
+    // Nothing listens on this port once the listener is dropped: connection refused.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/nobody", closed.local_addr().unwrap());
+    drop(closed);
+    sim.register(&url, &ALL_EVENTS).await;
+    sim.create_payment("order-giveup-1", 100).await;
+    let log = sim
+        .await_log("giving up", |log| {
+            log.iter().any(|r| r.outcome == AttemptOutcome::GaveUp)
+        })
+        .await;
+    assert!(log.len() >= 2);
+    assert!(matches!(log[0].outcome, AttemptOutcome::Failed { .. }));
+    assert_eq!(sim.handle.stats().pending, 0);
+}
