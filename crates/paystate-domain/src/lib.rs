@@ -23,19 +23,55 @@
 //!   of a payment fact.
 //!
 //! # Example
+//! A payment's facts arrive out of order and twice; the projection does not care.
 //! ```
-//! use paystate_domain::events::{DomainEvent, ProviderEnabled};
-//! use paystate_domain::{streams, ProviderId, Reference};
+//! use paystate_domain::events::{DomainEvent, EventMeta, FactSource, PaymentEventRecorded};
+//! use paystate_domain::payment::{PaymentProjection, PaymentState};
+//! use paystate_domain::*;
+//! use time::macros::datetime;
 //!
 //! let provider = ProviderId::parse("vipps-test")?;
 //! let reference = Reference::parse("acme-order-1001")?;
-//! assert_eq!(streams::payment_stream(&provider, &reference), "payment-vipps-test.acme-order-1001");
+//! let fact = |name: &str, psp: &str, value: u64| -> Result<DomainEvent, IdError> {
+//!     Ok(DomainEvent::from(PaymentEventRecorded {
+//!         provider_id: provider.clone(),
+//!         msn: Msn::parse("123456")?,
+//!         reference: reference.clone(),
+//!         psp_reference: PspReference::parse(psp)?,
+//!         name: PaymentEventName::parse(name),
+//!         amount: Amount::from_minor_units(value),
+//!         currency: Currency::Nok,
+//!         timestamp: datetime!(2025-01-14 09:30:01 UTC),
+//!         idempotency_key: None,
+//!         success: true,
+//!         source: FactSource::Webhook,
+//!         anomaly: None,
+//!     }))
+//! };
+//! // The capture overtook the authorization, and the authorization came twice.
+//! let arrived = [
+//!     fact("CREATED", "psp-1", 49900)?,
+//!     fact("CAPTURED", "psp-2", 20000)?,
+//!     fact("AUTHORIZED", "psp-1", 49900)?,
+//!     fact("AUTHORIZED", "psp-1", 49900)?,
+//! ];
+//! // Each event comes with its position in the log and when it was recorded.
+//! let log = arrived.iter().enumerate().map(|(i, event)| {
+//!     let meta = EventMeta { position: i as u64 + 1, recorded_at: datetime!(2025-01-14 09:31 UTC) };
+//!     (meta, event)
+//! });
+//! let view = PaymentProjection::fold(provider.clone(), reference.clone(), log).view();
+//! assert_eq!(view.state, PaymentState::Authorized);
+//! assert_eq!(view.aggregate.authorized.minor_units(), 49900);
+//! assert_eq!(view.aggregate.captured.minor_units(), 20000);
+//! assert_eq!((view.events, view.duplicates), (3, 1));
+//! assert!(view.anomalies.is_empty());
 //!
-//! // An event travels as (type name, schema version, JSON bytes) and comes back the same.
-//! let event = DomainEvent::from(ProviderEnabled {});
-//! let bytes = event.to_payload();
-//! let back = DomainEvent::decode(event.type_name(), event.schema_version(), &bytes)?;
-//! assert_eq!(back, event);
+//! // Every event is stored as (type name, schema version, JSON) and reads back the same.
+//! let stored = arrived[1].to_payload();
+//! let back = DomainEvent::decode(arrived[1].type_name(), arrived[1].schema_version(), &stored)?;
+//! assert_eq!(back, arrived[1]);
+//! assert_eq!(streams::payment_stream(&provider, &reference), "payment-vipps-test.acme-order-1001");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -73,6 +73,14 @@ pub enum DecodeError {
     },
 }
 
+/// Why an event could not be written as JSON: a time outside what RFC 3339 can hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event type {type_name} cannot be encoded: {message}")]
+pub struct EncodeError {
+    pub type_name: &'static str,
+    pub message: String,
+}
+
 /// Declares [`DomainEvent`] over every stored type, with `From` for each and the dispatch of
 /// name, version, encode and decode, so adding a type is one line here.
 macro_rules! catalogue {
@@ -102,7 +110,17 @@ macro_rules! catalogue {
             }
 
             /// The JSON to store under [`Self::type_name`] and [`Self::schema_version`].
+            ///
+            /// The only way encoding can fail is a time outside the years 0 to 9999, which
+            /// RFC 3339 cannot write; that gives an empty payload (it decodes as
+            /// [`DecodeError::Malformed`], never as a wrong event). Where a time comes from
+            /// outside, prefer [`Self::try_to_payload`].
             pub fn to_payload(&self) -> Vec<u8> {
+                self.try_to_payload().unwrap_or_default()
+            }
+
+            /// The JSON to store, or why it cannot be written.
+            pub fn try_to_payload(&self) -> Result<Vec<u8>, EncodeError> {
                 match self {
                     $(DomainEvent::$variant(event) => encode(event),)+
                 }
@@ -156,11 +174,11 @@ catalogue!(
     WebhookAnomaly,
 );
 
-fn encode<E: StoredEvent>(event: &E) -> Vec<u8> {
-    // Serializing these types cannot fail: every field is a string, number, bool, time or a
-    // derived struct of those, and no map has non-string keys. An empty payload would surface
-    // as a decode error rather than a panic if that ever changed.
-    serde_json::to_vec(event).unwrap_or_default()
+fn encode<E: StoredEvent>(event: &E) -> Result<Vec<u8>, EncodeError> {
+    serde_json::to_vec(event).map_err(|error| EncodeError {
+        type_name: E::TYPE_NAME,
+        message: error.to_string(),
+    })
 }
 
 fn decode_as<E: StoredEvent>(schema_version: u32, payload: &[u8]) -> Result<E, DecodeError> {

@@ -310,6 +310,25 @@ fn no_event_has_a_field_for_a_secret_or_credential() {
 }
 
 #[test]
+fn a_time_rfc_3339_cannot_write_is_an_encode_error_not_a_panic() {
+    let failed = WebhookRegistrationFailed {
+        reason: RegistrationReason::Enabled,
+        error: "timeout".into(),
+        attempt: 1,
+        retry_at: Some(time::macros::datetime!(-0001-01-01 0:00 UTC)),
+    };
+    let event = DomainEvent::from(failed);
+    let error = event.try_to_payload().unwrap_err();
+    assert_eq!(error.type_name, "webhook_registration_failed");
+    let stored = event.to_payload();
+    let decoded = DomainEvent::decode(event.type_name(), event.schema_version(), &stored);
+    assert!(
+        matches!(decoded, Err(DecodeError::Malformed { .. })),
+        "{decoded:?}"
+    );
+}
+
+#[test]
 fn bounded_text_cuts_and_cleans() {
     assert_eq!(bounded_text("a\nb\u{7}c", 10), "a b c");
     assert_eq!(bounded_text(&"é".repeat(1000), 5), "ééééé");
