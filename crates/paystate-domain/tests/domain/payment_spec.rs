@@ -397,3 +397,22 @@ fn the_view_serializes_as_the_api_documents() {
     assert_eq!(json["msn"], "123456");
     assert_eq!(json["anomalies"], serde_json::json!([]));
 }
+
+#[test]
+fn a_projection_survives_a_checkpoint_round_trip() {
+    let mut facts = history(&[("CREATED", 1000), ("AUTHORIZED", 1000), ("SETTLED", 1)]);
+    facts.push(facts[1].clone());
+    let mut conflicting = facts[0].clone();
+    conflicting.amount = paystate_domain::Amount::from_minor_units(999);
+    facts.push(conflicting);
+    let events: Vec<DomainEvent> = facts.into_iter().map(DomainEvent::from).collect();
+    let projection = PaymentProjection::fold(
+        provider_id(),
+        reference(),
+        (1..).map(meta).zip(events.iter()),
+    );
+    let saved = serde_json::to_vec(&projection).unwrap();
+    let restored: PaymentProjection = serde_json::from_slice(&saved).unwrap();
+    assert_eq!(restored, projection);
+    assert_eq!(restored.view(), projection.view());
+}
