@@ -69,12 +69,16 @@ pub(super) fn derive(facts: &[RecordedFact]) -> Derived {
     let mut moves = Moves::default();
     for recorded in facts {
         let fact = &recorded.fact;
-        if let Some(anomaly) = &fact.anomaly {
-            anomalies.insert(PaymentAnomaly::Ingest {
-                anomaly: anomaly.clone(),
-            });
-            if matches!(anomaly, IngestAnomaly::MsnMismatch { .. }) {
-                continue;
+        match &fact.anomaly {
+            // The name itself says so; it is listed once, below, as `unknown_event_name`.
+            Some(IngestAnomaly::UnknownEventName { .. }) | None => {}
+            Some(anomaly) => {
+                anomalies.insert(PaymentAnomaly::Ingest {
+                    anomaly: anomaly.clone(),
+                });
+                if matches!(anomaly, IngestAnomaly::MsnMismatch { .. }) {
+                    continue;
+                }
             }
         }
         if let PaymentEventName::Unknown(name) = &fact.name {

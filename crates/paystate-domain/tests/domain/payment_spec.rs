@@ -192,6 +192,18 @@ fn unknown_event_names_are_kept_and_change_nothing() {
         &["unknown_event_name"],
     );
     assert_eq!(fold(&facts).events, 3);
+
+    // Marked at ingestion too, it is still listed once.
+    let mut marked = facts.clone();
+    marked[2].anomaly = Some(IngestAnomaly::UnknownEventName {
+        name: "PARTIALLY_SETTLED".into(),
+    });
+    check(
+        &marked,
+        PaymentState::Authorized,
+        [1000, 0, 0, 0],
+        &["unknown_event_name"],
+    );
 }
 
 #[test]
