@@ -85,7 +85,7 @@ pub fn reconcile(provider: &Provider, remote: &[RemoteWebhook]) -> Reconciliatio
             (RemoteClass::OursCurrent, known.map(|r| r.secret_version))
         } else if let Some(registration) = known {
             (RemoteClass::OursOld, Some(registration.secret_version))
-        } else if let Some(retired) = retired {
+        } else if let Some(retired) = retired.filter(|r| r.secret_version.is_some()) {
             // Recorded as deleted, yet still listed: the delete did not take. Ours and old.
             (RemoteClass::OursOld, retired.secret_version)
         } else if our_url.as_ref() == Some(&webhook.url) {

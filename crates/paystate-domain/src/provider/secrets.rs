@@ -32,7 +32,13 @@ impl Provider {
         let in_grace = self
             .retired
             .iter()
-            .filter(|retired| retired.deleted_at + grace > now)
+            // A grace too large to add is unbounded, not a panic.
+            .filter(|retired| {
+                retired
+                    .deleted_at
+                    .checked_add(grace)
+                    .is_none_or(|until| until > now)
+            })
             .filter_map(|retired| retired.secret_version);
         let mut versions: Vec<SecretVersion> = live.chain(pending).chain(in_grace).collect();
         versions.sort_unstable_by(|a, b| b.cmp(a));

@@ -351,6 +351,20 @@ fn accepted_secret_versions_are_live_ones_and_recently_deleted_ones() {
 }
 
 #[test]
+fn an_unbounded_grace_keeps_deleted_secrets_without_overflowing() {
+    let mut recorder = Recorder::enabled_and_registered();
+    recorder.record(WebhookDeleted {
+        registration_id: RegistrationId::parse("reg-1").unwrap(),
+        secret_version: Some(SecretVersion::FIRST),
+        why: DeletionReason::GoneRemotely,
+    });
+    let versions = recorder
+        .provider
+        .accepted_secret_versions(at(1_000_000), Duration::MAX);
+    assert_eq!(versions, [SecretVersion::FIRST]);
+}
+
+#[test]
 fn a_pending_registrations_version_is_accepted_before_it_is_recorded() {
     let mut recorder = Recorder::enabled_and_registered();
     recorder.run(ProviderCommand::Rotate);
@@ -410,6 +424,54 @@ fn reconciliation_classifies_remote_webhooks_and_deletes_only_ours() {
     );
     assert!(plan.gone.is_empty());
     assert_eq!(plan.register, None);
+}
+
+#[test]
+fn reconciliation_deletes_again_what_it_deleted_but_vipps_still_lists() {
+    let mut recorder = Recorder::enabled_and_registered();
+    recorder.run(ProviderCommand::Rotate);
+    recorder.registered("reg-2");
+    for (id, version, why) in [
+        (
+            "reg-1",
+            Some(SecretVersion::FIRST),
+            DeletionReason::Superseded,
+        ),
+        ("stray-14", None, DeletionReason::UnknownSecret),
+    ] {
+        recorder.record(WebhookDeleted {
+            registration_id: RegistrationId::parse(id).unwrap(),
+            secret_version: version,
+            why,
+        });
+    }
+    let listed = [
+        remote("reg-2", OUR_URL),
+        remote("reg-1", OUR_URL),
+        remote("stray-14", OUR_URL),
+    ];
+    let plan = reconcile(&recorder.provider, &listed);
+    let classes: Vec<_> = plan.remote.iter().map(|w| w.class).collect();
+    assert_eq!(
+        classes,
+        [
+            RemoteClass::OursCurrent,
+            RemoteClass::OursOld,
+            RemoteClass::OursUnknownSecret
+        ]
+    );
+    let deleted: Vec<_> = plan
+        .delete
+        .iter()
+        .map(|d| (d.registration_id.as_str(), d.why))
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            ("reg-1", DeletionReason::Superseded),
+            ("stray-14", DeletionReason::UnknownSecret)
+        ]
+    );
 }
 
 #[test]
