@@ -12,7 +12,8 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::config::{Concealed, CredentialsPolicy, TokenNumberStyle};
 use crate::ids::Msn;
@@ -65,14 +66,19 @@ pub(crate) async fn issue_token(
 
     let lifetime = state.config.token_lifetime;
     let access_token = new_token();
-    state.world().tokens.insert(
+    let mut world = state.world();
+    let now = Instant::now();
+    // Expired tokens can never be used again; dropping them keeps the map bounded.
+    world.tokens.retain(|_, issued| issued.expires_at > now);
+    world.tokens.insert(
         access_token.clone(),
         IssuedToken {
             msn,
             subscription_key: Concealed::new(subscription_key),
-            expires_at: Instant::now() + lifetime,
+            expires_at: now + lifetime,
         },
     );
+    drop(world);
     Ok(Json(token_answer(
         &access_token,
         lifetime,
@@ -81,7 +87,23 @@ pub(crate) async fn issue_token(
     .into_response())
 }
 
-fn token_answer(access_token: &str, lifetime: Duration, style: TokenNumberStyle) -> Value {
+/// The token answer, fields in the documented order.
+#[derive(Serialize)]
+struct TokenAnswer<'a> {
+    token_type: &'static str,
+    expires_in: Value,
+    ext_expires_in: Value,
+    expires_on: Value,
+    not_before: Value,
+    resource: &'static str,
+    access_token: &'a str,
+}
+
+fn token_answer(
+    access_token: &str,
+    lifetime: Duration,
+    style: TokenNumberStyle,
+) -> TokenAnswer<'_> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -91,15 +113,15 @@ fn token_answer(access_token: &str, lifetime: Duration, style: TokenNumberStyle)
         TokenNumberStyle::Strings => Value::String(value.to_string()),
         TokenNumberStyle::Numbers => Value::from(value),
     };
-    json!({
-        "token_type": "Bearer",
-        "expires_in": number(lifetime),
-        "ext_expires_in": number(lifetime),
-        "expires_on": number(now.saturating_add(lifetime)),
-        "not_before": number(now),
-        "resource": TOKEN_RESOURCE,
-        "access_token": access_token,
-    })
+    TokenAnswer {
+        token_type: "Bearer",
+        expires_in: number(lifetime),
+        ext_expires_in: number(lifetime),
+        expires_on: number(now.saturating_add(lifetime)),
+        not_before: number(now),
+        resource: TOKEN_RESOURCE,
+        access_token,
+    }
 }
 
 /// A JWT-shaped opaque token: three base64url parts, like Vipps's.

@@ -1,6 +1,8 @@
 //! ePayment events: the eight names, their webhook event types, and the compact JSON body a
-//! delivery carries, with its keys in the order Vipps sends them (VIPPS.md §4).
+//! delivery carries, written by [`paystate_vipps::payload`] with Vipps's key order (VIPPS.md §4).
 
+use paystate_domain::{Amount, PaymentEventName, PspReference};
+use paystate_vipps::payload::VippsEventBody;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -70,6 +72,11 @@ impl EventName {
         }
     }
 
+    /// The domain's name for this event.
+    pub fn to_domain(self) -> PaymentEventName {
+        PaymentEventName::parse(self.as_str())
+    }
+
     /// The name for a webhook event type, if it is one of the eight.
     pub fn from_event_type(event_type: &str) -> Option<Self> {
         Self::ALL
@@ -87,7 +94,7 @@ pub struct PaymentEvent {
     /// Which payment.
     pub reference: Reference,
     /// The operation's own PSP reference.
-    pub psp_reference: String,
+    pub psp_reference: PspReference,
     /// What happened.
     pub name: EventName,
     /// The operation's amount.
@@ -98,20 +105,6 @@ pub struct PaymentEvent {
     pub idempotency_key: Option<String>,
     /// False when the operation failed: the event is a fact but moves no money.
     pub success: bool,
-}
-
-/// The webhook body: field order is Vipps's, and serde keeps declaration order.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WebhookBody<'a> {
-    msn: &'a str,
-    reference: &'a str,
-    psp_reference: &'a str,
-    name: EventName,
-    amount: Money,
-    timestamp: String,
-    idempotency_key: Option<&'a str>,
-    success: bool,
 }
 
 /// One entry of `GET /epayment/v1/payments/{reference}/events`.
@@ -130,23 +123,24 @@ pub(crate) struct EventListEntry<'a> {
 impl PaymentEvent {
     /// The compact JSON a webhook delivery carries.
     pub fn webhook_body(&self) -> Vec<u8> {
-        let body = WebhookBody {
-            msn: self.msn.as_str(),
-            reference: self.reference.as_str(),
-            psp_reference: &self.psp_reference,
-            name: self.name,
-            amount: self.amount,
-            timestamp: rfc3339_millis(self.timestamp),
-            idempotency_key: self.idempotency_key.as_deref(),
+        VippsEventBody {
+            msn: self.msn.clone(),
+            reference: self.reference.clone(),
+            psp_reference: self.psp_reference.clone(),
+            name: self.name.to_domain(),
+            currency: self.amount.currency,
+            amount: Amount::from_minor_units(self.amount.value),
+            timestamp: self.timestamp,
+            idempotency_key: self.idempotency_key.clone(),
             success: self.success,
-        };
-        serde_json::to_vec(&body).unwrap_or_default()
+        }
+        .to_vipps_json()
     }
 
     pub(crate) fn list_entry(&self) -> EventListEntry<'_> {
         EventListEntry {
             reference: self.reference.as_str(),
-            psp_reference: &self.psp_reference,
+            psp_reference: self.psp_reference.as_str(),
             name: self.name,
             amount: self.amount,
             timestamp: rfc3339_millis(self.timestamp),
@@ -156,7 +150,14 @@ impl PaymentEvent {
     }
 }
 
-/// `2025-01-14T09:30:01.123Z`: UTC with milliseconds, as in real payloads.
+/// A fresh PSP reference for one operation.
+pub(crate) fn new_psp_reference() -> PspReference {
+    // A hyphenated UUID is 36 printable ASCII characters, always within the rule.
+    #[allow(clippy::expect_used)]
+    PspReference::parse(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid PSP reference")
+}
+
+/// `2025-01-14T09:30:01.123Z`: UTC with milliseconds, as in the events list.
 pub(crate) fn rfc3339_millis(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     let truncated = at
@@ -184,7 +185,7 @@ mod tests {
         PaymentEvent {
             msn: Msn::parse("123456").unwrap(),
             reference: Reference::parse("acme-order-1001").unwrap(),
-            psp_reference: "9f0c2a4e-6b1d-4c2a-8f3e-5d7b9a1c0e22".into(),
+            psp_reference: PspReference::parse("9f0c2a4e-6b1d-4c2a-8f3e-5d7b9a1c0e22").unwrap(),
             name: EventName::Authorized,
             amount: Money {
                 currency: Currency::Nok,

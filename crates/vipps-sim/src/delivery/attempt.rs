@@ -148,7 +148,7 @@ fn record(
         msn: delivery.event.msn.to_string(),
         reference: delivery.event.reference.to_string(),
         event: delivery.event.name.as_str().to_owned(),
-        psp_reference: delivery.event.psp_reference.clone(),
+        psp_reference: delivery.event.psp_reference.to_string(),
         copy: delivery.copy,
         attempt,
         x_ms_date: None,

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::model::{OperationContext, Payment, Refusal};
 use crate::auth::Merchant;
-use crate::events::PaymentEvent;
+use crate::events::{new_psp_reference, PaymentEvent};
 use crate::ids::{Currency, Money, Msn, Reference};
 use crate::problem::Problem;
 use crate::state::{IdempotencyScope, SimState, StoredAnswer, World};
@@ -79,7 +79,7 @@ fn not_found(reference: &str) -> Problem {
 
 fn context(idempotency_key: Option<String>) -> OperationContext {
     OperationContext {
-        psp_reference: uuid::Uuid::new_v4().to_string(),
+        psp_reference: new_psp_reference(),
         idempotency_key,
         at: OffsetDateTime::now_utc(),
     }

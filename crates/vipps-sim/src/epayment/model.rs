@@ -4,6 +4,8 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use paystate_domain::PspReference;
+
 use crate::events::{EventName, PaymentEvent};
 use crate::ids::{Money, Msn, Reference};
 
@@ -87,7 +89,7 @@ pub struct Payment {
     /// The amount asked for at creation.
     pub amount: Money,
     /// The PSP reference of the creation.
-    pub psp_reference: String,
+    pub psp_reference: PspReference,
     /// The current state.
     pub state: PaymentState,
     /// The running totals.
@@ -100,7 +102,7 @@ pub struct Payment {
 #[derive(Clone, Debug)]
 pub struct OperationContext {
     /// The PSP reference Vipps gives this operation.
-    pub psp_reference: String,
+    pub psp_reference: PspReference,
     /// The merchant's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
     /// When it happens.
@@ -270,7 +272,7 @@ mod tests {
 
     fn context() -> OperationContext {
         OperationContext {
-            psp_reference: uuid::Uuid::new_v4().to_string(),
+            psp_reference: crate::events::new_psp_reference(),
             idempotency_key: None,
             at: OffsetDateTime::UNIX_EPOCH,
         }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use paystate_vipps::payload::EpaymentEvent;
 use paystate_vipps::signature::RegisteredUrl;
 use reqwest::Method;
 use vipps_sim::{AttemptOutcome, RetrySchedule, SimConfig};
@@ -52,6 +53,12 @@ async fn deliveries_carry_the_compact_body_and_verify_with_the_registration_secr
             "{{\"msn\":\"{MSN}\",\"reference\":\"{reference}\""
         )));
         assert!(!body.contains(' ') && !body.contains('\n'));
+        let parsed = EpaymentEvent::parse(delivery.body.clone()).unwrap();
+        assert_eq!(
+            (parsed.msn.as_str(), parsed.reference.as_str()),
+            (MSN, reference)
+        );
+        assert_eq!(parsed.success, Some(true));
     }
     let names: Vec<String> = received.iter().map(|d| d.event().1).collect();
     assert_eq!(names, ["CREATED", "AUTHORIZED", "CAPTURED"]);
