@@ -12,6 +12,7 @@
 
 mod payment;
 mod provider;
+mod summary;
 
 pub use payment::{
     AuthorizationHeader, FactSource, IngestAnomaly, PaymentEventIdentity, PaymentEventRecorded,

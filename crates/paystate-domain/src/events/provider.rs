@@ -200,6 +200,17 @@ pub enum DeletionReason {
     GoneRemotely,
 }
 
+impl DeletionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeletionReason::Superseded => "superseded",
+            DeletionReason::UnknownSecret => "unknown_secret",
+            DeletionReason::Duplicate => "duplicate",
+            DeletionReason::GoneRemotely => "gone_remotely",
+        }
+    }
+}
+
 /// A registration of ours was deleted at Vipps, or found deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookDeleted {

@@ -329,6 +329,31 @@ fn a_time_rfc_3339_cannot_write_is_an_encode_error_not_a_panic() {
 }
 
 #[test]
+fn every_event_has_a_one_line_summary() {
+    for event in samples() {
+        let summary = event.summary();
+        assert!(
+            !summary.is_empty() && !summary.contains('\n'),
+            "{}: {summary:?}",
+            event.type_name()
+        );
+    }
+    let summaries: Vec<String> = samples().iter().map(DomainEvent::summary).collect();
+    assert!(
+        summaries.contains(&"CAPTURED 300 NOK (psp psp-2)".to_owned()),
+        "{summaries:#?}"
+    );
+    assert!(
+        summaries.iter().any(|s| s.contains("secret out of sync")),
+        "{summaries:#?}"
+    );
+    assert!(
+        summaries.iter().any(|s| s.ends_with("(superseded)")),
+        "{summaries:#?}"
+    );
+}
+
+#[test]
 fn bounded_text_cuts_and_cleans() {
     assert_eq!(bounded_text("a\nb\u{7}c", 10), "a b c");
     assert_eq!(bounded_text(&"é".repeat(1000), 5), "ééééé");

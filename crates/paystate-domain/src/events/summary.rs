@@ -1,0 +1,122 @@
+//! One line of plain English per event, for audit timelines and histories.
+
+use super::{bounded_text, DomainEvent, IngestAnomaly, RejectionDiagnosis};
+
+/// The longest summary, in characters; free text inside (error messages) is cut to fit.
+const MAX_SUMMARY: usize = 1024;
+
+impl DomainEvent {
+    /// What this event records, in one line, e.g. `webhook reg-1 registered (secret version
+    /// 2, reason credentials_changed)`. Built only from the event's own fields, which never
+    /// hold a secret. Control characters in free text become spaces, so it stays one line.
+    pub fn summary(&self) -> String {
+        bounded_text(&self.unbounded_summary(), MAX_SUMMARY)
+    }
+
+    fn unbounded_summary(&self) -> String {
+        match self {
+            DomainEvent::ProviderCreated(e) => format!(
+                "provider {} created ({} {}, MSN {}), disabled",
+                e.provider_id, e.kind, e.environment, e.msn
+            ),
+            DomainEvent::ProviderEnabled(_) => "provider enabled".to_owned(),
+            DomainEvent::ProviderDisabled(_) => "provider disabled".to_owned(),
+            DomainEvent::CredentialsUpdated(e) => {
+                format!(
+                    "credentials updated (fingerprint {})",
+                    e.credentials_fingerprint
+                )
+            }
+            DomainEvent::EnvironmentChanged(e) => {
+                format!("environment changed from {} to {}", e.from, e.to)
+            }
+            DomainEvent::PublicUrlChanged(e) => {
+                format!("public URL changed from {} to {}", e.from, e.to)
+            }
+            DomainEvent::WebhookRegistrationRequested(e) => match e.secret_version_next {
+                Some(version) => format!(
+                    "webhook registration requested (reason {}, secret version {version})",
+                    e.reason.as_str()
+                ),
+                None => format!(
+                    "webhook registration requested (reason {})",
+                    e.reason.as_str()
+                ),
+            },
+            DomainEvent::WebhookRegistrationSkipped(e) => match &e.registration_id {
+                Some(id) => format!("registration not needed: webhook {id} is working"),
+                None => "registration not needed: one is already pending".to_owned(),
+            },
+            DomainEvent::WebhookRegistered(e) => format!(
+                "webhook {} registered at {} (secret version {}, reason {})",
+                e.registration_id,
+                e.url,
+                e.secret_version,
+                e.reason.as_str()
+            ),
+            DomainEvent::WebhookRegistrationFailed(e) => format!(
+                "webhook registration attempt {} failed: {}",
+                e.attempt, e.error
+            ),
+            DomainEvent::WebhookDeleted(e) => {
+                format!("webhook {} deleted ({})", e.registration_id, e.why.as_str())
+            }
+            DomainEvent::WebhookRejected(e) => format!(
+                "delivery rejected: {} ({})",
+                e.code.as_str(),
+                diagnosis(&e.diagnosis)
+            ),
+            DomainEvent::WebhookRejectionsSuppressed(e) => {
+                format!("{} more deliveries rejected (counted only)", e.count)
+            }
+            DomainEvent::WebhookReceived(e) => format!(
+                "authentic delivery received (secret version {})",
+                e.verification.secret_version
+            ),
+            DomainEvent::PaymentEventRecorded(e) => format!(
+                "{} {} {} {}(psp {})",
+                e.name,
+                e.amount,
+                e.currency,
+                if e.success { "" } else { "failed " },
+                e.psp_reference
+            ),
+            DomainEvent::WebhookDuplicate(e) => format!(
+                "duplicate delivery of {} (psp {}), first recorded at position {}",
+                e.identity.name, e.identity.psp_reference, e.original_position
+            ),
+            DomainEvent::WebhookAnomaly(e) => {
+                format!("authentic delivery not usable: {}", ingest(&e.anomaly))
+            }
+        }
+    }
+}
+
+fn diagnosis(diagnosis: &RejectionDiagnosis) -> String {
+    match diagnosis {
+        RejectionDiagnosis::OldSecretVersion { secret_version } => {
+            format!("signed with secret version {secret_version}, no longer accepted: secret out of sync")
+        }
+        RejectionDiagnosis::HostRewritten { request_host } => {
+            format!("would verify with Host {request_host}: a proxy rewrote Host")
+        }
+        RejectionDiagnosis::BodyChanged => "body changed in transit".to_owned(),
+        RejectionDiagnosis::ClockSkew { skew_seconds } => {
+            format!("x-ms-date is {skew_seconds} s off")
+        }
+        RejectionDiagnosis::NoSignature => "no usable authorization header".to_owned(),
+        RejectionDiagnosis::Unknown => "no further diagnosis".to_owned(),
+    }
+}
+
+fn ingest(anomaly: &IngestAnomaly) -> String {
+    match anomaly {
+        IngestAnomaly::Unparseable { error } => format!("unparseable body ({error})"),
+        IngestAnomaly::InvalidField { field, error } => format!("invalid {field} ({error})"),
+        IngestAnomaly::MsnMismatch { expected, got } => {
+            format!("MSN {got} is not the provider's {expected}")
+        }
+        IngestAnomaly::UnknownEventName { name } => format!("unknown event name {name}"),
+        IngestAnomaly::UnknownReference => "unknown reference".to_owned(),
+    }
+}
