@@ -29,7 +29,7 @@ struct Sum {
 
 impl Sum {
     fn add(&mut self, amount: Amount) {
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         match self.total.checked_add(amount) {
             Some(total) => self.total = total,
             None => {

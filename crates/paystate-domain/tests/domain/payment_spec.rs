@@ -428,3 +428,19 @@ fn a_projection_survives_a_checkpoint_round_trip() {
     assert_eq!(restored, projection);
     assert_eq!(restored.view(), projection.view());
 }
+
+#[test]
+fn states_parse_from_their_names_only() {
+    for state in [
+        PaymentState::Created,
+        PaymentState::Authorized,
+        PaymentState::Aborted,
+        PaymentState::Expired,
+        PaymentState::Terminated,
+    ] {
+        assert_eq!(PaymentState::parse(state.as_str()), Some(state));
+        assert_eq!(state.is_final(), state != PaymentState::Created);
+    }
+    assert_eq!(PaymentState::parse("authorized"), None);
+    assert_eq!(PaymentState::parse("CAPTURED"), None);
+}
