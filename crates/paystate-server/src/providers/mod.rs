@@ -2,6 +2,7 @@
 //!
 //! Starting point for the provider routes: the app merges [`router`] behind the admin token.
 
+pub mod dto;
 pub mod stream;
 
 use crate::state::AppState;

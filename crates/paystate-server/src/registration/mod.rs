@@ -1,0 +1,35 @@
+//! The registration reactor: keeps each enabled provider at exactly one working webhook
+//! registration at Vipps, without anyone pressing a button (SPEC §3.2, VIPPS.md §6).
+//!
+//! Admin commands only append facts (`provider_enabled`, `credentials_updated`,
+//! `webhook_registration_requested`, ...). The reactor follows the log and, per provider,
+//! converges what Vipps has with what the log asks for:
+//!
+//! 1. reconcile with Vipps' list first: record a registration made just before a crash
+//!    (from the [`journal`]), delete registrations for our URL whose secret we do not hold;
+//! 2. register, seal the secret in the vault under the next secret version, write the journal,
+//!    and only then append `webhook_registered` (version and fingerprint only);
+//! 3. after a short handover, delete what the new registration superseded
+//!    (`webhook_deleted`);
+//! 4. on failure append `webhook_registration_failed` with the attempt number and the retry
+//!    time (exponential [`backoff`] with a cap), visible as `last_registration_error`;
+//! 5. at start, after every change and periodically, compare settled providers with Vipps'
+//!    list: strays are deleted, vanished registrations recorded, a missing one repaired.
+//!
+//! Module map: [`api`] (the Webhooks API as a trait, and [`vipps`] the real client behind it),
+//! [`converge`] (one provider's step), [`reactor`] (the follow loop and wake-ups),
+//! [`journal`], [`backoff`].
+
+pub mod api;
+pub mod backoff;
+pub mod converge;
+pub mod journal;
+pub mod reactor;
+
+pub use api::{Deletion, NewRegistration, Target, WebhookApi, WebhookApiError, WebhookApiFactory};
+pub use backoff::Backoff;
+pub use converge::{Converger, ReactorOptions, StepError, Wake};
+pub use reactor::RegistrationReactor;
+
+#[cfg(test)]
+mod tests;
