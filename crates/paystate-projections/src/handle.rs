@@ -1,43 +1,111 @@
-//! The shared, read-mostly handle to the live projections.
+//! The shared handle to the live projections: read them, wait for them, commit them.
 
-use paystate_store::Position;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use crate::error::ProjectionError;
+use crate::persist;
+use crate::views::Projections;
+use paystate_store::{Envelope, EventStore, Position};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// A cheap, cloneable handle to the live projections.
 #[derive(Debug, Clone)]
 pub struct ProjectionsHandle {
-    /// A watch so that handlers can wait for "applied >= my append" (read-your-writes).
-    applied: Arc<watch::Sender<Position>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// A std lock: it is never held across an `.await`, and reads are short (clone a view).
+    projections: RwLock<Projections>,
+    /// A watch so that handlers can wait for "applied >= my write" (read-your-writes).
+    applied: watch::Sender<Position>,
     /// Set once the follower has reached the head the log had when it started.
-    caught_up: Arc<AtomicBool>,
+    caught_up: AtomicBool,
+    /// The checkpoint last committed to the store.
+    committed: AtomicU64,
 }
 
 impl Default for ProjectionsHandle {
     fn default() -> Self {
-        ProjectionsHandle::new(Position::START)
+        ProjectionsHandle::new(Projections::default())
     }
 }
 
 impl ProjectionsHandle {
-    pub fn new(applied: Position) -> ProjectionsHandle {
+    /// A handle over `projections` (empty, loaded or rebuilt).
+    pub fn new(projections: Projections) -> ProjectionsHandle {
+        let applied = projections.applied();
         let (sender, _) = watch::channel(applied);
         ProjectionsHandle {
-            applied: Arc::new(sender),
-            caught_up: Arc::new(AtomicBool::new(false)),
+            shared: Arc::new(Shared {
+                projections: RwLock::new(projections),
+                applied: sender,
+                caught_up: AtomicBool::new(false),
+                committed: AtomicU64::new(applied.0),
+            }),
         }
+    }
+
+    /// The persisted projections of `store`, or empty ones when none can be used (the
+    /// follower then rebuilds them from the log).
+    pub fn open(store: &dyn EventStore) -> Result<ProjectionsHandle, ProjectionError> {
+        match persist::load(store)? {
+            Some(projections) => Ok(ProjectionsHandle::new(projections)),
+            None => {
+                store.projection_reset(persist::PROJECTION_NAME)?;
+                Ok(ProjectionsHandle::default())
+            }
+        }
+    }
+
+    fn read_guard(&self) -> RwLockReadGuard<'_, Projections> {
+        // A poisoned lock means a panic while applying; the data is still the last complete
+        // state of each entry, and refusing every read would turn one bug into an outage.
+        self.shared
+            .projections
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_guard(&self) -> RwLockWriteGuard<'_, Projections> {
+        self.shared
+            .projections
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the projections as they are now. Keep `f` short: the follower waits.
+    pub fn read<R>(&self, f: impl FnOnce(&Projections) -> R) -> R {
+        f(&self.read_guard())
+    }
+
+    /// A copy of the projections as they are now (for comparisons).
+    pub fn snapshot(&self) -> Projections {
+        self.read_guard().clone()
+    }
+
+    /// Applies envelopes in log order and publishes the new applied position.
+    pub fn apply(&self, envelopes: &[Envelope]) {
+        let applied = {
+            let mut projections = self.write_guard();
+            for envelope in envelopes {
+                projections.apply(envelope);
+            }
+            projections.applied()
+        };
+        self.shared.applied.send_replace(applied);
     }
 
     /// The position up to which every event has been applied.
     pub fn applied(&self) -> Position {
-        *self.applied.borrow()
+        *self.shared.applied.borrow()
     }
 
     /// Waits until the projections have applied `position`; `false` if `timeout` passed first.
     pub async fn wait_for(&self, position: Position, timeout: Duration) -> bool {
-        let mut receiver = self.applied.subscribe();
+        let mut receiver = self.shared.applied.subscribe();
         tokio::time::timeout(timeout, receiver.wait_for(|applied| *applied >= position))
             .await
             .is_ok_and(|result| result.is_ok())
@@ -45,11 +113,40 @@ impl ProjectionsHandle {
 
     /// Whether the projections have caught up with the log (readiness).
     pub fn is_caught_up(&self) -> bool {
-        self.caught_up.load(Ordering::Acquire)
+        self.shared.caught_up.load(Ordering::Acquire)
     }
 
     /// Records that the projections have caught up with the log.
     pub fn mark_caught_up(&self) {
-        self.caught_up.store(true, Ordering::Release);
+        self.shared.caught_up.store(true, Ordering::Release);
+    }
+
+    /// The checkpoint last committed to the store.
+    pub fn committed(&self) -> Position {
+        Position(self.shared.committed.load(Ordering::Acquire))
+    }
+
+    /// Writes what changed since the last commit, with the checkpoint, atomically. The lock is
+    /// held only to collect the changes, never during the disk write.
+    pub fn commit(&self, store: &dyn EventStore) -> Result<Position, ProjectionError> {
+        let pending = {
+            let mut projections = self.write_guard();
+            persist::take_changes(&mut projections, self.committed())
+        };
+        let Some(pending) = pending else {
+            return Ok(self.committed());
+        };
+        match store.commit_projection(persist::PROJECTION_NAME, pending.checkpoint, pending.ops) {
+            Ok(()) => {
+                self.shared
+                    .committed
+                    .store(pending.checkpoint.0, Ordering::Release);
+                Ok(pending.checkpoint)
+            }
+            Err(error) => {
+                persist::restore_changes(&mut self.write_guard(), pending.dirty);
+                Err(error.into())
+            }
+        }
     }
 }

@@ -24,7 +24,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The route groups with their OpenAPI description, before state and layers.
 pub fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::ops::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::ops::router())
+        .merge(crate::ingestion::router())
 }
 
 /// The route groups behind the admin bearer token.

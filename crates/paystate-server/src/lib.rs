@@ -9,6 +9,7 @@
 //! - [`state`]: [`AppState`], what handlers reach (store, projections, vault, config).
 //! - [`app`]: every route group merged into one router, with request ids, tracing, metrics,
 //!   the admin guard, JSON fallbacks and `/openapi.json`.
+//! - [`ingestion`]: `POST /webhooks/vipps/{provider_id}`: verify, parse, record durably.
 //! - [`http`]: extractors with JSON rejections, the bearer guard, fallbacks.
 //! - [`routes`]: operations routes (`/healthz`, `/readyz`, `/metrics`).
 //! - [`providers`]: `/providers...` administration.
@@ -34,9 +35,11 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod ingestion;
 pub mod metrics;
 pub mod openapi;
 pub mod providers;
+pub mod registration;
 pub mod routes;
 pub mod secrets;
 pub mod server;

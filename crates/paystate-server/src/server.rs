@@ -2,14 +2,16 @@
 //! [`run_with_store`] (any [`EventStore`], e.g. in memory).
 
 use crate::config::{ConfigError, ServerConfig};
+use crate::ingestion::rejections::{self, RejectionBudget};
 use crate::secrets::{MasterKey, MasterKeyError, SecretVault, VaultError};
 use crate::shutdown::BackgroundTasks;
 use crate::state::AppState;
-use paystate_projections::ProjectionsHandle;
+use paystate_projections::{ProjectionError, ProjectionsHandle};
 use paystate_store::{EventStore, StoreError};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -24,6 +26,8 @@ pub enum ServerError {
     MasterKey(#[from] MasterKeyError),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error(transparent)]
+    Projections(#[from] ProjectionError),
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -55,17 +59,17 @@ pub async fn run_with_store(
     tracing::info!(source = ?key_source, "master key loaded");
     let vault = Arc::new(SecretVault::open(store.clone(), master_key)?);
 
-    let projections = ProjectionsHandle::new(store.head()?);
-    projections.mark_caught_up();
-    let tasks = BackgroundTasks::new();
-
+    let projections = ProjectionsHandle::open(store.as_ref())?;
     let state = AppState {
         store: store.clone(),
         config: config.clone(),
         projections,
         vault,
+        rejections: Arc::new(RejectionBudget::new(config.rejection_record_budget)),
         metrics,
     };
+    let mut tasks = BackgroundTasks::new();
+    spawn_background(&state, &mut tasks);
     let app = crate::app::app(state);
 
     let address = listener.local_addr()?;
@@ -104,4 +108,60 @@ pub async fn run_with_store(
     closed?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often rejection counts of finished minutes are recorded.
+const SUPPRESSED_FLUSH_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Every background task of a server: each gets the stop signal and finishes its step on
+/// shutdown. Reactors on the log are spawned here.
+fn spawn_background(state: &AppState, tasks: &mut BackgroundTasks) {
+    let (projections, store, interval) = (
+        state.projections.clone(),
+        state.store.clone(),
+        state.config.projection_commit_interval,
+    );
+    tasks.spawn("projections", move |mut stop| async move {
+        paystate_projections::follow(
+            projections,
+            store,
+            interval,
+            async move { stop.stopped().await },
+        )
+        .await;
+    });
+
+    let (budget, store) = (state.rejections.clone(), state.store.clone());
+    tasks.spawn("rejection counts", move |mut stop| async move {
+        let mut ticker = tokio::time::interval(SUPPRESSED_FLUSH_INTERVAL);
+        loop {
+            let all = tokio::select! {
+                () = stop.stopped() => true,
+                _ = ticker.tick() => false,
+            };
+            for window in budget.take_finished(time::OffsetDateTime::now_utc(), all) {
+                rejections::record_suppressed(store.as_ref(), window).await;
+            }
+            if all {
+                break;
+            }
+        }
+    });
+
+    let (projections, store) = (state.projections.clone(), state.store.clone());
+    tasks.spawn("lag gauge", move |mut stop| async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                () = stop.stopped() => break,
+                _ = ticker.tick() => {
+                    if let Ok(head) = store.head() {
+                        metrics::gauge!(crate::metrics::LOG_HEAD).set(head.0 as f64);
+                        let lag = head.0.saturating_sub(projections.applied().0);
+                        metrics::gauge!(crate::metrics::REACTOR_LAG, "reactor" => "projections").set(lag as f64);
+                    }
+                }
+            }
+        }
+    });
 }

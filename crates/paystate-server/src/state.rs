@@ -1,6 +1,7 @@
 //! What every request handler can reach.
 
 use crate::config::ServerConfig;
+use crate::ingestion::rejections::RejectionBudget;
 use crate::secrets::SecretVault;
 use metrics_exporter_prometheus::PrometheusHandle;
 use paystate_projections::ProjectionsHandle;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub projections: ProjectionsHandle,
     /// Webhook secrets and API credentials, encrypted at rest, kept apart from the log.
     pub vault: Arc<SecretVault>,
+    /// The per-provider budget of full rejection records.
+    pub rejections: Arc<RejectionBudget>,
     /// Renders `/metrics`; the recorder behind it is process-wide.
     pub metrics: PrometheusHandle,
 }

@@ -1,0 +1,321 @@
+//! `POST /webhooks/vipps/{provider_id}`: verified ingestion (SPEC §3.1).
+//!
+//! raw bytes -> provider lookup -> signature verification against every accepted secret
+//! version under the registered URL ([`verify`]) -> parse ([`record::parse`]) -> one durable
+//! append of receipt and fact, deduplicated on the event identity ([`record::record`]) -> `200`.
+//! Forgeries get `401` and a bounded rejection record ([`rejections`]).
+
+pub mod record;
+pub mod rejections;
+pub mod verify;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::http::extract::ApiPath;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use bytes::Bytes;
+use paystate_domain::events::{
+    bounded_text, DomainEvent, HeaderSummary, RejectionCode, RejectionDiagnosis, WebhookReceived,
+    WebhookRejected,
+};
+use paystate_domain::provider::Provider;
+use paystate_domain::{streams, ProviderId};
+use paystate_store::{ExpectedVersion, NewEvent, StreamId};
+use paystate_vipps::DeliveryRequest;
+use record::Recorded;
+use rejections::Admission;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::time::Duration;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use verify::Verdict;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(receive_vipps_webhook))
+}
+
+/// The answer to an authentic delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAck {
+    /// `accepted` (recorded now) or `duplicate` (recorded before).
+    pub status: &'static str,
+    /// Where the delivery's fact was recorded (`accepted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    /// Where the fact was first recorded (`duplicate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_position: Option<u64>,
+    /// `true` when the delivery was authentic but unexpected and was recorded as an anomaly.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub anomaly: bool,
+}
+
+/// Longest header value a rejection record keeps.
+const HEADER_TEXT: usize = 256;
+/// How long ingestion waits for the projections to see a just-created provider.
+const PROVIDER_LOOKUP_WAIT: Duration = Duration::from_secs(2);
+
+/// Receive a Vipps MobilePay webhook delivery.
+///
+/// Authenticated by its HMAC signature (`Authorization` or `X-Vipps-Authorization`,
+/// `x-ms-date`, `x-ms-content-sha256`), not by the admin token. The answer is sent only after
+/// the delivery is durably recorded.
+#[utoipa::path(post, path = "/webhooks/vipps/{provider_id}", tag = "ingestion",
+    params(("provider_id" = String, Path, description = "The provider the webhook was registered for")),
+    request_body(content = String, content_type = "application/json", description = "The raw ePayment event, exactly as signed"),
+    responses(
+        (status = 200, description = "Authentic: recorded (accepted), already recorded (duplicate), or recorded as an anomaly", body = WebhookAck),
+        (status = 401, description = "Not authentic: missing_signature, invalid_signature, content_hash_mismatch or stale_date", body = ErrorBody),
+        (status = 404, description = "unknown_provider", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 503, description = "unavailable: not durable, retry", body = ErrorBody)))]
+pub async fn receive_vipps_webhook(
+    State(state): State<AppState>,
+    ApiPath(raw_id): ApiPath<String>,
+    request: Request,
+) -> Result<Json<WebhookAck>, ApiError> {
+    let (parts, body) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    let correlation = request_correlation(&parts.headers);
+
+    let provider = find_provider(&state, &raw_id).await.ok_or_else(|| {
+        count("unknown_provider", "unknown");
+        ApiError::not_found("unknown_provider", "no provider with this id")
+    })?;
+    let body = read_body(body, state.config.body_limit)
+        .await
+        .inspect_err(|error| {
+            if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                count("too_large", provider.id.as_str());
+            }
+        })?;
+
+    let now = OffsetDateTime::now_utc();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    // The delivery view borrows the headers as `&dyn HeaderLookup` (not `Send`): it must not
+    // live across an `.await`, hence the block.
+    let verdict = {
+        let delivery = DeliveryRequest::new(&parts.headers, &body).with_request_target(target);
+        verify::verify(
+            &provider,
+            &state.vault,
+            &delivery,
+            now,
+            state.config.date_tolerance,
+            state.config.secret_grace_period,
+        )
+    }
+    .map_err(|error| {
+        tracing::error!(%error, provider = %provider.id, "webhook secrets unreadable");
+        count("unavailable", provider.id.as_str());
+        ApiError::unavailable()
+    })?;
+
+    let (verified, registration_id) = match verdict {
+        Verdict::Authentic {
+            verified,
+            registration_id,
+        } => (verified, registration_id),
+        Verdict::Rejected(rejection) => {
+            let code = rejection.code();
+            let record = RejectionRecord {
+                code,
+                diagnosis: rejection.domain_diagnosis(),
+                message: rejection.message(),
+            };
+            return Err(reject(&state, &provider, &parts.headers, &body, peer, now, record).await);
+        }
+        Verdict::NoUrl => {
+            let record = RejectionRecord {
+                code: RejectionCode::InvalidSignature,
+                diagnosis: RejectionDiagnosis::Unknown,
+                message: "the provider has no webhook URL to verify against".to_owned(),
+            };
+            return Err(reject(&state, &provider, &parts.headers, &body, peer, now, record).await);
+        }
+    };
+
+    let receipt = WebhookReceived {
+        provider_id: provider.id.clone(),
+        webhook_id: parts
+            .headers
+            .get("webhook-id")
+            .and_then(|value| value.to_str().ok())
+            .map(|value| bounded_text(value, 128)),
+        body_base64: record::body_base64(&body),
+        signed: verified.signed.clone(),
+        received_at: now,
+        verification: verified.summary(registration_id),
+    };
+    let parsed = record::parse(&provider, &body);
+    let outcome = record::record(
+        state.store.as_ref(),
+        &provider,
+        receipt,
+        parsed,
+        &body,
+        correlation,
+    )
+    .await
+    .inspect_err(|_| count("unavailable", provider.id.as_str()))?;
+    match outcome {
+        Recorded::Accepted { position, anomaly } => {
+            count(
+                if anomaly { "anomaly" } else { "accepted" },
+                provider.id.as_str(),
+            );
+            Ok(Json(WebhookAck {
+                status: "accepted",
+                position: Some(position.0),
+                original_position: None,
+                anomaly,
+            }))
+        }
+        Recorded::Duplicate { original_position } => {
+            count("duplicate", provider.id.as_str());
+            Ok(Json(WebhookAck {
+                status: "duplicate",
+                position: None,
+                original_position: Some(original_position.0),
+                anomaly: false,
+            }))
+        }
+    }
+}
+
+fn count(outcome: &'static str, provider: &str) {
+    metrics::counter!(crate::metrics::WEBHOOKS_TOTAL, "outcome" => outcome, "provider" => provider.to_owned())
+        .increment(1);
+}
+
+/// The request id as the correlation id of the recorded events, when it is a UUID.
+fn request_correlation(headers: &HeaderMap) -> uuid::Uuid {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| uuid::Uuid::parse_str(value).ok())
+        .unwrap_or_else(uuid::Uuid::now_v7)
+}
+
+/// The provider from the projections. A provider created a moment ago may not be applied
+/// yet, so a miss waits for the projections to reach the log head once.
+async fn find_provider(state: &AppState, raw_id: &str) -> Option<Provider> {
+    let id = ProviderId::parse(raw_id).ok()?;
+    if let Some(provider) = state.projections.read(|p| p.provider(&id).cloned()) {
+        return Some(provider);
+    }
+    let head = state.store.head().ok()?;
+    if head > state.projections.applied() {
+        state.projections.wait_for(head, PROVIDER_LOOKUP_WAIT).await;
+    }
+    state.projections.read(|p| p.provider(&id).cloned())
+}
+
+/// The raw body, at most `limit` bytes.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_large = error.into_inner().is::<http_body_util::LengthLimitError>();
+        if too_large {
+            ApiError::payload_too_large(limit)
+        } else {
+            ApiError::invalid_request("the body could not be read")
+        }
+    })
+}
+
+struct RejectionRecord {
+    code: RejectionCode,
+    diagnosis: RejectionDiagnosis,
+    message: String,
+}
+
+/// Records the rejection within the budget and builds the `401`.
+async fn reject(
+    state: &AppState,
+    provider: &Provider,
+    headers: &HeaderMap,
+    body: &[u8],
+    peer: Option<SocketAddr>,
+    now: OffsetDateTime,
+    record: RejectionRecord,
+) -> ApiError {
+    count("rejected", provider.id.as_str());
+    let (admission, finished) = state.rejections.admit(&provider.id, now);
+    if let Some(window) = finished {
+        rejections::record_suppressed(state.store.as_ref(), window).await;
+    }
+    match admission {
+        Admission::Record => {
+            let event = DomainEvent::from(WebhookRejected {
+                provider_id: provider.id.clone(),
+                code: record.code,
+                diagnosis: record.diagnosis,
+                remote_addr: peer.map(|addr| addr.ip().to_string()),
+                headers: header_summary(headers),
+                body_sha256: hex::encode(Sha256::digest(body)),
+                body_size: body.len() as u64,
+                received_at: now,
+            });
+            let new = NewEvent::new(
+                event.type_name(),
+                event.schema_version(),
+                event.to_payload(),
+            );
+            let stream = StreamId::new(streams::provider_stream(&provider.id));
+            if let Err(error) = state
+                .store
+                .append(&stream, ExpectedVersion::Any, vec![new])
+                .await
+            {
+                tracing::warn!(%error, provider = %provider.id, "could not record a rejected delivery");
+            }
+        }
+        Admission::Count => {
+            metrics::counter!(crate::metrics::WEBHOOK_REJECTIONS_SUPPRESSED_TOTAL, "provider" => provider.id.to_string())
+                .increment(1);
+        }
+    }
+    tracing::info!(provider = %provider.id, code = record.code.as_str(), reason = %record.message, "webhook rejected");
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        record.code.as_str(),
+        record.message,
+    )
+}
+
+fn header_summary(headers: &HeaderMap) -> HeaderSummary {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map(|value| bounded_text(&String::from_utf8_lossy(value.as_bytes()), HEADER_TEXT))
+    };
+    let authorization_header = if headers.contains_key("authorization") {
+        Some("authorization".to_owned())
+    } else if headers.contains_key("x-vipps-authorization") {
+        Some("x-vipps-authorization".to_owned())
+    } else {
+        None
+    };
+    HeaderSummary {
+        x_ms_date: text("x-ms-date"),
+        x_ms_content_sha256: text("x-ms-content-sha256"),
+        authorization_header,
+        host: text("host"),
+        webhook_id: text("webhook-id"),
+        content_type: text("content-type"),
+        user_agent: text("user-agent"),
+    }
+}
