@@ -13,10 +13,12 @@
 //! # Ok::<(), paystate_vipps::signature::UrlError>(())
 //! ```
 
+pub mod client;
 pub mod payload;
 pub mod signature;
 pub mod verify;
 
+pub use client::{ClientConfig, Credentials, VippsApiError, VippsClient};
 pub use payload::{EpaymentEvent, VippsEventBody};
 pub use signature::{sign_delivery, DeliveryHeaders, RegisteredUrl, WebhookSecret};
 pub use verify::{verify_delivery, DeliveryRequest, Diagnosis, Rejection, Verified};
