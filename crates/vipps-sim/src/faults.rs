@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 /// ```json
 /// {"deliveries_per_event": 2, "registration_order": "reversed", "registration_stagger_ms": 50,
 ///  "reorder_within_payment_ms": 0, "delay_ms": 0, "delay_jitter_ms": 0,
-///  "fail_first_attempts": 1, "fail_mode": "unreachable", "sign_with_wrong_secret": false}
+///  "fail_first_attempts": 1, "fail_mode": "unreachable", "sign_with_wrong_secret": false,
+///  "decline_operations": 0}
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -43,6 +44,11 @@ pub struct Faults {
     /// Sign with a random secret instead of the registration's: every delivery fails
     /// verification at a correct receiver.
     pub sign_with_wrong_secret: bool,
+    /// The next N otherwise valid capture, refund or cancel requests are declined by the
+    /// "payment processor": the API answers 400 problem+json, no money moves, and the
+    /// operation's event is emitted with `success: false` and its own PSP reference. Counts
+    /// down as it is used.
+    pub decline_operations: u32,
 }
 
 impl Default for Faults {
@@ -57,6 +63,7 @@ impl Default for Faults {
             fail_first_attempts: 0,
             fail_mode: FailMode::Unreachable,
             sign_with_wrong_secret: false,
+            decline_operations: 0,
         }
     }
 }

@@ -101,6 +101,12 @@ struct Args {
     /// Example: --sign-with-wrong-secret
     #[arg(long)]
     sign_with_wrong_secret: bool,
+
+    /// Fault: decline the next N valid capture, refund or cancel requests: 400 problem+json,
+    /// no money moves, and the event is emitted with success:false.
+    /// Example: --decline-operations 1
+    #[arg(long, default_value_t = 0)]
+    decline_operations: u32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -176,6 +182,7 @@ impl Args {
                     FailModeArg::AnswerLost => FailMode::AnswerLost,
                 },
                 sign_with_wrong_secret: self.sign_with_wrong_secret,
+                decline_operations: self.decline_operations,
             },
         }
     }

@@ -73,6 +73,16 @@ impl Problem {
         )
     }
 
+    /// 400: the operation was valid but failed downstream; its event says `success: false`.
+    pub fn declined(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "operation-declined",
+            "Bad Request",
+            detail,
+        )
+    }
+
     /// 401: no or bad credentials or token.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(

@@ -136,6 +136,19 @@ impl SimState {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = faults;
     }
 
+    /// Uses up one `decline_operations` fault if any is left.
+    pub fn take_decline(&self) -> bool {
+        let mut faults = self
+            .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if faults.decline_operations == 0 {
+            return false;
+        }
+        faults.decline_operations -= 1;
+        true
+    }
+
     /// Hands `event` to every registration of its merchant subscribed to its type. Called with
     /// the world locked, right after the operation, so fan-out order is event order.
     pub fn publish(self: &Arc<Self>, world: &World, event: &PaymentEvent) {

@@ -287,13 +287,26 @@ async fn modify(
             .get_mut(&(merchant.msn.clone(), parsed))
             .ok_or_else(|| not_found(&reference))?;
         let context = context(Some(key));
+        // Applied to a copy first: a declined operation must be valid yet leave no trace
+        // but its `success: false` event.
+        let mut outcome = payment.clone();
         let event = match (modification, amount) {
-            (Modification::Capture, Some(amount)) => payment.capture(amount, context),
-            (Modification::Refund, Some(amount)) => payment.refund(amount, context),
-            _ => payment.cancel(context),
+            (Modification::Capture, Some(amount)) => outcome.capture(amount, context),
+            (Modification::Refund, Some(amount)) => outcome.refund(amount, context),
+            _ => outcome.cancel(context),
         }
         .map_err(refused)?
         .clone();
+        if state.take_decline() {
+            let declined = payment.decline(event).clone();
+            state.publish(world, &declined);
+            return Err(Problem::declined(format!(
+                "{} was declined by the payment processor (pspReference {})",
+                modification.name(),
+                declined.psp_reference
+            )));
+        }
+        *payment = outcome;
         let mut answer = payment_json(payment);
         if let Some(fields) = answer.as_object_mut() {
             fields.insert("pspReference".into(), json!(event.psp_reference));

@@ -218,6 +218,17 @@ impl Payment {
         }
     }
 
+    /// Records an operation that was valid but failed downstream (a card processor declined
+    /// it): its event with `success: false`; no state or money changes.
+    pub fn decline(&mut self, accepted: PaymentEvent) -> &PaymentEvent {
+        self.events.push(PaymentEvent {
+            success: false,
+            ..accepted
+        });
+        let last = self.events.len() - 1;
+        &self.events[last]
+    }
+
     fn require_state(&self, wanted: PaymentState, operation: &'static str) -> Result<(), Refusal> {
         if self.state == wanted {
             Ok(())

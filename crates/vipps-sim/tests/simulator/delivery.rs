@@ -259,3 +259,35 @@ async fn a_delivery_failing_past_the_schedule_is_given_up() {
     assert!(matches!(log[0].outcome, AttemptOutcome::Failed { .. }));
     assert_eq!(sim.handle.stats().pending, 0);
 }
+
+#[tokio::test]
+async fn a_receiver_that_does_not_answer_in_time_is_retried() {
+    let sim = Sim::start_with(SimConfig {
+        delivery_timeout: Duration::from_millis(200),
+        ..SimConfig::for_tests()
+    })
+    .await;
+    // Accepts connections and never answers; the held streams keep them open.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/silent", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    sim.register(&url, &ALL_EVENTS).await;
+    sim.create_payment("order-silent-1", 100).await;
+    let log = sim
+        .await_log("two timed-out attempts", |log| log.len() >= 2)
+        .await;
+    for (index, record) in log.iter().take(2).enumerate() {
+        assert_eq!(record.attempt, index as u32 + 1);
+        assert_eq!(
+            record.outcome,
+            AttemptOutcome::Failed {
+                error: "timeout".into()
+            }
+        );
+    }
+}

@@ -7,7 +7,7 @@ use paystate_vipps::verify::RejectionKind;
 use serde_json::{json, Value};
 use vipps_sim::{AttemptOutcome, FailMode, Faults, RegistrationOrder};
 
-use crate::support::{count, Receiver, Sim, ALL_EVENTS};
+use crate::support::{count, expect_problem, Receiver, Sim, ALL_EVENTS};
 
 #[tokio::test]
 async fn duplicates_deliver_every_event_several_times_all_verifiable() {
@@ -255,4 +255,48 @@ async fn control_endpoints_show_faults_deliveries_registrations_and_stats() {
     assert_eq!(stats["events"], 1);
     assert_eq!(stats["delivered"], 2);
     assert_eq!(stats["pending"], 0);
+}
+
+#[tokio::test]
+async fn a_declined_operation_emits_its_event_with_success_false_and_moves_no_money() {
+    let sim = Sim::start().await;
+    let receiver = Receiver::accepting().await;
+    sim.register(
+        &receiver.url("/declines"),
+        &["epayments.payment.captured.v1"],
+    )
+    .await;
+    sim.create_payment("order-decline-1", 1000).await;
+    sim.approve("order-decline-1").await;
+    sim.handle.set_faults(Faults {
+        decline_operations: 1,
+        ..Faults::default()
+    });
+    let declined = sim
+        .modify("order-decline-1", "capture", 300, "capture-key")
+        .await;
+    expect_problem(declined, 400).await;
+    assert_eq!(sim.handle.faults().decline_operations, 0);
+    let payment = sim.payment("order-decline-1").await;
+    assert_eq!(payment["aggregate"]["capturedAmount"]["value"], 0);
+    let retried = sim
+        .modify("order-decline-1", "capture", 300, "capture-key")
+        .await;
+    assert_eq!(retried.status(), 200);
+
+    sim.await_log("both capture events", |log| {
+        count(log, |r| r.delivered()) == 2
+    })
+    .await;
+    let bodies: Vec<Value> = receiver.received().iter().map(|d| d.json()).collect();
+    assert_eq!(
+        (bodies[0]["success"].clone(), bodies[1]["success"].clone()),
+        (json!(false), json!(true))
+    );
+    assert_eq!(bodies[0]["amount"]["value"], 300);
+    assert_ne!(bodies[0]["pspReference"], bodies[1]["pspReference"]);
+    assert_eq!(
+        sim.payment("order-decline-1").await["aggregate"]["capturedAmount"]["value"],
+        300
+    );
 }

@@ -2,6 +2,7 @@
 //! delivery verified the way paystate verifies it, and every fault knob.
 
 mod api;
+mod binary;
 mod delivery;
 mod faults;
 mod operations;
