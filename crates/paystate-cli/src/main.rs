@@ -5,6 +5,7 @@
 mod commands;
 
 use clap::{Parser, Subcommand};
+use commands::outcome::finish;
 use std::process::ExitCode;
 
 /// Event-sourced payment-webhook state engine for Vipps MobilePay.
@@ -22,6 +23,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Serve(commands::serve::ServeArgs),
+    Replay(commands::replay::ReplayArgs),
+    Audit(commands::audit::AuditArgs),
+    Verify(commands::verify::VerifyArgs),
+    Export(commands::export::ExportArgs),
+    Import(commands::import::ImportArgs),
 }
 
 fn parse_log_format(input: &str) -> Result<paystate_server::LogFormat, String> {
@@ -47,6 +53,11 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args, cli.log_format),
+        Command::Replay(args) => return finish(commands::replay::run(args)),
+        Command::Audit(args) => return finish(commands::audit::run(args)),
+        Command::Verify(args) => return finish(commands::verify::run(args)),
+        Command::Export(args) => return finish(commands::export::run(args)),
+        Command::Import(args) => return finish(commands::import::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,195 @@
+//! What a fact changed: the differences between a view before and after it, field by field.
+//!
+//! Views are compared as JSON (the same shape the HTTP API answers), flattened to dotted field
+//! names, so a new view field shows up in audits without code here. Money fields carry their
+//! currency ("captured 0 -> 4000 NOK").
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One changed field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub field: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} -> {}", self.field, self.from, self.to)
+    }
+}
+
+/// How a kind of view is compared.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewShape {
+    /// Fields that change with every fact and say nothing (positions, times, counts of facts).
+    pub ignored: &'static [&'static str],
+    /// Fields holding minor units in the view's `currency`.
+    pub money: &'static [&'static str],
+}
+
+pub const PAYMENT: ViewShape = ViewShape {
+    ignored: &["position", "events", "first_seen_at", "last_event_at"],
+    money: &[
+        "amount",
+        "aggregate.authorized",
+        "aggregate.captured",
+        "aggregate.refunded",
+        "aggregate.cancelled",
+    ],
+};
+
+pub const PROVIDER: ViewShape = ViewShape {
+    ignored: &[
+        "position",
+        "webhook.registered_at",
+        "webhooks.last_received_at",
+    ],
+    money: &[],
+};
+
+/// The fields that differ between `before` and `after` (either may be `null`: no view yet).
+pub fn changes(before: &Value, after: &Value, shape: ViewShape) -> Vec<Change> {
+    let before = flatten(before);
+    let after = flatten(after);
+    let currency = after
+        .get("currency")
+        .or_else(|| before.get("currency"))
+        .filter(|currency| currency.as_str() != "none")
+        .cloned();
+    let mut fields: Vec<&String> = before.keys().chain(after.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    fields
+        .into_iter()
+        .filter(|field| !shape.ignored.contains(&field.as_str()))
+        .filter_map(|field| {
+            let from = before.get(field).map_or("none", String::as_str);
+            let to = after.get(field).map_or("none", String::as_str);
+            (from != to).then(|| {
+                let money = shape.money.contains(&field.as_str());
+                let (from, to) = match (&currency, money) {
+                    (Some(currency), true) => {
+                        (with_currency(from, currency), with_currency(to, currency))
+                    }
+                    _ => (from.to_owned(), to.to_owned()),
+                };
+                Change {
+                    field: field.clone(),
+                    from,
+                    to: to.clone(),
+                }
+            })
+        })
+        .map(|mut change| {
+            // "4000 NOK -> 8000 NOK" reads better as "4000 -> 8000 NOK".
+            if let Some(currency) = &currency {
+                let suffix = format!(" {currency}");
+                if change.to.ends_with(&suffix) && change.from.ends_with(&suffix) {
+                    change.from.truncate(change.from.len() - suffix.len());
+                }
+            }
+            change
+        })
+        .collect()
+}
+
+fn with_currency(amount: &str, currency: &str) -> String {
+    if amount == "none" {
+        amount.to_owned()
+    } else {
+        format!("{amount} {currency}")
+    }
+}
+
+/// `{"a": {"b": 1}, "c": [..]}` -> `{"a.b": "1", "c": "[..]"}`; `null` -> `"none"`.
+fn flatten(value: &Value) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    let field = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&field, inner, out);
+                }
+            }
+            Value::Null if !prefix.is_empty() => {
+                out.insert(prefix.to_owned(), "none".to_owned());
+            }
+            Value::Null => {}
+            Value::String(text) => {
+                out.insert(prefix.to_owned(), text.clone());
+            }
+            other => {
+                out.insert(prefix.to_owned(), other.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", value, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn words(before: Value, after: Value, shape: ViewShape) -> Vec<String> {
+        changes(&before, &after, shape)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn money_fields_carry_the_currency_once() {
+        let before =
+            json!({"state": "AUTHORIZED", "currency": "NOK", "aggregate": {"captured": 0}});
+        let after =
+            json!({"state": "AUTHORIZED", "currency": "NOK", "aggregate": {"captured": 4000}});
+        assert_eq!(
+            words(before, after, PAYMENT),
+            ["aggregate.captured 0 -> 4000 NOK"]
+        );
+    }
+
+    #[test]
+    fn a_first_view_shows_every_field_it_sets_and_ignores_bookkeeping() {
+        let after = json!({"state": "CREATED", "currency": "NOK", "amount": 49900, "position": 3, "events": 1});
+        assert_eq!(
+            words(Value::Null, after, PAYMENT),
+            [
+                "amount none -> 49900 NOK",
+                "currency none -> NOK",
+                "state none -> CREATED"
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_objects_appearing_are_reported_field_by_field() {
+        let before = json!({"state": "enabled", "webhook": null});
+        let after =
+            json!({"state": "enabled", "webhook": {"secret_version": 2, "reason": "rotate"}});
+        assert_eq!(
+            words(before, after, PROVIDER),
+            [
+                "webhook.reason none -> rotate",
+                "webhook.secret_version none -> 2"
+            ]
+        );
+    }
+
+    #[test]
+    fn equal_views_change_nothing() {
+        let view = json!({"state": "AUTHORIZED", "aggregate": {"captured": 10}});
+        assert!(changes(&view, &view, PAYMENT).is_empty());
+    }
+}

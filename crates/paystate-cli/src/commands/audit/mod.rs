@@ -1,0 +1,129 @@
+//! `paystate audit`: the timeline of a payment or a provider, each fact with its position,
+//! recorded time and what it changed.
+//!
+//! - `changes`: the field-by-field difference a fact made to the view.
+//! - `timeline`: reading a stream and folding it fact by fact.
+//! - `render`: table and JSON output.
+
+mod changes;
+mod render;
+mod timeline;
+
+pub use timeline::Timeline;
+
+use super::offline::{self, DataDirArg};
+use super::outcome::Outcome;
+use anyhow::Context;
+use paystate_domain::{ProviderId, Reference};
+use paystate_store::EventStore;
+
+/// Show the timeline of a payment or a provider: every recorded fact with its position, the
+/// time it was recorded, what it says and what it changed (e.g. "aggregate.captured
+/// 0 -> 4000 NOK"), followed by the resulting view.
+///
+/// Examples:
+///   paystate audit payment vipps-test acme-order-1001
+///   paystate audit payment vipps-test acme-order-1001 --at 42
+///   paystate audit provider vipps-test --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment, after_help = crate::commands::offline::OFFLINE_AND_EXIT_HELP)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    subject: Subject,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Subject {
+    /// Every fact about one payment: deliveries, payment events, duplicates, anomalies.
+    ///
+    /// Example:
+    ///   paystate audit payment vipps-test acme-order-1001 --at 42
+    #[command(verbatim_doc_comment, after_help = crate::commands::offline::OFFLINE_AND_EXIT_HELP)]
+    Payment {
+        /// The provider the payment came through, e.g. vipps-test.
+        provider_id: String,
+        /// The payment's reference, e.g. acme-order-1001.
+        reference: String,
+        #[command(flatten)]
+        options: Options,
+    },
+    /// Every fact of one provider's own stream: configuration, webhook registrations,
+    /// deletions and rejected deliveries.
+    ///
+    /// Example:
+    ///   paystate audit provider vipps-test --json
+    #[command(verbatim_doc_comment, after_help = crate::commands::offline::OFFLINE_AND_EXIT_HELP)]
+    Provider {
+        /// The provider id, e.g. vipps-test.
+        id: String,
+        #[command(flatten)]
+        options: Options,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Options {
+    #[command(flatten)]
+    data: DataDirArg,
+
+    /// Print JSON (one document: subject, entries with changes and data, resulting view).
+    #[arg(long)]
+    json: bool,
+
+    /// Stop at this global log position: the timeline and view as they were known then.
+    #[arg(long, value_name = "POSITION")]
+    at: Option<u64>,
+}
+
+pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
+    let (options, build): (
+        &Options,
+        Box<dyn Fn(&dyn EventStore, Option<u64>) -> anyhow::Result<Timeline>>,
+    ) = match &args.subject {
+        Subject::Payment {
+            provider_id,
+            reference,
+            options,
+        } => {
+            let provider = parse_provider(provider_id)?;
+            let reference = Reference::parse(reference)
+                .with_context(|| format!("{reference:?} is not a valid payment reference"))?;
+            (
+                options,
+                Box::new(move |store, at| timeline::payment(store, &provider, &reference, at)),
+            )
+        }
+        Subject::Provider { id, options } => {
+            let provider = parse_provider(id)?;
+            (
+                options,
+                Box::new(move |store, at| timeline::provider(store, &provider, at)),
+            )
+        }
+    };
+    let store = options.data.open_existing()?;
+    let timeline = build(store.as_ref(), options.at);
+    offline::runtime()?.block_on(offline::close(&store))?;
+    let timeline = timeline?;
+    if timeline.entries.is_empty() {
+        anyhow::bail!(
+            "no facts recorded for {} (stream {}{}); check the provider id and reference",
+            timeline.subject,
+            timeline.stream,
+            options
+                .at
+                .map(|at| format!(" up to position {at}"))
+                .unwrap_or_default()
+        );
+    }
+    if options.json {
+        println!("{}", render::json(&timeline));
+    } else {
+        print!("{}", render::table(&timeline));
+    }
+    Ok(Outcome::Clean)
+}
+
+fn parse_provider(id: &str) -> anyhow::Result<ProviderId> {
+    ProviderId::parse(id).with_context(|| format!("{id:?} is not a valid provider id"))
+}

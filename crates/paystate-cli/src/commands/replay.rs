@@ -1,0 +1,169 @@
+//! `paystate replay`: rebuild every projection from the log; with `--verify`, compare the
+//! rebuild with the projections the server persisted.
+
+use super::offline::{self, DataDirArg};
+use super::outcome::Outcome;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use paystate_projections::{persist, Projections, ProjectionsHandle};
+use paystate_store::{EventStore, Position};
+use std::time::{Duration, Instant};
+
+/// How many envelopes a rebuild reads per page.
+const PAGE: usize = 4096;
+
+/// Rebuild every projection (providers, payments, listing indexes) from the event log.
+///
+/// Without --verify the rebuilt projections replace the persisted ones (what `paystate serve`
+/// loads on start). With --verify nothing is written: the persisted projections, brought up
+/// to the log head, are compared with the rebuild, and the first difference is named (exit
+/// code 1). Shows a progress bar on a terminal and ends with the events/s figure.
+///
+/// Examples:
+///   paystate replay --data ./paystate-data
+///   paystate replay --verify --data ./paystate-data
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment, after_help = crate::commands::offline::OFFLINE_AND_EXIT_HELP)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+
+    /// Compare the rebuild with the persisted projections instead of replacing them; exit 1
+    /// naming the first difference.
+    #[arg(long)]
+    verify: bool,
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<Outcome> {
+    let store = args.data.open_existing()?;
+    let head = store.head()?;
+    let result = if args.verify {
+        verify(store.as_ref(), head)
+    } else {
+        replace(store.as_ref(), head)
+    };
+    offline::runtime()?.block_on(offline::close(&store))?;
+    result
+}
+
+fn replace(store: &dyn EventStore, head: Position) -> anyhow::Result<Outcome> {
+    let bar = progress_bar(head);
+    let started = Instant::now();
+    let rebuilt = rebuild_and_persist(store, |applied| bar.set_position(applied.0))?;
+    bar.finish_and_clear();
+    print_rate("rebuilt", &rebuilt, started.elapsed());
+    println!(
+        "persisted projections replaced (checkpoint {})",
+        rebuilt.applied()
+    );
+    Ok(Outcome::Clean)
+}
+
+fn verify(store: &dyn EventStore, head: Position) -> anyhow::Result<Outcome> {
+    let Some(live) = persist::load(store).context("loading the persisted projections")? else {
+        if head.0 == 0 {
+            println!("the log is empty and nothing is persisted: nothing to compare");
+            return Ok(Outcome::Clean);
+        }
+        println!(
+            "DIFFERENCE: the data directory holds no usable persisted projections for its {head} \
+             events (run `paystate replay` to build them, or start the server)"
+        );
+        return Ok(Outcome::ProblemFound);
+    };
+    let checkpoint = live.applied();
+    // The server persists periodically and on stop; what it would serve is the persisted state
+    // brought up to the head, exactly as its follower does on start.
+    let live = ProjectionsHandle::new(live);
+    paystate_projections::catch_up(&live, store)
+        .context("bringing the persisted projections up to the log head")?;
+    let live = live.snapshot();
+
+    let bar = progress_bar(head);
+    let started = Instant::now();
+    let rebuilt =
+        paystate_projections::rebuild_with_progress(store, |applied| bar.set_position(applied.0))?;
+    bar.finish_and_clear();
+    print_rate("rebuilt", &rebuilt, started.elapsed());
+
+    let differences = live.differences(&rebuilt);
+    match differences.first() {
+        None => {
+            println!(
+                "projections equal: persisted (checkpoint {checkpoint}, caught up to {}) and rebuilt agree on {} providers and {} payments",
+                live.applied(),
+                rebuilt.providers().count(),
+                rebuilt.payment_count()
+            );
+            Ok(Outcome::Clean)
+        }
+        Some(first) => {
+            println!("DIFFERENCE (persisted vs rebuilt): {first}");
+            if differences.len() > 1 {
+                println!("... and {} more difference(s)", differences.len() - 1);
+            }
+            Ok(Outcome::ProblemFound)
+        }
+    }
+}
+
+/// Rebuilds every projection from the log and writes it as the persisted state (dropping the
+/// old one first). `progress` sees the applied position after each page.
+pub fn rebuild_and_persist(
+    store: &dyn EventStore,
+    mut progress: impl FnMut(Position),
+) -> anyhow::Result<Projections> {
+    // Applied one by one (not through `rebuild`) so that every view is marked as changed and
+    // the commit below writes all of them.
+    let mut projections = Projections::default();
+    loop {
+        let page = store.read_all(projections.applied(), PAGE)?;
+        if page.is_empty() {
+            break;
+        }
+        for envelope in &page {
+            projections.apply(envelope);
+        }
+        progress(projections.applied());
+    }
+    let rebuilt = projections.clone();
+    store
+        .projection_reset(persist::PROJECTION_NAME)
+        .context("dropping the persisted projections")?;
+    ProjectionsHandle::new(projections)
+        .commit(store)
+        .context("writing the rebuilt projections")?;
+    Ok(rebuilt)
+}
+
+fn progress_bar(head: Position) -> ProgressBar {
+    let bar = ProgressBar::new(head.0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn print_rate(what: &str, projections: &Projections, elapsed: Duration) {
+    let events = projections.applied().0;
+    let seconds = elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        events as f64 / seconds
+    } else {
+        0.0
+    };
+    println!(
+        "{what} {} providers and {} payments from {events} events in {:.3} s ({rate:.0} events/s)",
+        projections.providers().count(),
+        projections.payment_count(),
+        seconds
+    );
+    let skipped = projections.skipped();
+    if *skipped != Default::default() {
+        println!(
+            "events the projections could not use: {} of unknown type, {} undecodable, {} orphaned",
+            skipped.unknown_types, skipped.undecodable, skipped.orphaned
+        );
+    }
+}
