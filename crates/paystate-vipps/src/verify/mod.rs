@@ -10,7 +10,9 @@
 //! - [`headers`]: [`HeaderLookup`] (case-insensitive header view) and [`DeliveryRequest`].
 //! - [`authorization`]: parsing the `Authorization` value.
 //! - [`rejection`]: [`Rejection`], [`RejectionKind`], [`Diagnosis`].
+//! - [`audit`]: re-verifying a stored delivery; a bounded summary of a rejected one's headers.
 
+pub mod audit;
 pub mod authorization;
 pub mod headers;
 pub mod rejection;
@@ -28,6 +30,7 @@ use crate::signature::sign::hmac_sha256;
 use crate::signature::{content_sha256, string_to_sign, RegisteredUrl, WebhookSecret};
 use authorization::{parse_authorization, ParsedAuthorization};
 
+pub use audit::{header_summary, reverify_stored};
 pub use authorization::MalformedAuthorization;
 pub use headers::{DeliveryRequest, HeaderLookup};
 pub use paystate_domain::events::RejectionCode;
