@@ -1,5 +1,5 @@
 //! The slice of the Vipps Webhooks API the reactor uses, as a trait so that its decisions can be
-//! tested against a scripted fake, and [`VippsWebhookApi`](super::vipps::VippsWebhooks) is the real
+//! tested against a scripted fake; [`VippsWebhooks`](super::vipps::VippsWebhooks) is the real
 //! one.
 
 use futures::future::BoxFuture;
@@ -60,7 +60,7 @@ pub trait WebhookApi: Send + Sync + fmt::Debug {
 }
 
 /// Whose Webhooks API to talk to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
     pub provider: ProviderId,
     pub environment: Environment,

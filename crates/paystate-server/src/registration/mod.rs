@@ -25,11 +25,50 @@ pub mod backoff;
 pub mod converge;
 pub mod journal;
 pub mod reactor;
+pub mod vipps;
 
 pub use api::{Deletion, NewRegistration, Target, WebhookApi, WebhookApiError, WebhookApiFactory};
 pub use backoff::Backoff;
 pub use converge::{Converger, ReactorOptions, StepError, Wake};
 pub use reactor::RegistrationReactor;
+pub use vipps::VippsWebhooks;
+
+use crate::shutdown::BackgroundTasks;
+use crate::state::AppState;
+use paystate_domain::{HttpUrl, IdError};
+use std::sync::Arc;
+
+/// The real Webhooks API for a running server: the vault's credentials, and the
+/// `--vipps-base-url` override when set.
+pub fn vipps_apis(state: &AppState) -> Arc<VippsWebhooks> {
+    Arc::new(VippsWebhooks::new(
+        state.vault.clone(),
+        state
+            .config
+            .vipps_base_url
+            .as_ref()
+            .map(|url| url.as_str().to_owned()),
+    ))
+}
+
+/// Starts the registration reactor under `tasks` with `options`. Fails only if the server's
+/// public URL cannot be a webhook base (longer than a URL may be).
+pub fn start(
+    tasks: &mut BackgroundTasks,
+    state: &AppState,
+    options: ReactorOptions,
+) -> Result<(), IdError> {
+    let public_url = HttpUrl::parse(state.config.public_url.as_str())?;
+    let converger = Converger {
+        store: state.store.clone(),
+        vault: state.vault.clone(),
+        apis: vipps_apis(state),
+        options,
+    };
+    let reactor = RegistrationReactor::new(converger, public_url);
+    tasks.spawn("registration reactor", move |stop| reactor.run(stop));
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests;

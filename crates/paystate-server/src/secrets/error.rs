@@ -26,11 +26,12 @@ pub enum VaultError {
     WrongMasterKey,
     /// The record has the right key id but fails authentication: it was changed on disk or
     /// copied to another slot (provider, version or kind).
-    #[error("the sealed {kind} of provider {provider} (version {version}) fails authentication: it was altered or moved")]
+    #[error("the sealed {kind} of provider {provider} ({label}) fails authentication: it was altered or moved")]
     Tampered {
         kind: &'static str,
         provider: String,
-        version: u64,
+        /// The secret version, or the credentials' fingerprint.
+        label: String,
     },
     /// The record is shorter than its header or has an unknown format byte.
     #[error("the sealed {kind} of provider {provider} is not a vault record ({reason})")]

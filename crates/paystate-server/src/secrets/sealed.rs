@@ -37,25 +37,19 @@ impl SecretKind {
     }
 }
 
-/// Where a record lives: its kind, the provider it belongs to and its version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a record lives: its kind, the provider it belongs to and its label (a secret
+/// version, zero-padded so that a prefix scan lists versions in order, or a fingerprint).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Slot<'a> {
     pub kind: SecretKind,
     pub provider: &'a str,
-    pub version: u64,
+    pub label: String,
 }
 
 impl Slot<'_> {
-    /// The side-store key: `kind/provider/version`, the version zero-padded so that a prefix
-    /// scan lists a provider's versions in order.
+    /// The side-store key: `kind/provider/label`.
     pub(crate) fn storage_key(&self) -> Vec<u8> {
-        format!(
-            "{}/{}/{:020}",
-            self.kind.name(),
-            self.provider,
-            self.version
-        )
-        .into_bytes()
+        format!("{}/{}/{}", self.kind.name(), self.provider, self.label).into_bytes()
     }
 
     fn associated_data(&self, key_id: &[u8; KEY_ID_LEN]) -> Vec<u8> {
@@ -66,7 +60,7 @@ impl Slot<'_> {
         for field in [
             self.kind.name().as_bytes(),
             self.provider.as_bytes(),
-            &self.version.to_be_bytes(),
+            self.label.as_bytes(),
         ] {
             aad.extend_from_slice(&(field.len() as u32).to_be_bytes());
             aad.extend_from_slice(field);
@@ -78,7 +72,7 @@ impl Slot<'_> {
         VaultError::Tampered {
             kind: self.kind.name(),
             provider: self.provider.to_string(),
-            version: self.version,
+            label: self.label.clone(),
         }
     }
 
@@ -168,7 +162,7 @@ mod tests {
         Slot {
             kind: SecretKind::WebhookSecret,
             provider,
-            version,
+            label: version.to_string(),
         }
     }
 

@@ -3,9 +3,11 @@
 use super::error::VaultError;
 use super::master_key::MasterKey;
 use super::sealed::{Sealer, SecretKind, Slot};
-use paystate_domain::{ProviderId, SecretVersion};
+use paystate_domain::{Fingerprint, ProviderId, SecretVersion};
 use paystate_store::EventStore;
+use paystate_vipps::client::Credentials;
 use paystate_vipps::WebhookSecret;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -18,6 +20,8 @@ pub const VAULT_NAMESPACE: &str = "secrets";
 const KEY_CHECK_PLAINTEXT: &[u8] = b"paystate vault key check";
 /// The provider field of the key-check slot; not a valid `ProviderId`, so it cannot collide.
 const KEY_CHECK_OWNER: &str = "-vault-";
+/// The label of a provider's most recently stored credentials.
+const LATEST_CREDENTIALS: &str = "latest";
 
 /// Stores each provider's webhook secrets (every version, kept for audits) and its current API
 /// credentials, each record encrypted with XChaCha20-Poly1305 under the master key and bound to
@@ -44,7 +48,7 @@ impl SecretVault {
         let slot = Slot {
             kind: SecretKind::KeyCheck,
             provider: KEY_CHECK_OWNER,
-            version: 0,
+            label: String::new(),
         };
         match vault.read(&slot)? {
             Some(plaintext) if plaintext.as_slice() == KEY_CHECK_PLAINTEXT => {}
@@ -57,6 +61,45 @@ impl SecretVault {
             None => vault.write(&slot, KEY_CHECK_PLAINTEXT)?,
         }
         Ok(vault)
+    }
+
+    /// Stores `credentials` for `provider` under their fingerprint, and as the provider's
+    /// latest credentials, and returns the fingerprint (what events record). Every credential
+    /// set ever stored stays readable by its fingerprint, so whoever acts on the log uses the
+    /// credentials the log names, even if a later store was never recorded.
+    pub fn put_credentials(
+        &self,
+        provider: &ProviderId,
+        credentials: &Credentials,
+    ) -> Result<Fingerprint, VaultError> {
+        let fingerprint = credentials.fingerprint();
+        let plaintext = encode_credentials(credentials);
+        self.write(
+            &credentials_slot(provider, fingerprint.as_str()),
+            &plaintext,
+        )?;
+        self.write(&credentials_slot(provider, LATEST_CREDENTIALS), &plaintext)?;
+        Ok(fingerprint)
+    }
+
+    /// `provider`'s most recently stored credentials.
+    pub fn credentials(&self, provider: &ProviderId) -> Result<Option<Credentials>, VaultError> {
+        self.read_credentials(&credentials_slot(provider, LATEST_CREDENTIALS))
+    }
+
+    /// The credentials of `provider` with this fingerprint, if they were ever stored.
+    pub fn credentials_by_fingerprint(
+        &self,
+        provider: &ProviderId,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<Credentials>, VaultError> {
+        self.read_credentials(&credentials_slot(provider, fingerprint.as_str()))
+    }
+
+    fn read_credentials(&self, slot: &Slot<'_>) -> Result<Option<Credentials>, VaultError> {
+        self.read(slot)?
+            .map(|plaintext| decode_credentials(slot, &plaintext))
+            .transpose()
     }
 
     /// Stores `secret` as `provider`'s webhook secret `version`. Versions are write-once: storing
@@ -160,8 +203,55 @@ fn webhook_slot(provider: &ProviderId, version: SecretVersion) -> Slot<'_> {
     Slot {
         kind: SecretKind::WebhookSecret,
         provider: provider.as_str(),
-        version: u64::from(version.get()),
+        label: format!("{:010}", version.get()),
     }
+}
+
+fn credentials_slot<'a>(provider: &'a ProviderId, label: &str) -> Slot<'a> {
+    Slot {
+        kind: SecretKind::Credentials,
+        provider: provider.as_str(),
+        label: label.to_owned(),
+    }
+}
+
+/// The sealed form of a credential set.
+#[derive(Serialize, Deserialize)]
+struct CredentialsRecord {
+    client_id: String,
+    client_secret: String,
+    subscription_key: String,
+}
+
+fn encode_credentials(credentials: &Credentials) -> Zeroizing<Vec<u8>> {
+    let record = CredentialsRecord {
+        client_id: credentials.client_id.clone(),
+        client_secret: credentials.client_secret.expose().to_owned(),
+        subscription_key: credentials.subscription_key.expose().to_owned(),
+    };
+    // Serializing three strings cannot fail.
+    let bytes = Zeroizing::new(serde_json::to_vec(&record).unwrap_or_default());
+    let CredentialsRecord {
+        client_secret,
+        subscription_key,
+        ..
+    } = record;
+    drop(Zeroizing::new(client_secret));
+    drop(Zeroizing::new(subscription_key));
+    bytes
+}
+
+fn decode_credentials(slot: &Slot<'_>, plaintext: &[u8]) -> Result<Credentials, VaultError> {
+    let record: CredentialsRecord =
+        serde_json::from_slice(plaintext).map_err(|_| VaultError::Undecodable {
+            kind: slot.kind.name(),
+            provider: slot.provider.to_string(),
+        })?;
+    Ok(Credentials::new(
+        record.client_id,
+        record.client_secret,
+        record.subscription_key,
+    ))
 }
 
 fn decode_webhook_secret(slot: &Slot<'_>, plaintext: &[u8]) -> Result<WebhookSecret, VaultError> {
@@ -359,7 +449,7 @@ mod tests {
 
         let error = vault.webhook_secret(&id, version(1)).unwrap_err();
         assert!(
-            matches!(error, VaultError::Tampered { version: 1, .. }),
+            matches!(&error, VaultError::Tampered { label, .. } if label == "0000000001"),
             "{error:?}"
         );
         assert!(vault.webhook_secrets(&id).is_err());
@@ -413,5 +503,83 @@ mod tests {
         for needle in [SECRET_1, SECRET_2, &SECRET_1[..12], &SECRET_2[..12]] {
             assert!(!printed.contains(needle), "{printed}");
         }
+    }
+
+    fn credentials(secret: &str) -> Credentials {
+        Credentials::new("client-id-1", secret, format!("subscription-{secret}"))
+    }
+
+    #[test]
+    fn credentials_round_trip_by_fingerprint_and_as_latest() {
+        let store = store();
+        let vault = SecretVault::open(store.clone(), MasterKey::generate()).unwrap();
+        let id = provider("vipps-test");
+        assert!(vault.credentials(&id).unwrap().is_none());
+
+        let first = credentials("client-secret-one");
+        let second = credentials("client-secret-two");
+        let first_fingerprint = vault.put_credentials(&id, &first).unwrap();
+        let second_fingerprint = vault.put_credentials(&id, &second).unwrap();
+        assert_eq!(first_fingerprint, first.fingerprint());
+        assert_ne!(first_fingerprint, second_fingerprint);
+
+        assert_eq!(vault.credentials(&id).unwrap(), Some(second.clone()));
+        assert_eq!(
+            vault
+                .credentials_by_fingerprint(&id, &first_fingerprint)
+                .unwrap(),
+            Some(first)
+        );
+        assert_eq!(
+            vault
+                .credentials_by_fingerprint(&id, &second_fingerprint)
+                .unwrap(),
+            Some(second)
+        );
+        assert!(vault
+            .credentials_by_fingerprint(&provider("other"), &first_fingerprint)
+            .unwrap()
+            .is_none());
+
+        let bytes = all_side_bytes(&store);
+        for needle in [
+            "client-secret-one",
+            "client-secret-two",
+            "subscription-client",
+        ] {
+            assert!(!contains(&bytes, needle), "{needle} stored in clear");
+        }
+    }
+
+    #[test]
+    fn tampered_credentials_are_an_error() {
+        let store = store();
+        let vault = SecretVault::open(store.clone(), MasterKey::generate()).unwrap();
+        let id = provider("vipps-test");
+        vault.put_credentials(&id, &credentials("s3cret")).unwrap();
+        let key = credentials_slot(&id, LATEST_CREDENTIALS).storage_key();
+        let mut record = store.side_get(VAULT_NAMESPACE, &key).unwrap().unwrap();
+        record[40] ^= 0x01;
+        store.side_put(VAULT_NAMESPACE, &key, &record).unwrap();
+        assert!(matches!(
+            vault.credentials(&id),
+            Err(VaultError::Tampered {
+                kind: "credentials",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn credentials_debug_hides_the_secrets() {
+        let vault = SecretVault::open(store(), MasterKey::generate()).unwrap();
+        let id = provider("vipps-test");
+        vault
+            .put_credentials(&id, &credentials("very-secret-value"))
+            .unwrap();
+        let read = vault.credentials(&id).unwrap();
+        let printed = format!("{read:?} {vault:?}");
+        assert!(!printed.contains("very-secret-value"), "{printed}");
+        assert!(!printed.contains("subscription-very"), "{printed}");
     }
 }
