@@ -71,7 +71,7 @@ pub(crate) async fn issue_token(
     // Expired tokens can never be used again; dropping them keeps the map bounded.
     world.tokens.retain(|_, issued| issued.expires_at > now);
     world.tokens.insert(
-        access_token.clone(),
+        Concealed::new(access_token.clone()),
         IssuedToken {
             msn,
             subscription_key: Concealed::new(subscription_key),
@@ -168,7 +168,7 @@ impl FromRequestParts<Arc<SimState>> for Merchant {
         let world = state.world();
         let issued = world
             .tokens
-            .get(token)
+            .get(&Concealed::new(token))
             .ok_or_else(|| Problem::unauthorized("the access token is not valid"))?;
         if Instant::now() >= issued.expires_at {
             return Err(Problem::unauthorized("the access token has expired"));

@@ -118,7 +118,7 @@ impl MerchantCredentials {
 }
 
 /// A credential that must never be printed: `Debug` shows `***` and there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Concealed(String);
 
 impl Concealed {
@@ -152,7 +152,7 @@ pub enum TokenNumberStyle {
 /// When a failed delivery is tried again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetrySchedule {
-    /// Wait after the n-th failed attempt; the last entry repeats. Never empty.
+    /// Wait after the n-th failed attempt; the last entry repeats (an empty list waits 1 s).
     pub backoff: Vec<Duration>,
     /// A delivery still failing this long after its first attempt is dropped for good
     /// (Vipps: seven days).

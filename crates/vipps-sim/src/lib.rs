@@ -19,23 +19,38 @@
 //! - `control`: the `/_sim/` endpoints (faults, deliveries, registrations, stats, user actions).
 //! - [`events`]: event names, types and the compact webhook body.
 //!
-//! Starting it in-process:
+//! Control endpoints (no authentication; loopback use): `GET|POST /_sim/faults`,
+//! `GET /_sim/deliveries[?since=SEQ]`, `GET /_sim/registrations`, `GET /_sim/stats`,
+//! `POST /_sim/payments/{msn}/{reference}/{approve|abort|expire}`.
 //!
-//! ```no_run
+//! Starting it in-process, on a port the system picks:
+//!
+//! ```
 //! use std::time::Duration;
 //! use vipps_sim::{Faults, SimConfig, Simulator};
 //!
-//! # async fn demo() -> Result<(), vipps_sim::SimError> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let sim = Simulator::start(listener, SimConfig::for_tests()).await?;
-//! println!("Vipps base URL: {}", sim.base_url());
-//! sim.set_faults(Faults { fail_first_attempts: 1, ..Faults::default() });
-//! // ... register a webhook and make payments through sim.base_url() ...
-//! let delivered = sim
-//!     .wait_for_deliveries(Duration::from_secs(5), |log| log.iter().any(|r| r.delivered()))
-//!     .await;
-//! assert!(delivered.is_some());
-//! sim.shutdown().await
+//! sim.set_faults(Faults { deliveries_per_event: 2, ..Faults::default() });
+//!
+//! // Point a Vipps client at sim.base_url(): here, the token call.
+//! let token = reqwest::Client::new()
+//!     .post(format!("{}/accesstoken/get", sim.base_url()))
+//!     .header("client_id", "my-client")
+//!     .header("client_secret", "my-secret")
+//!     .header("Ocp-Apim-Subscription-Key", "my-key")
+//!     .header("Merchant-Serial-Number", "123456")
+//!     .send()
+//!     .await?;
+//! assert_eq!(token.status(), 200);
+//!
+//! // Tests await the delivery log instead of sleeping (nothing was registered here).
+//! let none = sim.wait_for_deliveries(Duration::from_millis(10), |log| !log.is_empty()).await;
+//! assert!(none.is_none());
+//! sim.shutdown().await?;
+//! # Ok(())
 //! # }
 //! ```
 

@@ -32,7 +32,8 @@ pub(crate) struct SimState {
 /// Everything the Vipps APIs create.
 #[derive(Debug, Default)]
 pub(crate) struct World {
-    pub tokens: HashMap<String, IssuedToken>,
+    /// Keyed by the access token itself, concealed so `Debug` of the state cannot leak it.
+    pub tokens: HashMap<Concealed, IssuedToken>,
     /// In registration order, which is also the default fan-out order.
     pub registrations: Vec<Registration>,
     pub payments: HashMap<(Msn, Reference), Payment>,

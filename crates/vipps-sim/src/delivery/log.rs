@@ -91,6 +91,15 @@ impl Default for DeliveryLog {
 
 impl DeliveryLog {
     pub fn append(&self, mut record: DeliveryRecord) {
+        tracing::info!(
+            registration = %record.registration_id,
+            reference = %record.reference,
+            event = %record.event,
+            copy = record.copy,
+            attempt = record.attempt,
+            outcome = ?record.outcome,
+            "webhook delivery"
+        );
         let count = {
             let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
             record.seq = records.len() as u64;

@@ -25,6 +25,19 @@ pub enum PaymentState {
     Terminated,
 }
 
+impl PaymentState {
+    /// The state as Vipps writes it, e.g. `AUTHORIZED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Authorized => "AUTHORIZED",
+            Self::Aborted => "ABORTED",
+            Self::Expired => "EXPIRED",
+            Self::Terminated => "TERMINATED",
+        }
+    }
+}
+
 /// The running totals, in minor units of the payment's currency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Aggregate {
@@ -42,7 +55,7 @@ pub struct Aggregate {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The operation is not allowed in the payment's state.
-    #[error("{operation} is not allowed when the payment is {state:?}")]
+    #[error("{operation} is not allowed when the payment is {}", state.as_str())]
     WrongState {
         /// The operation asked for.
         operation: &'static str,
@@ -404,5 +417,33 @@ mod tests {
             fresh.expire(context()),
             Err(Refusal::WrongState { .. })
         ));
+    }
+
+    #[test]
+    fn a_declined_operation_is_recorded_but_moves_no_money() {
+        let mut payment = authorized(1000);
+        let mut trial = payment.clone();
+        let accepted = trial.capture(nok(400), context()).unwrap().clone();
+        let declined = payment.decline(accepted).clone();
+        assert_eq!(
+            (declined.name, declined.success),
+            (EventName::Captured, false)
+        );
+        assert_eq!(payment.aggregate.captured, 0);
+        assert_eq!(payment.events.len(), 3);
+        assert_eq!(
+            payment.capture(nok(1000), context()).unwrap().amount,
+            nok(1000)
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_state_as_vipps_writes_it() {
+        let mut payment = authorized(100);
+        let refusal = payment.authorize(context()).unwrap_err();
+        assert_eq!(
+            refusal.to_string(),
+            "approve is not allowed when the payment is AUTHORIZED"
+        );
     }
 }
