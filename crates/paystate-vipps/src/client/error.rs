@@ -208,4 +208,13 @@ mod tests {
         assert!(error.is_transient());
         assert_eq!(VippsApiError::from_answer(500, b"[1]").status(), Some(500));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_error_answer_maps_without_panicking(status in 100u16..600, body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let error = VippsApiError::from_answer(status, &body);
+            proptest::prop_assert_eq!(error.status(), Some(status));
+            proptest::prop_assert!(!error.to_string().is_empty());
+        }
+    }
 }

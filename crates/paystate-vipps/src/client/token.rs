@@ -191,4 +191,21 @@ mod tests {
         let absurd = CachedToken::new(token(u64::MAX), start, Duration::from_secs(300));
         assert!(!absurd.is_fresh(start + Duration::from_secs(48 * 3600)));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_answer_parses_or_errors_without_panicking(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = AccessToken::parse(&body, SystemTime::now());
+        }
+
+        #[test]
+        fn any_numeric_field_shape_is_handled(expires_in in "[ -~]{0,30}", number in proptest::prelude::any::<f64>()) {
+            let as_text = format!(r#"{{"access_token":"t","expires_in":{}}}"#, serde_json::Value::from(expires_in));
+            let _ = AccessToken::parse(as_text.as_bytes(), SystemTime::now());
+            let as_number = format!(r#"{{"access_token":"t","expires_in":{}}}"#, serde_json::Value::from(number));
+            if let Ok(token) = AccessToken::parse(as_number.as_bytes(), SystemTime::now()) {
+                let _ = CachedToken::new(token, Instant::now(), Duration::from_secs(300));
+            }
+        }
+    }
 }

@@ -204,4 +204,21 @@ mod tests {
         assert_eq!(serde_json::from_str::<RegisteredUrl>(&json).unwrap(), url);
         assert!(serde_json::from_str::<RegisteredUrl>("\"ftp://x\"").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_errors_without_panicking(input in "\\PC{0,80}") {
+            if let Ok(url) = RegisteredUrl::parse(&input) {
+                proptest::prop_assert!(url.path_and_query().starts_with('/'));
+                proptest::prop_assert!(!url.host_for_signing().is_empty());
+            }
+        }
+
+        #[test]
+        fn http_urls_keep_a_non_default_port_only(host in "[a-z]{1,10}\\.no", port in proptest::prelude::any::<u16>(), path in "(/[a-z0-9]{0,5}){0,3}") {
+            let url = RegisteredUrl::parse(&format!("https://{host}:{port}{path}")).unwrap();
+            let expected = if port == 443 { host.clone() } else { format!("{host}:{port}") };
+            proptest::prop_assert_eq!(url.host_for_signing(), expected);
+        }
+    }
 }
