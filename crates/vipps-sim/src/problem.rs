@@ -103,6 +103,16 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not Found", detail)
     }
 
+    /// 405: the path exists, the method does not.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method Not Allowed",
+            "this endpoint does not accept that method",
+        )
+    }
+
     /// 409: the request contradicts an earlier one (a reference reused for a new payment).
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)

@@ -122,6 +122,7 @@ fn router(state: Arc<SimState>) -> Router {
             post(control::user_acts),
         )
         .fallback(|| async { Problem::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(axum::middleware::from_fn(fill_instance))
         .with_state(state)
 }
@@ -212,6 +213,17 @@ impl SimHandle {
         condition: impl FnMut(&[DeliveryRecord]) -> bool,
     ) -> Option<Vec<DeliveryRecord>> {
         self.state.dispatcher.log.wait_for(timeout, condition).await
+    }
+
+    /// Waits until no delivery is queued or retrying, at most `timeout`; answers whether it
+    /// got there. Deliveries of events published later are not waited for.
+    pub async fn wait_for_idle(&self, timeout: Duration) -> bool {
+        let dispatcher = &self.state.dispatcher;
+        dispatcher
+            .log
+            .wait_for(timeout, |_| dispatcher.pending.load(Ordering::Relaxed) == 0)
+            .await
+            .is_some()
     }
 
     /// Every registration, all merchants, without secrets.

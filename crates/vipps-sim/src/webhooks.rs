@@ -1,5 +1,8 @@
 //! Webhooks API v1: register, list, delete. A second registration of the same URL is a second
 //! registration with its own id and secret, as at Vipps.
+//!
+//! Unlike Vipps, plain `http://` URLs are accepted, so receivers on loopback can be registered.
+//! URLs are stored normalized ([`RegisteredUrl`]): that form is listed and signed over.
 
 use std::sync::Arc;
 

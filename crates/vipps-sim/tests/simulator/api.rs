@@ -331,4 +331,10 @@ async fn unknown_endpoints_answer_problem_json() {
     let answer = sim.call(Method::GET, "/nowhere").send().await.unwrap();
     let problem = expect_problem(answer, 404).await;
     assert_eq!(problem["instance"], "/nowhere");
+    let wrong_method = sim
+        .call(Method::PUT, "/webhooks/v1/webhooks")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(wrong_method, 405).await;
 }
