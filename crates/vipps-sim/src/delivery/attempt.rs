@@ -31,7 +31,12 @@ pub(crate) struct Delivery {
 
 pub(crate) async fn deliver(state: &SimState, key: &LaneKey, delivery: Delivery) {
     let faults = state.faults();
-    tokio::time::sleep(delivery.stagger + first_attempt_delay(&faults)).await;
+    tokio::time::sleep(
+        delivery
+            .stagger
+            .saturating_add(first_attempt_delay(&faults)),
+    )
+    .await;
     let started = tokio::time::Instant::now();
     let retry = &state.config.retry;
     let mut attempt: u32 = 0;
@@ -49,15 +54,15 @@ pub(crate) async fn deliver(state: &SimState, key: &LaneKey, delivery: Delivery)
             return;
         };
         let faults = state.faults();
-        let outcome = send_once(state, &registration, &delivery, attempt, &faults).await;
-        if outcome.delivered() {
+        let record = send_once(state, &registration, &delivery, attempt, &faults).await;
+        if record.delivered() {
             state.dispatcher.pending.fetch_sub(1, Ordering::Relaxed);
-            state.dispatcher.log.append(outcome);
+            state.dispatcher.log.append(record);
             return;
         }
-        state.dispatcher.log.append(outcome);
+        state.dispatcher.log.append(record);
         let wait = retry.wait_after(attempt);
-        if started.elapsed() + wait > retry.give_up_after {
+        if started.elapsed().saturating_add(wait) > retry.give_up_after {
             finish(state, &delivery, key, attempt, AttemptOutcome::GaveUp);
             return;
         }
@@ -72,7 +77,7 @@ fn first_attempt_delay(faults: &Faults) -> Duration {
     } else {
         Duration::from_millis(rand::thread_rng().gen_range(0..=jitter_ms))
     };
-    faults.delay + jitter
+    faults.delay.saturating_add(jitter)
 }
 
 async fn send_once(

@@ -194,7 +194,7 @@ async fn hold_for_reorder(
     window: Duration,
 ) -> Delivery {
     held.reordered = true;
-    let deadline = tokio::time::Instant::now() + window;
+    let deadline = super::deadline_after(window);
     loop {
         if state.dispatcher.swap_with_next(key, &mut held) {
             return held;

@@ -124,7 +124,7 @@ impl DeliveryLog {
         mut condition: impl FnMut(&[DeliveryRecord]) -> bool,
     ) -> Option<Vec<DeliveryRecord>> {
         let mut appended = self.appended.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = super::deadline_after(timeout);
         loop {
             appended.borrow_and_update();
             let records = self.snapshot();

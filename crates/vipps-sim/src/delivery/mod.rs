@@ -11,3 +11,10 @@ pub(crate) mod lanes;
 pub(crate) mod log;
 
 pub(crate) use lanes::Dispatcher;
+
+/// `now + wait`, saturating far in the future instead of overflowing on absurd knob values.
+pub(crate) fn deadline_after(wait: std::time::Duration) -> tokio::time::Instant {
+    const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+    let now = tokio::time::Instant::now();
+    now.checked_add(wait.min(FAR_FUTURE)).unwrap_or(now)
+}

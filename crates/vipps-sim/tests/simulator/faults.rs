@@ -300,3 +300,38 @@ async fn a_declined_operation_emits_its_event_with_success_false_and_moves_no_mo
         300
     );
 }
+
+#[tokio::test]
+async fn absurd_knob_values_hold_deliveries_back_without_breaking_anything() {
+    let sim = Sim::start().await;
+    let set = sim
+        .http
+        .post(sim.url("/_sim/faults"))
+        .json(&json!({
+            "delay_ms": u64::MAX,
+            "delay_jitter_ms": u64::MAX,
+            "registration_stagger_ms": u64::MAX,
+            "reorder_within_payment_ms": u64::MAX,
+            "deliveries_per_event": 0,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let receiver = Receiver::accepting().await;
+    sim.register(&receiver.url("/a"), &ALL_EVENTS).await;
+    sim.register(&receiver.url("/b"), &ALL_EVENTS).await;
+    assert_eq!(
+        sim.create_payment("order-absurd-1", 100).await.status(),
+        201
+    );
+    assert_eq!(sim.approve("order-absurd-1").await.status(), 200);
+    assert_eq!(sim.payment("order-absurd-1").await["state"], "AUTHORIZED");
+    // Zero copies means one: two events to two registrations, all still waiting.
+    assert_eq!(sim.handle.stats().pending, 4);
+    assert!(
+        !sim.handle
+            .wait_for_idle(std::time::Duration::from_millis(50))
+            .await
+    );
+}
