@@ -7,6 +7,11 @@
 //! mismatch a few extra HMACs tell the likely cause ([`Diagnosis`]). MACs are compared in
 //! constant time.
 //!
+//! Answer codes (SPEC §3.1): an absent `Authorization`/`X-Vipps-Authorization`, `x-ms-date` or
+//! `x-ms-content-sha256` is `missing_signature`; a present but malformed authorization value or
+//! an unreadable date is `invalid_signature` (something claimed to sign the request and the
+//! claim does not hold); then `content_hash_mismatch`, `stale_date`, `invalid_signature`.
+//!
 //! - [`headers`]: [`HeaderLookup`] (case-insensitive header view) and [`DeliveryRequest`].
 //! - [`authorization`]: parsing the `Authorization` value.
 //! - [`rejection`]: [`Rejection`], [`RejectionKind`], [`Diagnosis`].
