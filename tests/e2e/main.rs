@@ -1,1 +1,8 @@
-//! End-to-end tests (placeholder).
+//! End-to-end tests: the real paystate server over HTTP, alone or against the Vipps simulator.
+//!
+//! One test binary; one module per concern.
+
+mod crash;
+mod hostile;
+mod ingestion;
+mod queries;

@@ -33,6 +33,8 @@ pub fn api() -> OpenApiRouter<AppState> {
 fn admin_api(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(crate::providers::router())
+        .merge(routes::payments::router())
+        .merge(routes::events::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,

@@ -1,0 +1,504 @@
+//! Ingestion (SPEC §3.1): authentic deliveries are recorded once, forgeries are refused with
+//! the right code and a diagnosis and change nothing, unexpected content is recorded with 200.
+
+use paystate_e2e::webhook::{date_offset, event_body, now_date, signed_headers};
+use paystate_e2e::{seed_provider, SeededProvider, TestServer};
+use paystate_server::ServerConfig;
+use paystate_store::{EventStore, Position};
+use paystate_vipps::{RegisteredUrl, WebhookSecret};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub const SECRET: &str =
+    "A0+AeKBRG2KRGvnNwJpQlb6IJFk48CKXCIcrLoHncVJKDILsQSxS6NWCccwWm6r6FhGKhiHTBsG2wo/xU6FY/A==";
+pub const MSN: &str = "123456";
+
+pub struct Fixture {
+    pub server: TestServer,
+    pub provider: SeededProvider,
+}
+
+impl Fixture {
+    pub async fn start() -> Fixture {
+        Fixture::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> Fixture {
+        let server = TestServer::start_with(configure).await;
+        let provider = seed_provider(
+            server.store.as_ref(),
+            &server.vault,
+            "vipps-test",
+            MSN,
+            &server.base_url,
+            "reg-0001",
+            SECRET,
+        )
+        .await;
+        Fixture { server, provider }
+    }
+
+    /// Posts `body` signed with the provider's secret, now.
+    pub async fn deliver(&self, body: &[u8]) -> (StatusCode, Value) {
+        let headers = signed_headers(&self.provider.secret, &self.provider.url, body, &now_date());
+        self.server
+            .post_webhook("vipps-test", &headers, body.to_vec())
+            .await
+    }
+
+    pub async fn payment(&self, reference: &str) -> (StatusCode, Value) {
+        self.server
+            .admin_get(&format!("/payments/vipps-test/{reference}"))
+            .await
+    }
+}
+
+/// The payloads of every event of `event_type` in the log.
+pub fn recorded(store: &dyn EventStore, event_type: &str) -> Vec<Value> {
+    store
+        .read_all(Position(0), 100_000)
+        .expect("read the log")
+        .into_iter()
+        .filter(|envelope| envelope.event_type == event_type)
+        .map(|envelope| serde_json::from_slice(&envelope.payload).expect("JSON payload"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_authentic_delivery_is_recorded_and_visible_to_the_next_read() {
+    let fx = Fixture::start().await;
+    let body = event_body(MSN, "acme-order-1001", "psp-1", "CREATED", 49900);
+    let (status, ack) = fx.deliver(&body).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack["status"], "accepted");
+    let position = ack["position"].as_u64().expect("position");
+    assert_eq!(
+        position,
+        fx.server.head(),
+        "the fact is the last durable event"
+    );
+
+    let authorized = event_body(MSN, "acme-order-1001", "psp-1", "AUTHORIZED", 49900);
+    let (status, _) = fx.deliver(&authorized).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Read-your-writes: the very next GET reflects both deliveries.
+    let (status, view) = fx.payment("acme-order-1001").await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["state"], "AUTHORIZED");
+    assert_eq!(view["amount"], 49900);
+    assert_eq!(view["currency"], "NOK");
+    assert_eq!(view["msn"], MSN);
+    assert_eq!(view["aggregate"]["authorized"], 49900);
+    assert_eq!(view["events"], 2);
+    assert_eq!(view["duplicates"], 0);
+    assert_eq!(view["anomalies"], serde_json::json!([]));
+
+    let receipts = recorded(fx.server.store.as_ref(), "webhook_received");
+    assert_eq!(receipts.len(), 2);
+    assert_eq!(receipts[0]["verification"]["secret_version"], 1);
+    assert_eq!(
+        receipts[0]["signed"]["host"],
+        fx.provider.url.host_for_signing()
+    );
+    fx.server.stop().await;
+}
+
+/// One forgery: the answer code, the diagnosis kind recorded, and a word of the message.
+async fn check_forgery(
+    fx: &Fixture,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    code: &str,
+    diagnosis: &str,
+) {
+    let before = recorded(fx.server.store.as_ref(), "webhook_rejected").len();
+    let head = fx.server.head();
+    let (status, answer) = fx.server.post_webhook("vipps-test", &headers, body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{code}: {answer}");
+    assert_eq!(answer["error"]["code"], code, "{answer}");
+    let rejections = recorded(fx.server.store.as_ref(), "webhook_rejected");
+    assert_eq!(rejections.len(), before + 1, "{code}: one rejection record");
+    let last = rejections.last().expect("a rejection");
+    assert_eq!(last["code"], code);
+    assert_eq!(last["diagnosis"]["kind"], diagnosis, "{code}: {last}");
+    assert_eq!(
+        fx.server.head(),
+        head + 1,
+        "{code}: only the rejection record was appended"
+    );
+}
+
+#[tokio::test]
+async fn forgeries_are_refused_with_the_right_code_and_diagnosis_and_change_nothing() {
+    let fx = Fixture::start().await;
+    let body = event_body(MSN, "acme-order-2001", "psp-2", "AUTHORIZED", 1000);
+    let url = &fx.provider.url;
+
+    let wrong = WebhookSecret::new(
+        "bm90LXRoZS1zZWNyZXQtYXQtYWxsLW5vdC10aGUtc2VjcmV0LWF0LWFsbC1ub3QtdGhlLXNlY3JldC1hdC1hbGw=",
+    );
+    check_forgery(
+        &fx,
+        signed_headers(&wrong, url, &body, &now_date()),
+        body.clone(),
+        "invalid_signature",
+        "unknown",
+    )
+    .await;
+
+    // The classic bug: the secret base64-decoded as the HMAC key. The answer says so.
+    let decoded =
+        paystate_e2e::webhook::signed_with_decoded_secret(SECRET, url, &body, &now_date());
+    let (status, answer) = fx
+        .server
+        .post_webhook("vipps-test", &decoded, body.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer["error"]["code"], "invalid_signature");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("base64-decoded"),
+        "{answer}"
+    );
+
+    let mut tampered = body.clone();
+    let last = tampered.len() - 2;
+    tampered[last] = b'0';
+    check_forgery(
+        &fx,
+        signed_headers(&fx.provider.secret, url, &body, &now_date()),
+        tampered,
+        "content_hash_mismatch",
+        "body_changed",
+    )
+    .await;
+
+    check_forgery(
+        &fx,
+        signed_headers(&fx.provider.secret, url, &body, &date_offset(-600)),
+        body.clone(),
+        "stale_date",
+        "clock_skew",
+    )
+    .await;
+
+    check_forgery(
+        &fx,
+        vec![("content-type", "application/json".to_owned())],
+        body.clone(),
+        "missing_signature",
+        "no_signature",
+    )
+    .await;
+
+    // Nothing of any forgery entered a payment.
+    let (status, answer) = fx.payment("acme-order-2001").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_eq!(answer["error"]["code"], "unknown_payment");
+    assert!(recorded(fx.server.store.as_ref(), "webhook_received").is_empty());
+    assert!(recorded(fx.server.store.as_ref(), "payment_event_recorded").is_empty());
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_signature_over_the_request_host_instead_of_the_registered_one_is_diagnosed() {
+    // Registered behind a proxy at https://pay.example.no; the sender signed over the Host it
+    // connected to.
+    let server = TestServer::start().await;
+    let provider = seed_provider(
+        server.store.as_ref(),
+        &server.vault,
+        "vipps-test",
+        MSN,
+        "https://pay.example.no",
+        "reg-0001",
+        SECRET,
+    )
+    .await;
+    let body = event_body(MSN, "acme-order-3001", "psp-3", "AUTHORIZED", 1000);
+    let as_connected = RegisteredUrl::parse(&server.webhook_url("vipps-test")).expect("url");
+    let headers = signed_headers(&provider.secret, &as_connected, &body, &now_date());
+    let (status, answer) = server
+        .post_webhook("vipps-test", &headers, body.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_signature");
+    let rejection = recorded(server.store.as_ref(), "webhook_rejected")
+        .pop()
+        .expect("a rejection record");
+    assert_eq!(
+        rejection["diagnosis"]["kind"], "host_rewritten",
+        "{rejection}"
+    );
+
+    // Signed over the registered URL, it verifies although it arrived at another host.
+    let headers = signed_headers(&provider.secret, &provider.url, &body, &now_date());
+    let (status, answer) = server.post_webhook("vipps-test", &headers, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_retired_secret_is_diagnosed_as_out_of_sync() {
+    let fx =
+        Fixture::start_with(|config| config.secret_grace_period = std::time::Duration::ZERO).await;
+    paystate_e2e::seed::rotate(
+        fx.server.store.as_ref(),
+        &fx.server.vault,
+        &fx.provider,
+        "reg-0002",
+        "c2Vjb25kLXNlY3JldC0yLXNlY29uZC1zZWNyZXQtMi1zZWNvbmQtc2VjcmV0LTI=",
+    )
+    .await;
+    let body = event_body(MSN, "acme-order-4001", "psp-4", "AUTHORIZED", 1000);
+    check_forgery(
+        &fx,
+        signed_headers(&fx.provider.secret, &fx.provider.url, &body, &now_date()),
+        body,
+        "invalid_signature",
+        "old_secret_version",
+    )
+    .await;
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn duplicates_are_answered_with_the_original_position_and_counted() {
+    let fx = Fixture::start().await;
+    let body = event_body(MSN, "acme-order-5001", "psp-5", "CREATED", 2500);
+    let (_, first) = fx.deliver(&body).await;
+    assert_eq!(first["status"], "accepted");
+    for _ in 0..2 {
+        let (status, again) = fx.deliver(&body).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["status"], "duplicate");
+        assert_eq!(again["original_position"], first["position"]);
+    }
+    let (_, view) = fx.payment("acme-order-5001").await;
+    assert_eq!(view["events"], 1);
+    assert_eq!(view["duplicates"], 2);
+    assert_eq!(
+        recorded(fx.server.store.as_ref(), "webhook_duplicate").len(),
+        2
+    );
+    assert_eq!(
+        recorded(fx.server.store.as_ref(), "payment_event_recorded").len(),
+        1
+    );
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn arrival_order_does_not_change_the_end_state() {
+    let fx = Fixture::start().await;
+    let story = |reference: &str| {
+        vec![
+            event_body(MSN, reference, "psp-c", "CREATED", 10000),
+            event_body(MSN, reference, "psp-c", "AUTHORIZED", 10000),
+            event_body(MSN, reference, "cap-1", "CAPTURED", 4000),
+            event_body(MSN, reference, "ref-1", "REFUNDED", 1500),
+        ]
+    };
+    for body in story("order-in-sequence") {
+        fx.deliver(&body).await;
+    }
+    for body in story("order-reversed-1").into_iter().rev() {
+        fx.deliver(&body).await;
+    }
+    let (_, in_order) = fx.payment("order-in-sequence").await;
+    let (_, reversed) = fx.payment("order-reversed-1").await;
+    for field in [
+        "state",
+        "aggregate",
+        "amount",
+        "currency",
+        "events",
+        "anomalies",
+    ] {
+        assert_eq!(in_order[field], reversed[field], "{field}");
+    }
+    assert_eq!(in_order["state"], "AUTHORIZED");
+    assert_eq!(in_order["aggregate"]["captured"], 4000);
+    assert_eq!(in_order["aggregate"]["refunded"], 1500);
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn authentic_but_unexpected_deliveries_are_recorded_and_answered_200() {
+    let fx = Fixture::start().await;
+
+    let (status, ack) = fx.deliver(b"{not json").await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack["anomaly"], true);
+
+    let other_msn = event_body("999999", "acme-order-6001", "psp-6", "AUTHORIZED", 700);
+    let (status, ack) = fx.deliver(&other_msn).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    let (_, view) = fx.payment("acme-order-6001").await;
+    let anomalies = view["anomalies"].to_string();
+    assert!(anomalies.contains("msn_mismatch"), "{view}");
+
+    let unknown_name = event_body(MSN, "acme-order-6002", "psp-7", "TELEPORTED", 700);
+    let (status, _) = fx.deliver(&unknown_name).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, view) = fx.payment("acme-order-6002").await;
+    assert!(
+        view["anomalies"].to_string().contains("TELEPORTED"),
+        "{view}"
+    );
+    assert_eq!(
+        view["aggregate"]["authorized"], 0,
+        "an unknown name moves no money"
+    );
+
+    let bad_reference = event_body(MSN, "x", "psp-8", "AUTHORIZED", 700);
+    let (status, ack) = fx.deliver(&bad_reference).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack["anomaly"], true);
+
+    let invalid_utf8 = b"{\"msn\":\"\xff\xfe\"}".to_vec();
+    let (status, _) = fx.deliver(&invalid_utf8).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Each of them is a receipt in the log; the unparseable ones carry the anomaly.
+    assert_eq!(
+        recorded(fx.server.store.as_ref(), "webhook_received").len(),
+        5
+    );
+    let anomalies = recorded(fx.server.store.as_ref(), "webhook_anomaly");
+    assert_eq!(anomalies.len(), 3, "{anomalies:?}");
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn time_travel_answers_as_of_a_position_or_a_time() {
+    let fx = Fixture::start().await;
+    let (_, created) = fx
+        .deliver(&event_body(MSN, "acme-order-7001", "psp-9", "CREATED", 900))
+        .await;
+    let created_at = created["position"].as_u64().expect("position");
+    let between = time::OffsetDateTime::now_utc();
+    let (_, authorized) = fx
+        .deliver(&event_body(
+            MSN,
+            "acme-order-7001",
+            "psp-9",
+            "AUTHORIZED",
+            900,
+        ))
+        .await;
+    let authorized_at = authorized["position"].as_u64().expect("position");
+
+    let (_, then) = fx
+        .server
+        .admin_get(&format!(
+            "/payments/vipps-test/acme-order-7001?at={created_at}"
+        ))
+        .await;
+    assert_eq!(then["state"], "CREATED", "{then}");
+    let (_, now) = fx
+        .server
+        .admin_get(&format!(
+            "/payments/vipps-test/acme-order-7001?at={authorized_at}"
+        ))
+        .await;
+    assert_eq!(now["state"], "AUTHORIZED");
+    let (status, before) = fx
+        .server
+        .admin_get("/payments/vipps-test/acme-order-7001?at=1")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{before}");
+
+    let stamp = between
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339");
+    let (status, then) = fx
+        .server
+        .admin_get(&format!(
+            "/payments/vipps-test/acme-order-7001?as_of={}",
+            stamp.replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{then}");
+    assert_eq!(then["state"], "CREATED", "{then}");
+
+    let (status, both) = fx
+        .server
+        .admin_get("/payments/vipps-test/acme-order-7001?at=1&as_of=2025-01-01T00:00:00Z")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{both}");
+
+    let (status, history) = fx
+        .server
+        .admin_get("/payments/vipps-test/acme-order-7001/history")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let types: Vec<&str> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|entry| entry["type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "webhook_received",
+            "payment_event_recorded",
+            "webhook_received",
+            "payment_event_recorded"
+        ]
+    );
+    assert_eq!(history["events"][1]["position"], created_at);
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn limits_and_unknown_providers_are_json_errors() {
+    let fx = Fixture::start_with(|config| config.body_limit = 4096).await;
+    let big = vec![b'a'; 5000];
+    let headers = signed_headers(&fx.provider.secret, &fx.provider.url, &big, &now_date());
+    let (status, answer) = fx.server.post_webhook("vipps-test", &headers, big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert_eq!(answer["error"]["code"], "payload_too_large");
+
+    let body = event_body(MSN, "acme-order-8001", "psp-10", "CREATED", 100);
+    let headers = signed_headers(&fx.provider.secret, &fx.provider.url, &body, &now_date());
+    let (status, answer) = fx
+        .server
+        .post_webhook("no-such-provider", &headers, body)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_eq!(answer["error"]["code"], "unknown_provider");
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_forgeries_is_recorded_in_full_only_up_to_the_budget() {
+    let fx = Fixture::start_with(|config| config.rejection_record_budget = 2).await;
+    let head = fx.server.head();
+    for _ in 0..7 {
+        let (status, _) = fx
+            .server
+            .post_webhook("vipps-test", &[], b"{}".to_vec())
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Minute boundaries can split the burst; at most two full records per minute either way.
+    let full = recorded(fx.server.store.as_ref(), "webhook_rejected").len();
+    assert!((2..=4).contains(&full), "{full} full records");
+    assert!(fx.server.head() <= head + 5, "bounded growth");
+    let data = fx.server.stop().await;
+
+    // Shutdown records what was only counted.
+    let store = paystate_server::store::open(data.path()).expect("reopen the store");
+    let full = recorded(store.as_ref(), "webhook_rejected").len() as u64;
+    let counted: u64 = recorded(store.as_ref(), "webhook_rejections_suppressed")
+        .iter()
+        .filter_map(|event| event["count"].as_u64())
+        .sum();
+    assert_eq!(full + counted, 7);
+    store.close().await.expect("close");
+}
