@@ -54,6 +54,7 @@ pub struct DeliveryRequest<'a> {
     pub(crate) headers: &'a dyn HeaderLookup,
     pub(crate) body: &'a [u8],
     pub(crate) request_target: Option<&'a str>,
+    pub(crate) request_host: Option<&'a str>,
 }
 
 impl<'a> DeliveryRequest<'a> {
@@ -63,6 +64,7 @@ impl<'a> DeliveryRequest<'a> {
             headers,
             body,
             request_target: None,
+            request_host: None,
         }
     }
 
@@ -72,6 +74,22 @@ impl<'a> DeliveryRequest<'a> {
     pub fn with_request_target(mut self, path_and_query: &'a str) -> Self {
         self.request_target = Some(path_and_query);
         self
+    }
+
+    /// Sets the host the request arrived for when it is not in a `Host` header (HTTP/2 carries
+    /// it in `:authority`, which axum exposes through the URI). Used only to diagnose a
+    /// rejection, like [`DeliveryRequest::with_request_target`].
+    pub fn with_request_host(mut self, host: &'a str) -> Self {
+        self.request_host = Some(host);
+        self
+    }
+
+    /// The host the request arrived for: the explicit one, else the `Host` header.
+    pub(crate) fn arrival_host(&self) -> Option<&'a str> {
+        match self.request_host {
+            Some(host) => Some(host.trim()),
+            None => self.text("host").and_then(Result::ok),
+        }
     }
 
     /// The raw body.
@@ -92,6 +110,7 @@ impl fmt::Debug for DeliveryRequest<'_> {
         f.debug_struct("DeliveryRequest")
             .field("body_len", &self.body.len())
             .field("request_target", &self.request_target)
+            .field("request_host", &self.request_host)
             .finish_non_exhaustive()
     }
 }

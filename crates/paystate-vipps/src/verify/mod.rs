@@ -253,7 +253,7 @@ impl Verifier<'_> {
         {
             return Some(Diagnosis::SecretOutOfSync { secret_version });
         }
-        if let Some(Ok(request_host)) = request.text("host") {
+        if let Some(request_host) = request.arrival_host() {
             if !request_host.is_empty() && request_host != host {
                 let to_sign = string_to_sign(path, presented.date, request_host, content_hash);
                 if let Some((secret_version, _)) =

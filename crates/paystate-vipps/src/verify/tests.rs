@@ -269,6 +269,40 @@ fn a_proxy_rewriting_host_is_diagnosed() {
 }
 
 #[test]
+fn an_explicit_arrival_host_is_used_when_there_is_no_host_header() {
+    let secret = WebhookSecret::new(QUERY.secret);
+    let url = RegisteredUrl::parse(QUERY.url).unwrap();
+    let mut headers = query_headers(WRONG_HOST_PROXY_HOP);
+    remove(&mut headers, "host");
+    let request = DeliveryRequest::new(&headers, QUERY.body.as_bytes());
+    let rejection = verify_delivery(
+        &request,
+        &url,
+        &[(v(1), &secret)],
+        at(QUERY.date),
+        DEFAULT_TOLERANCE,
+    )
+    .unwrap_err();
+    assert_eq!(rejection.diagnosis(), None);
+    let request = request.with_request_host("127.0.0.1:8080");
+    let rejection = verify_delivery(
+        &request,
+        &url,
+        &[(v(1), &secret)],
+        at(QUERY.date),
+        DEFAULT_TOLERANCE,
+    )
+    .unwrap_err();
+    assert_eq!(
+        rejection.diagnosis(),
+        Some(&Diagnosis::HostRewritten {
+            request_host: "127.0.0.1:8080".into(),
+            secret_version: v(1)
+        })
+    );
+}
+
+#[test]
 fn a_proxy_rewriting_the_path_is_diagnosed_when_the_target_is_known() {
     let secret = WebhookSecret::new(QUERY.secret);
     let url = RegisteredUrl::parse(QUERY.url).unwrap();
