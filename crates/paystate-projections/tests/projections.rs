@@ -1,0 +1,304 @@
+//! The projection engine against the in-memory store: folding, listing, persistence,
+//! rebuild equality, live following and time travel.
+
+use paystate_domain::events::{
+    DomainEvent, FactSource, PaymentEventRecorded, ProviderCreated, WebhookDuplicate,
+    WebhookReceived,
+};
+use paystate_domain::payment::PaymentState;
+use paystate_domain::{
+    streams, Amount, Currency, Environment, Fingerprint, HttpUrl, Msn, PaymentEventName,
+    ProviderId, ProviderKind, PspReference, Reference, SecretVersion, WebhookEventType,
+};
+use paystate_projections::{persist, rebuild, AsOf, ProjectionsHandle};
+use paystate_store::{
+    EventStore, ExpectedVersion, KvOp, MemoryStore, NewEvent, Position, StreamId,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+fn provider_id() -> ProviderId {
+    ProviderId::parse("vipps-test").unwrap()
+}
+
+fn new_event(event: DomainEvent) -> NewEvent {
+    NewEvent::new(
+        event.type_name(),
+        event.schema_version(),
+        event.to_payload(),
+    )
+}
+
+async fn append(store: &dyn EventStore, stream: &str, events: Vec<DomainEvent>) -> Position {
+    let outcome = store
+        .append(
+            &StreamId::new(stream),
+            ExpectedVersion::Any,
+            events.into_iter().map(new_event).collect(),
+        )
+        .await
+        .unwrap();
+    match outcome {
+        paystate_store::AppendOutcome::Appended { last, .. } => last,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+async fn create_provider(store: &dyn EventStore) {
+    let created = DomainEvent::from(ProviderCreated {
+        provider_id: provider_id(),
+        kind: ProviderKind::Vipps,
+        environment: Environment::Test,
+        msn: Msn::parse("123456").unwrap(),
+        events: WebhookEventType::all_epayment(),
+        credentials_fingerprint: Fingerprint::parse("fp").unwrap(),
+        public_url: HttpUrl::parse("https://pay.example.no").unwrap(),
+    });
+    append(
+        store,
+        &streams::provider_stream(&provider_id()),
+        vec![created],
+    )
+    .await;
+}
+
+fn fact(reference: &str, name: &str, psp: &str, amount: u64) -> PaymentEventRecorded {
+    PaymentEventRecorded {
+        provider_id: provider_id(),
+        msn: Msn::parse("123456").unwrap(),
+        reference: Reference::parse(reference).unwrap(),
+        psp_reference: PspReference::parse(psp).unwrap(),
+        name: PaymentEventName::parse(name),
+        amount: Amount::from_minor_units(amount),
+        currency: Currency::parse("NOK").unwrap(),
+        timestamp: OffsetDateTime::UNIX_EPOCH,
+        idempotency_key: None,
+        success: true,
+        source: FactSource::Webhook,
+        anomaly: None,
+    }
+}
+
+fn receipt() -> WebhookReceived {
+    serde_json::from_value(serde_json::json!({
+        "provider_id": "vipps-test",
+        "body_base64": "e30=",
+        "signed": {"x_ms_date": "d", "x_ms_content_sha256": "h", "host": "pay.example.no",
+                   "path_and_query": "/webhooks/vipps/vipps-test", "authorization_header": "authorization",
+                   "signature": "s"},
+        "received_at": "2025-01-14T09:30:05Z",
+        "verification": {"secret_version": 1, "date_skew_seconds": 0, "older_secret": false}
+    }))
+    .unwrap()
+}
+
+/// Records a delivered fact the way ingestion does: receipt and fact in one append.
+async fn deliver(store: &dyn EventStore, fact: PaymentEventRecorded) -> Position {
+    let stream = streams::payment_stream(&fact.provider_id, &fact.reference);
+    append(
+        store,
+        &stream,
+        vec![DomainEvent::from(receipt()), DomainEvent::from(fact)],
+    )
+    .await
+}
+
+async fn story(store: &dyn EventStore) {
+    create_provider(store).await;
+    deliver(store, fact("order-0001", "CREATED", "p1", 1000)).await;
+    deliver(store, fact("order-0001", "AUTHORIZED", "p1", 1000)).await;
+    deliver(store, fact("order-0002", "CREATED", "p2", 500)).await;
+    let duplicate = fact("order-0002", "CREATED", "p2", 500);
+    let duplicate = DomainEvent::from(WebhookDuplicate {
+        provider_id: provider_id(),
+        original_position: 6,
+        identity: duplicate.identity(),
+        secret_version: SecretVersion::FIRST,
+        received_at: OffsetDateTime::UNIX_EPOCH,
+    });
+    append(
+        store,
+        &streams::payment_stream(&provider_id(), &Reference::parse("order-0002").unwrap()),
+        vec![duplicate],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn views_count_deliveries_and_fold_payments() {
+    let store = MemoryStore::new();
+    story(&store).await;
+    let projections = rebuild(&store).unwrap();
+    assert_eq!(projections.applied(), store.head().unwrap());
+
+    let provider = projections.provider_view(&provider_id()).expect("provider");
+    assert_eq!(provider.webhooks.accepted, 3);
+    assert_eq!(provider.webhooks.duplicates, 1);
+    assert!(provider.webhooks.last_received_at.is_some());
+
+    let one = projections
+        .payment_view(&provider_id(), &Reference::parse("order-0001").unwrap())
+        .unwrap();
+    assert_eq!(one.state, PaymentState::Authorized);
+    assert_eq!(one.events, 2);
+    let two = projections
+        .payment_view(&provider_id(), &Reference::parse("order-0002").unwrap())
+        .unwrap();
+    assert_eq!(two.duplicates, 1);
+
+    let all = projections.list_payments(None, None, 0, 10);
+    let references: Vec<&str> = all
+        .payments
+        .iter()
+        .map(|view| view.reference.as_str())
+        .collect();
+    assert_eq!(references, ["order-0001", "order-0002"]);
+    assert_eq!(all.next, None);
+    let created =
+        projections.list_payments(Some(&provider_id()), Some(PaymentState::Created), 0, 10);
+    assert_eq!(created.payments.len(), 1);
+    assert_eq!(created.payments[0].reference.as_str(), "order-0002");
+    let first_page = projections.list_payments(None, None, 0, 1);
+    let second = projections.list_payments(None, None, first_page.next.expect("more"), 1);
+    assert_eq!(second.payments[0].reference.as_str(), "order-0002");
+}
+
+#[tokio::test]
+async fn unknown_and_undecodable_events_are_counted_not_fatal() {
+    let store = MemoryStore::new();
+    create_provider(&store).await;
+    store
+        .append(
+            &StreamId::new("elsewhere"),
+            ExpectedVersion::Any,
+            vec![
+                NewEvent::new("from_the_future", 1, b"{}".to_vec()),
+                NewEvent::new("payment_event_recorded", 1, b"not json".to_vec()),
+            ],
+        )
+        .await
+        .unwrap();
+    deliver(&store, fact("order-0003", "CREATED", "p3", 100)).await;
+    let projections = rebuild(&store).unwrap();
+    assert_eq!(projections.skipped().unknown_types, 1);
+    assert_eq!(projections.skipped().undecodable, 1);
+    assert_eq!(projections.payment_count(), 1, "later events still apply");
+}
+
+#[tokio::test]
+async fn persisted_state_reloads_equal_and_catches_up_to_a_rebuild() {
+    let store = MemoryStore::new();
+    story(&store).await;
+    let live = ProjectionsHandle::open(&store).unwrap();
+    paystate_projections::catch_up(&live, &store).unwrap();
+    assert_eq!(live.commit(&store).unwrap(), store.head().unwrap());
+
+    // More events after the checkpoint: a reload resumes from it.
+    deliver(&store, fact("order-0001", "CAPTURED", "c1", 400)).await;
+    let reloaded = ProjectionsHandle::open(&store).unwrap();
+    assert_eq!(reloaded.applied(), live.committed());
+    paystate_projections::catch_up(&reloaded, &store).unwrap();
+    let rebuilt = rebuild(&store).unwrap();
+    assert_eq!(
+        reloaded.snapshot().differences(&rebuilt),
+        Vec::<String>::new()
+    );
+    assert_eq!(reloaded.snapshot(), rebuilt);
+
+    // A difference is named.
+    assert!(!live.snapshot().differences(&rebuilt).is_empty());
+}
+
+#[tokio::test]
+async fn state_of_another_format_is_dropped_and_rebuilt() {
+    let store = MemoryStore::new();
+    story(&store).await;
+    store
+        .commit_projection(
+            persist::PROJECTION_NAME,
+            Position(3),
+            vec![KvOp::Put {
+                key: b"meta/format".to_vec(),
+                value: b"0".to_vec(),
+            }],
+        )
+        .unwrap();
+    let handle = ProjectionsHandle::open(&store).unwrap();
+    assert_eq!(handle.applied(), Position(0), "starts over");
+    paystate_projections::catch_up(&handle, &store).unwrap();
+    assert_eq!(handle.snapshot(), rebuild(&store).unwrap());
+}
+
+#[tokio::test]
+async fn the_follower_applies_live_appends_and_commits_on_stop() {
+    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    create_provider(store.as_ref()).await;
+    let handle = ProjectionsHandle::open(store.as_ref()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let follower = tokio::spawn(paystate_projections::follow(
+        handle.clone(),
+        store.clone(),
+        Duration::from_secs(3600),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let position = deliver(store.as_ref(), fact("order-0004", "CREATED", "p4", 100)).await;
+    assert!(
+        handle.wait_for(position, Duration::from_secs(10)).await,
+        "read-your-writes"
+    );
+    assert!(handle.is_caught_up());
+    assert!(handle.read(|p| p
+        .payment(&provider_id(), &Reference::parse("order-0004").unwrap())
+        .is_some()));
+
+    stop.send(()).unwrap();
+    follower.await.unwrap();
+    assert_eq!(
+        store
+            .projection_checkpoint(persist::PROJECTION_NAME)
+            .unwrap(),
+        Some(position)
+    );
+}
+
+#[tokio::test]
+async fn a_payment_as_of_a_position_is_the_fold_of_its_prefix() {
+    let store = MemoryStore::new();
+    create_provider(&store).await;
+    let created = deliver(&store, fact("order-0005", "CREATED", "p5", 100)).await;
+    let authorized = deliver(&store, fact("order-0005", "AUTHORIZED", "p5", 100)).await;
+    let reference = Reference::parse("order-0005").unwrap();
+    let at = |position| {
+        paystate_projections::payment_as_of(
+            &store,
+            &provider_id(),
+            &reference,
+            AsOf::Position(position),
+        )
+    };
+    assert_eq!(at(created).unwrap().unwrap().state, PaymentState::Created);
+    assert_eq!(
+        at(authorized).unwrap().unwrap().state,
+        PaymentState::Authorized
+    );
+    assert!(at(Position(1)).unwrap().is_none());
+    let history =
+        paystate_projections::payment_history(&store, &provider_id(), &reference).unwrap();
+    let types: Vec<&str> = history
+        .iter()
+        .map(|entry| entry.event_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "webhook_received",
+            "payment_event_recorded",
+            "webhook_received",
+            "payment_event_recorded"
+        ]
+    );
+    assert_eq!(history[1].data["name"], "CREATED");
+}
