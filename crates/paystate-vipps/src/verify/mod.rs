@@ -22,6 +22,7 @@ pub mod authorization;
 pub mod headers;
 pub mod rejection;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -125,10 +126,10 @@ enum KeyForm {
 }
 
 impl KeyForm {
-    fn key(self, secret: &WebhookSecret) -> Option<Vec<u8>> {
+    fn key(self, secret: &WebhookSecret) -> Option<Cow<'_, [u8]>> {
         match self {
-            KeyForm::Utf8 => Some(secret.hmac_key().to_vec()),
-            KeyForm::Base64Decoded => BASE64.decode(secret.hmac_key()).ok(),
+            KeyForm::Utf8 => Some(Cow::Borrowed(secret.hmac_key())),
+            KeyForm::Base64Decoded => BASE64.decode(secret.hmac_key()).ok().map(Cow::Owned),
         }
     }
 }
