@@ -56,6 +56,52 @@ async fn reversed_registration_order_reaches_the_newest_registration_first() {
 }
 
 #[tokio::test]
+async fn shuffled_registration_order_reaches_every_registration_in_varying_order() {
+    let sim = Sim::start().await;
+    sim.handle.set_faults(Faults {
+        registration_order: RegistrationOrder::Shuffled,
+        registration_stagger: Duration::from_millis(100),
+        ..Faults::default()
+    });
+    let receiver = Receiver::accepting().await;
+    let mut registered = Vec::new();
+    for n in 0..6 {
+        let (id, _) = sim
+            .register(&receiver.url(&format!("/r{n}")), &ALL_EVENTS)
+            .await;
+        registered.push(id);
+    }
+    let references = ["order-shuffle-1", "order-shuffle-2", "order-shuffle-3"];
+    for reference in references {
+        sim.create_payment(reference, 100).await;
+    }
+    let log = sim
+        .await_log("every copy", |log| count(log, |r| r.delivered()) == 18)
+        .await;
+    let orders: Vec<Vec<uuid::Uuid>> = references
+        .iter()
+        .map(|reference| {
+            log.iter()
+                .filter(|r| r.reference == *reference)
+                .map(|r| r.registration_id)
+                .collect()
+        })
+        .collect();
+    for order in &orders {
+        let mut reached = order.clone();
+        reached.sort_unstable();
+        let mut all = registered.clone();
+        all.sort_unstable();
+        assert_eq!(reached, all);
+    }
+    // Three shuffles of six all equal to the registration order: about 1 in 370 million.
+    assert!(
+        orders.iter().any(|order| *order != registered),
+        "{orders:?}"
+    );
+}
+
+#[tokio::test]
 async fn reorder_within_a_payment_delivers_the_later_event_first() {
     let sim = Sim::start().await;
     sim.handle.set_faults(Faults {
