@@ -151,6 +151,7 @@ async fn metrics_count_webhooks_by_outcome_and_provider() {
         "paystate_webhooks_total{outcome=\"accepted\",provider=\"vipps-test\"}",
         "paystate_webhooks_total{outcome=\"rejected\",provider=\"vipps-test\"}",
         "paystate_append_duration_seconds_bucket",
+        "paystate_store_batch_events_bucket",
         "paystate_log_head_position",
     ] {
         assert!(text.contains(needle), "{needle} missing from /metrics");

@@ -17,6 +17,8 @@ pub const WEBHOOK_REJECTIONS_SUPPRESSED_TOTAL: &str =
 pub const APPEND_SECONDS: &str = "paystate_append_duration_seconds";
 /// Events per append batch written by the server.
 pub const APPEND_BATCH_EVENTS: &str = "paystate_append_batch_events";
+/// Events per group commit (one flush), recorded by the store's writer.
+pub const STORE_BATCH_EVENTS: &str = "paystate_store_batch_events";
 /// The log's head position.
 pub const LOG_HEAD: &str = "paystate_log_head_position";
 /// The position the projections have applied.
@@ -46,6 +48,12 @@ pub fn install() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         Matcher::Full(APPEND_BATCH_EVENTS.to_owned()),
                         &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(STORE_BATCH_EVENTS.to_owned()),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
                     )
                 });
             let builder = match builder {
@@ -81,6 +89,7 @@ fn describe() {
         "Durable append latency."
     );
     metrics::describe_histogram!(APPEND_BATCH_EVENTS, "Events per append batch.");
+    metrics::describe_histogram!(STORE_BATCH_EVENTS, "Events per group commit of the store.");
     metrics::describe_gauge!(LOG_HEAD, "Position of the last durable event.");
     metrics::describe_gauge!(
         PROJECTIONS_APPLIED,

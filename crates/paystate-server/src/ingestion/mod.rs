@@ -108,7 +108,10 @@ pub async fn receive_vipps_webhook(
     // The delivery view borrows the headers as `&dyn HeaderLookup` (not `Send`): it must not
     // live across an `.await`, hence the block.
     let verdict = {
-        let delivery = DeliveryRequest::new(&parts.headers, &body).with_request_target(target);
+        let mut delivery = DeliveryRequest::new(&parts.headers, &body).with_request_target(target);
+        if let Some(authority) = parts.uri.authority() {
+            delivery = delivery.with_request_host(authority.as_str());
+        }
         verify::verify(
             &provider,
             &state.vault,
