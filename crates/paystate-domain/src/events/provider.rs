@@ -256,6 +256,12 @@ pub enum RejectionDiagnosis {
     /// The signature would match with the request's own `Host` header instead of the
     /// registered host: a proxy rewrote `Host`.
     HostRewritten { request_host: String },
+    /// The signature would match with the request's own path instead of the registered path
+    /// and query: a proxy rewrote the path, or the registered URL is stale.
+    PathRewritten { request_target: String },
+    /// The signature matches when the secret is base64-decoded and used as the key: the
+    /// sender decodes the secret, which Vipps does not.
+    DecodedSecretKey { secret_version: SecretVersion },
     /// `x-ms-content-sha256` does not match the body: the body changed in transit.
     BodyChanged,
     /// `x-ms-date` is this many seconds away from our clock (positive: in the future).

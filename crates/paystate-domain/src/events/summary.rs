@@ -100,6 +100,12 @@ fn diagnosis(diagnosis: &RejectionDiagnosis) -> String {
         RejectionDiagnosis::HostRewritten { request_host } => {
             format!("would verify with Host {request_host}: a proxy rewrote Host")
         }
+        RejectionDiagnosis::PathRewritten { request_target } => {
+            format!("would verify with path {request_target}: a proxy rewrote the path")
+        }
+        RejectionDiagnosis::DecodedSecretKey { secret_version } => {
+            format!("signed with secret version {secret_version} base64-decoded as the key")
+        }
         RejectionDiagnosis::BodyChanged => "body changed in transit".to_owned(),
         RejectionDiagnosis::ClockSkew { skew_seconds } => {
             format!("x-ms-date is {skew_seconds} s off")

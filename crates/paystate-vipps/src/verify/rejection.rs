@@ -92,8 +92,13 @@ impl Diagnosis {
             Diagnosis::ClockSkew { skew_seconds, .. } => RejectionDiagnosis::ClockSkew {
                 skew_seconds: *skew_seconds,
             },
-            Diagnosis::PathRewritten { .. } | Diagnosis::DecodedSecretKey { .. } => {
-                RejectionDiagnosis::Unknown
+            Diagnosis::PathRewritten { request_target, .. } => RejectionDiagnosis::PathRewritten {
+                request_target: request_target.clone(),
+            },
+            Diagnosis::DecodedSecretKey { secret_version } => {
+                RejectionDiagnosis::DecodedSecretKey {
+                    secret_version: *secret_version,
+                }
             }
         }
     }

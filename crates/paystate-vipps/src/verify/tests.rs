@@ -189,6 +189,12 @@ fn a_signature_with_the_decoded_secret_does_not_verify_and_is_diagnosed() {
             secret_version: v(1)
         })
     );
+    assert_eq!(
+        rejection.domain_diagnosis(),
+        RejectionDiagnosis::DecodedSecretKey {
+            secret_version: v(1)
+        }
+    );
     assert!(
         rejection.message().contains("base64-decoded"),
         "{}",
