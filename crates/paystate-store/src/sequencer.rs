@@ -30,8 +30,6 @@ pub(crate) struct Tail {
 #[derive(Debug, Default)]
 pub(crate) struct PlannedWrites {
     pub envelopes: Vec<Envelope>,
-    /// The new head of every stream the batch touched: (stream, version, position of that event).
-    pub stream_heads: Vec<(StreamId, StreamVersion, Position)>,
     pub dedupe: Vec<(String, Position)>,
 }
 
@@ -212,12 +210,6 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
     pub fn into_writes(self) -> PlannedWrites {
         PlannedWrites {
             envelopes: self.envelopes,
-            stream_heads: self
-                .overlay
-                .streams
-                .into_iter()
-                .map(|(stream, (version, position))| (stream, version, position))
-                .collect(),
             dedupe: self.overlay.dedupe.into_iter().collect(),
         }
     }

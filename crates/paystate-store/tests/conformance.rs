@@ -83,10 +83,18 @@ impl Backend for Sled {
         {
             let db = sled::open(dir.path().join("data")).unwrap();
             let events = db.open_tree(SledStore::EVENTS_TREE).unwrap();
+            // Records are stored in chunks keyed by their last position; the checks append
+            // one event at a time, so the chunk under `position` ends with that record, and
+            // a byte near its end lies inside the record's hash.
             let key = position.0.to_be_bytes();
-            let mut record = events.get(key).unwrap().expect("record exists").to_vec();
-            record[20] ^= 0xFF;
-            events.insert(key, record).unwrap();
+            let mut chunk = events
+                .get(key)
+                .unwrap()
+                .expect("a chunk ends at this position")
+                .to_vec();
+            let byte = chunk.len() - 5;
+            chunk[byte] ^= 0xFF;
+            events.insert(key, chunk).unwrap();
             db.flush().unwrap();
         }
         let store =
@@ -329,6 +337,18 @@ async fn check_gapless_positions_under_concurrency<B: Backend>() {
             .collect();
         assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>());
         assert_eq!(store.stream_version(&s).unwrap().0, versions.len() as u64);
+        // Pages of 2 cut through multi-event appends.
+        let mut paged = Vec::new();
+        let mut after = StreamVersion(0);
+        loop {
+            let page = store.read_stream(&s, after, 2).unwrap();
+            assert!(page.len() <= 2);
+            let Some(last) = page.last() else { break };
+            after = last.stream_version;
+            paged.extend(page);
+        }
+        let expected: Vec<&Envelope> = log.iter().filter(|e| e.stream == s).collect();
+        assert_eq!(paged.iter().collect::<Vec<_>>(), expected);
     }
     let report = store.verify().unwrap();
     assert_eq!(report.first_bad, None);

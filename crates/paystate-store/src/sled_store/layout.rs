@@ -3,16 +3,18 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `paystate.meta` | `marker`, `format_version` | `paystate-store`, u32 BE |
-//! | `events` | position u64 BE | record (see `codec`) |
-//! | `stream_index` | stream UTF-8, `0xFF`, version u64 BE | position u64 BE |
-//! | `stream_heads` | stream UTF-8 | version u64 BE, position u64 BE |
+//! | `events` | position of the chunk's last record, u64 BE | chunk of records (see `chunk`) |
+//! | `stream_index` | stream UTF-8, `0xFF`, last version of a run u64 BE | first version of the run u64 BE, its position u64 BE |
 //! | `dedupe` | dedupe key UTF-8 | position u64 BE |
 //! | `projection_checkpoints` | projection name | position u64 BE |
 //! | `projection/{name}` | caller's key | caller's value |
 //! | `side/{namespace}` | caller's key | caller's value |
 //!
-//! `0xFF` never occurs in UTF-8, so a stream's index entries are exactly the keys that start
-//! with its name followed by `0xFF`, and they sort by version.
+//! A run is a stretch of one append (or import) in which a stream's versions and the global
+//! positions both go up by one, so one index entry covers a whole append. `0xFF` never occurs
+//! in UTF-8, so a stream's index entries are exactly the keys that start with its name
+//! followed by `0xFF`, and they sort by version. A stream's current version is the key of its
+//! last entry.
 
 use crate::error::StoreError;
 use crate::types::{Position, StreamId, StreamVersion};
@@ -24,7 +26,6 @@ pub const FORMAT_VERSION: u32 = 1;
 pub(crate) const META_TREE: &str = "paystate.meta";
 pub(crate) const EVENTS_TREE: &str = "events";
 const STREAM_INDEX_TREE: &str = "stream_index";
-const STREAM_HEADS_TREE: &str = "stream_heads";
 const DEDUPE_TREE: &str = "dedupe";
 const CHECKPOINTS_TREE: &str = "projection_checkpoints";
 
@@ -37,7 +38,6 @@ const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 pub(crate) struct Trees {
     pub events: sled::Tree,
     pub stream_index: sled::Tree,
-    pub stream_heads: sled::Tree,
     pub dedupe: sled::Tree,
     pub checkpoints: sled::Tree,
 }
@@ -48,7 +48,6 @@ impl Trees {
         Ok(Trees {
             events: open(EVENTS_TREE)?,
             stream_index: open(STREAM_INDEX_TREE)?,
-            stream_heads: open(STREAM_HEADS_TREE)?,
             dedupe: open(DEDUPE_TREE)?,
             checkpoints: open(CHECKPOINTS_TREE)?,
         })
@@ -80,11 +79,49 @@ pub(crate) fn stream_index_key(stream: &StreamId, version: StreamVersion) -> Vec
     key
 }
 
-pub(crate) fn stream_head_value(version: StreamVersion, position: Position) -> [u8; 16] {
+pub(crate) fn run_value(first_version: StreamVersion, first_position: Position) -> [u8; 16] {
     let mut value = [0u8; 16];
-    value[..8].copy_from_slice(&version.0.to_be_bytes());
-    value[8..].copy_from_slice(&position.0.to_be_bytes());
+    value[..8].copy_from_slice(&first_version.0.to_be_bytes());
+    value[8..].copy_from_slice(&first_position.0.to_be_bytes());
     value
+}
+
+/// One stream index entry: versions `first_version..=last_version` at positions starting at
+/// `first_position`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run {
+    pub first_version: u64,
+    pub last_version: u64,
+    pub first_position: u64,
+}
+
+impl Run {
+    pub fn parse(prefix_len: usize, key: &[u8], value: &[u8]) -> Result<Run, StoreError> {
+        let last_version = key
+            .get(prefix_len..)
+            .ok_or_else(|| StoreError::Corrupt {
+                position: 0,
+                reason: "a stream index key is too short".into(),
+            })
+            .and_then(|suffix| be_u64(suffix, 0, "a stream index key"))?;
+        let run = Run {
+            first_version: be_u64(value, 0, "a stream index entry")?,
+            last_version,
+            first_position: be_u64(value, 1, "a stream index entry")?,
+        };
+        if run.first_version == 0 || run.first_version > run.last_version {
+            return Err(StoreError::Corrupt {
+                position: run.first_position,
+                reason: "a stream index entry has an empty version range".into(),
+            });
+        }
+        Ok(run)
+    }
+
+    pub fn last_position(&self) -> u64 {
+        self.first_position
+            .saturating_add(self.last_version - self.first_version)
+    }
 }
 
 /// Reads a big-endian u64 from a stored value that must be exactly `8 * index + 8` long or

@@ -1,12 +1,14 @@
 //! [`SledStore`]: the durable, embedded [`EventStore`] on sled 0.34.
 //!
 //! - `layout`: tree names, key encodings, recognising a store directory.
+//! - `chunk`: the records of one commit packed into one sled value.
 //! - `writer`: the single writer thread and its group commit.
 //! - `disk_sync`: the fsync that follows every sled flush.
 //!
 //! Reads go straight to sled from the caller's thread and never look past the durable head,
 //! so nothing a reader sees can disappear in a crash.
 
+mod chunk;
 mod disk_sync;
 mod layout;
 mod writer;
@@ -24,10 +26,11 @@ use crate::types::{
     VerifyReport,
 };
 use async_trait::async_trait;
+use chunk::Chunk;
 use disk_sync::DiskSync;
 use layout::{
     be_u64, position_key, projection_tree_name, side_tree_name, storage_error, stream_index_key,
-    stream_prefix, Trees,
+    stream_prefix, Run, Trees,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -189,13 +192,73 @@ impl SledStore {
         }
         let available = usize::try_from(head.0 - after.0).unwrap_or(usize::MAX);
         let mut out = Vec::with_capacity(limit.min(available));
-        let range = position_key(after.next())..=position_key(head);
-        for entry in self.trees.events.range(range).take(limit) {
-            let (key, value) = entry.map_err(|e| self.storage(e))?;
-            let position = be_u64(&key, 0, "a position key")?;
-            out.push(self.decode(position, &value, raw)?);
-        }
+        self.for_each_record(after.next(), head, |position, bytes| {
+            out.push(self.decode(position, bytes, raw)?);
+            Ok(out.len() < limit)
+        })?;
         Ok(out)
+    }
+
+    /// Calls `visit` with every stored record from position `from` to `to` in order, until it
+    /// returns `false`.
+    fn for_each_record(
+        &self,
+        from: Position,
+        to: Position,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        if from > to {
+            return Ok(());
+        }
+        let mut expected = from.0;
+        // Chunks are keyed by their last position: the first key >= `from` holds `from`.
+        for entry in self.trees.events.range(position_key(from)..) {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            let chunk = be_u64(&key, 0, "a chunk key")
+                .and_then(|last| Chunk::parse(last, &value))
+                .map_err(|error| StoreError::Corrupt {
+                    position: expected,
+                    reason: error.to_string(),
+                })?;
+            if chunk.first > expected {
+                return Err(StoreError::Corrupt {
+                    position: expected,
+                    reason: "missing from the log".into(),
+                });
+            }
+            for record in chunk.records() {
+                let (position, bytes) = record?;
+                if position < expected {
+                    continue;
+                }
+                if position > to.0 || !visit(position, bytes)? {
+                    return Ok(());
+                }
+                expected = position + 1;
+            }
+        }
+        if expected <= to.0 {
+            return Err(StoreError::Corrupt {
+                position: expected,
+                reason: "missing from the log".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The stream's index entries with versions after `after`, in version order.
+    fn runs_after(
+        &self,
+        stream: &StreamId,
+        after: u64,
+    ) -> impl Iterator<Item = Result<Run, StoreError>> + '_ {
+        let prefix_len = stream_prefix(stream).len();
+        let range = stream_index_key(stream, StreamVersion(after.saturating_add(1)))
+            ..=stream_index_key(stream, StreamVersion(u64::MAX));
+        self.trees.stream_index.range(range).map(move |entry| {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            Run::parse(prefix_len, &key, &value)
+        })
     }
 
     fn tree(&self, name: String) -> Result<sled::Tree, StoreError> {
@@ -225,24 +288,30 @@ impl std::fmt::Debug for SledStore {
 }
 
 fn read_tail(trees: &Trees) -> Result<Tail, StoreError> {
-    match trees
+    let Some((key, value)) = trees
         .events
         .last()
         .map_err(|e| StoreError::Unavailable(e.to_string()))?
-    {
-        None => Ok(Tail {
+    else {
+        return Ok(Tail {
             next: Position(1),
             last_hash: GENESIS_HASH,
-        }),
-        Some((key, value)) => {
-            let position = be_u64(&key, 0, "a position key")?;
-            let envelope = decode_record(position, &value)?;
-            Ok(Tail {
-                next: envelope.position.next(),
-                last_hash: envelope.hash,
-            })
-        }
+        });
+    };
+    let chunk = Chunk::parse(be_u64(&key, 0, "a chunk key")?, &value)?;
+    let mut last = None;
+    for record in chunk.records() {
+        last = Some(record?);
     }
+    let (position, bytes) = last.ok_or_else(|| StoreError::Corrupt {
+        position: chunk.last,
+        reason: "empty chunk".into(),
+    })?;
+    let envelope = decode_record(position, bytes)?;
+    Ok(Tail {
+        next: envelope.position.next(),
+        last_hash: envelope.hash,
+    })
 }
 
 impl Drop for SledStore {
@@ -297,15 +366,15 @@ impl EventStore for SledStore {
     }
 
     fn read_event(&self, position: Position) -> Result<Option<Envelope>, StoreError> {
-        if position == Position::START || position > self.durable_head() {
+        if position == Position::START {
             return Ok(None);
         }
-        self.trees
-            .events
-            .get(position_key(position))
-            .map_err(|e| self.storage(e))?
-            .map(|bytes| self.decode(position.0, &bytes, false))
-            .transpose()
+        let mut found = None;
+        self.for_each_record(position, position.min(self.durable_head()), |at, bytes| {
+            found = Some(self.decode(at, bytes, false)?);
+            Ok(false)
+        })?;
+        Ok(found)
     }
 
     fn read_stream(
@@ -315,57 +384,34 @@ impl EventStore for SledStore {
         limit: usize,
     ) -> Result<Vec<Envelope>, StoreError> {
         let head = self.durable_head();
-        let Some(first) = after.0.checked_add(1) else {
-            return Ok(Vec::new());
-        };
-        let range = stream_index_key(stream, StreamVersion(first))
-            ..=stream_index_key(stream, StreamVersion(u64::MAX));
         let mut out = Vec::new();
-        for entry in self.trees.stream_index.range(range).take(limit) {
-            let (_, value) = entry.map_err(|e| self.storage(e))?;
-            let position = Position(be_u64(&value, 0, "a stream index entry")?);
-            if position > head {
+        for run in self.runs_after(stream, after.0) {
+            let run = run?;
+            if out.len() >= limit || run.first_position > head.0 {
                 break;
             }
-            let bytes = self
-                .trees
-                .events
-                .get(position_key(position))
-                .map_err(|e| self.storage(e))?
-                .ok_or_else(|| StoreError::Corrupt {
-                    position: position.0,
-                    reason: "indexed by its stream but missing from the log".into(),
-                })?;
-            out.push(self.decode(position.0, &bytes, false)?);
+            // A run is contiguous in the log: read its positions as one range.
+            let skip = after.0.saturating_sub(run.first_version - 1);
+            let from = Position(run.first_position.saturating_add(skip));
+            self.for_each_record(from, Position(run.last_position()), |position, bytes| {
+                out.push(self.decode(position, bytes, false)?);
+                Ok(out.len() < limit)
+            })?;
         }
         Ok(out)
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError> {
         let head = self.durable_head();
-        let Some(value) = self
-            .trees
-            .stream_heads
-            .get(stream.as_str().as_bytes())
-            .map_err(|e| self.storage(e))?
-        else {
-            return Ok(StreamVersion(0));
-        };
-        let version = be_u64(&value, 0, "a stream head")?;
-        if be_u64(&value, 1, "a stream head")? <= head.0 {
-            return Ok(StreamVersion(version));
-        }
-        // The head entry belongs to a commit still being synced: report the last durable one.
         let prefix = stream_prefix(stream);
-        for entry in self.trees.stream_index.scan_prefix(&prefix).rev() {
+        let range = stream_index_key(stream, StreamVersion(0))
+            ..=stream_index_key(stream, StreamVersion(u64::MAX));
+        // The last entry, unless it belongs to a commit still being synced.
+        for entry in self.trees.stream_index.range(range).rev() {
             let (key, value) = entry.map_err(|e| self.storage(e))?;
-            if be_u64(&value, 0, "a stream index entry")? <= head.0 {
-                let version = key
-                    .get(prefix.len()..)
-                    .map(|rest| be_u64(rest, 0, "a stream index key"))
-                    .transpose()?
-                    .unwrap_or(0);
-                return Ok(StreamVersion(version));
+            let run = Run::parse(prefix.len(), &key, &value)?;
+            if run.first_position <= head.0 {
+                return Ok(StreamVersion(run.last_version));
             }
         }
         Ok(StreamVersion(0))
@@ -393,31 +439,23 @@ impl EventStore for SledStore {
             head_hash: GENESIS_HASH,
             first_bad: None,
         };
-        let mut expected = Position(1);
-        for entry in self.trees.events.range(..=position_key(head)) {
-            let (key, value) = entry.map_err(|e| self.storage(e))?;
-            let fault = match be_u64(&key, 0, "a position key") {
-                Err(error) => Some((expected, error.to_string())),
-                Ok(position) => match decode_record(position, &value) {
-                    Err(error) => Some((Position(position), error.to_string())),
-                    Ok(envelope) => match chain_fault(&envelope, expected, &report.head_hash) {
-                        Some(reason) => Some((Position(position.min(expected.0)), reason)),
-                        None => {
-                            report.head_hash = envelope.hash;
-                            None
-                        }
-                    },
-                },
-            };
-            if let Some(bad) = fault {
-                report.first_bad = Some(bad);
-                return Ok(report);
+        let walked = self.for_each_record(Position(1), head, |position, bytes| {
+            let envelope = decode_record(position, bytes)?;
+            if let Some(reason) =
+                chain_fault(&envelope, Position(report.events + 1), &report.head_hash)
+            {
+                return Err(StoreError::Corrupt { position, reason });
             }
+            report.head_hash = envelope.hash;
             report.events += 1;
-            expected = expected.next();
-        }
-        if report.events < head.0 {
-            report.first_bad = Some((expected, "missing from the log".into()));
+            Ok(true)
+        });
+        match walked {
+            Ok(()) => {}
+            Err(StoreError::Corrupt { position, reason }) => {
+                report.first_bad = Some((Position(position), reason));
+            }
+            Err(other) => return Err(other),
         }
         Ok(report)
     }

@@ -7,12 +7,12 @@
 //! accepting writes for good: after a failed fsync the state of the file is unknown, and
 //! answering later appends would acknowledge writes that might be lost.
 
+use super::chunk::encode_chunks;
 use super::disk_sync::DiskSync;
 use super::layout::{
-    be_u64, position_key, projection_tree_name, side_tree_name, storage_error, stream_head_value,
-    stream_index_key, Trees,
+    position_key, projection_tree_name, run_value, side_tree_name, storage_error, stream_index_key,
+    stream_prefix, Run, Trees,
 };
-use crate::codec::encode_record;
 use crate::error::StoreError;
 use crate::event_store::KvOp;
 use crate::sequencer::{BatchPlan, LogIndex, PlannedWrites, Tail};
@@ -252,42 +252,29 @@ impl Writer {
         closing
     }
 
-    /// Writes a batch's events and indexes in one sled transaction (atomic across trees).
+    /// Writes a batch's chunks and indexes in one sled transaction (atomic across trees).
     fn write_log(&self, writes: &PlannedWrites) -> Result<(), String> {
         if writes.envelopes.is_empty() {
             return Ok(());
         }
-        let mut records = Vec::with_capacity(writes.envelopes.len());
-        for envelope in &writes.envelopes {
-            records.push(encode_record(envelope).map_err(|e| e.to_string())?);
-        }
+        let chunks = encode_chunks(&writes.envelopes).map_err(|e| e.to_string())?;
+        let runs = stream_runs(&writes.envelopes);
         let trees = &self.trees;
-        let result: Result<(), TransactionError<()>> = (
-            &trees.events,
-            &trees.stream_index,
-            &trees.stream_heads,
-            &trees.dedupe,
-        )
-            .transaction(|(events, stream_index, stream_heads, dedupe)| {
-                for (envelope, record) in writes.envelopes.iter().zip(&records) {
-                    let position = position_key(envelope.position);
-                    events.insert(&position, record.as_slice())?;
-                    stream_index.insert(
-                        stream_index_key(&envelope.stream, envelope.stream_version),
-                        &position,
-                    )?;
-                }
-                for (stream, version, position) in &writes.stream_heads {
-                    stream_heads.insert(
-                        stream.as_str().as_bytes(),
-                        &stream_head_value(*version, *position),
-                    )?;
-                }
-                for (key, position) in &writes.dedupe {
-                    dedupe.insert(key.as_bytes(), &position_key(*position))?;
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
+        let result: Result<(), TransactionError<()>> =
+            (&trees.events, &trees.stream_index, &trees.dedupe).transaction(
+                |(events, stream_index, dedupe)| {
+                    for (last, chunk) in &chunks {
+                        events.insert(&last.to_be_bytes(), chunk.as_slice())?;
+                    }
+                    for (key, value) in &runs {
+                        stream_index.insert(key.as_slice(), value)?;
+                    }
+                    for (key, position) in &writes.dedupe {
+                        dedupe.insert(key.as_bytes(), &position_key(*position))?;
+                    }
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
         result.map_err(|e| format!("writing the log failed: {e:?}"))
     }
 
@@ -355,6 +342,31 @@ impl Writer {
     }
 }
 
+/// The stream index entries for a batch: one per stretch of consecutive envelopes of one
+/// stream whose versions and positions both advance by one.
+fn stream_runs(envelopes: &[Envelope]) -> Vec<(Vec<u8>, [u8; 16])> {
+    let mut runs = Vec::new();
+    let mut index = 0;
+    while let Some(first) = envelopes.get(index) {
+        let mut last = first;
+        for next in &envelopes[index + 1..] {
+            let continues = next.stream == first.stream
+                && next.stream_version.0 == last.stream_version.0 + 1
+                && next.position.0 == last.position.0 + 1;
+            if !continues {
+                break;
+            }
+            last = next;
+        }
+        runs.push((
+            stream_index_key(&first.stream, last.stream_version),
+            run_value(first.stream_version, first.position),
+        ));
+        index += (last.position.0 - first.position.0) as usize + 1;
+    }
+    runs
+}
+
 /// The writer's view of the stored indexes.
 struct SledIndex<'t> {
     trees: &'t Trees,
@@ -362,14 +374,17 @@ struct SledIndex<'t> {
 
 impl LogIndex for SledIndex<'_> {
     fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError> {
-        match self
+        let prefix = stream_prefix(stream);
+        let last = self
             .trees
-            .stream_heads
-            .get(stream.as_str().as_bytes())
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?
-        {
-            Some(value) => Ok(StreamVersion(be_u64(&value, 0, "a stream head")?)),
-            None => Ok(StreamVersion(0)),
+            .stream_index
+            .get_lt(stream_index_key(stream, StreamVersion(u64::MAX)))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        match last {
+            Some((key, value)) if key.starts_with(&prefix) => Ok(StreamVersion(
+                Run::parse(prefix.len(), &key, &value)?.last_version,
+            )),
+            _ => Ok(StreamVersion(0)),
         }
     }
 
@@ -378,7 +393,7 @@ impl LogIndex for SledIndex<'_> {
             .dedupe
             .get(dedupe_key.as_bytes())
             .map_err(|e| StoreError::Unavailable(e.to_string()))?
-            .map(|value| be_u64(&value, 0, "a dedupe entry").map(Position))
+            .map(|value| super::layout::be_u64(&value, 0, "a dedupe entry").map(Position))
             .transpose()
     }
 }
