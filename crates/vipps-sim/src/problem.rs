@@ -1,6 +1,9 @@
 //! Errors as Vipps answers them: `application/problem+json` with `type`, `title`, `status`,
 //! `detail`, `instance`, `traceId` and `extraDetails`.
 //!
+//! The `type` URIs are the simulator's own (`https://vipps-sim.invalid/problems/...`): clients
+//! should branch on `status`, as they must with Vipps.
+//!
 //! Handlers return a [`Problem`]; [`fill_instance`] (a middleware) writes the request path
 //! into `instance`, so handlers need not carry the URI around.
 
@@ -41,7 +44,7 @@ struct ProblemBody {
 impl Problem {
     fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
         Self(Box::new(ProblemBody {
-            kind: format!("https://developer.vippsmobilepay.com/docs/APIs/problems/{slug}"),
+            kind: format!("https://vipps-sim.invalid/problems/{slug}"),
             title,
             status: status.as_u16(),
             detail: detail.into(),

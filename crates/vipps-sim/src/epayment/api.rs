@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::model::{OperationContext, Payment, Refusal};
+use super::model::{OperationContext, Payment, PaymentMethod, Refusal};
 use crate::auth::Merchant;
 use crate::events::{new_psp_reference, PaymentEvent};
 use crate::ids::{Currency, Money, Msn, Reference};
@@ -19,7 +19,6 @@ use crate::problem::Problem;
 use crate::state::{IdempotencyScope, SimState, StoredAnswer, World};
 
 const USER_FLOWS: [&str; 4] = ["PUSH_MESSAGE", "NATIVE_REDIRECT", "WEB_REDIRECT", "QR"];
-const PAYMENT_METHODS: [&str; 2] = ["WALLET", "CARD"];
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
     headers
@@ -101,7 +100,7 @@ fn payment_json(payment: &Payment) -> Value {
         },
         "amount": payment.amount,
         "state": payment.state,
-        "paymentMethod": { "type": "WALLET" },
+        "paymentMethod": { "type": payment.payment_method },
         "profile": {},
         "pspReference": payment.psp_reference,
         "redirectUrl": redirect_url(&payment.reference),
@@ -147,12 +146,8 @@ pub(crate) async fn create(
         .pointer("/paymentMethod/type")
         .and_then(Value::as_str)
         .ok_or_else(|| Problem::validation("paymentMethod.type", "is required"))?;
-    if !PAYMENT_METHODS.contains(&method) {
-        return Err(Problem::validation(
-            "paymentMethod.type",
-            "must be WALLET or CARD",
-        ));
-    }
+    let method = PaymentMethod::parse(method)
+        .ok_or_else(|| Problem::validation("paymentMethod.type", "must be WALLET or CARD"))?;
     let user_flow = request
         .get("userFlow")
         .and_then(Value::as_str)
@@ -185,12 +180,13 @@ pub(crate) async fn create(
                 "reference {reference} is already used by another payment"
             )));
         }
-        let payment = Payment::create(
+        let mut payment = Payment::create(
             merchant.msn.clone(),
             reference.clone(),
             amount,
             context(Some(key)),
         );
+        payment.payment_method = method;
         let created = payment.events.first().cloned();
         world.payments.insert(slot, payment);
         if let Some(event) = created {

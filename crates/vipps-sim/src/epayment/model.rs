@@ -38,6 +38,28 @@ impl PaymentState {
     }
 }
 
+/// How the user pays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentMethod {
+    /// The Vipps MobilePay app.
+    #[default]
+    Wallet,
+    /// A card entered on the landing page.
+    Card,
+}
+
+impl PaymentMethod {
+    /// Parses `WALLET` or `CARD`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "WALLET" => Some(Self::Wallet),
+            "CARD" => Some(Self::Card),
+            _ => None,
+        }
+    }
+}
+
 /// The running totals, in minor units of the payment's currency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Aggregate {
@@ -103,6 +125,8 @@ pub struct Payment {
     pub amount: Money,
     /// The PSP reference of the creation.
     pub psp_reference: PspReference,
+    /// How the user pays (`WALLET` unless created otherwise).
+    pub payment_method: PaymentMethod,
     /// The current state.
     pub state: PaymentState,
     /// The running totals.
@@ -135,6 +159,7 @@ impl Payment {
             reference,
             amount,
             psp_reference: context.psp_reference.clone(),
+            payment_method: PaymentMethod::default(),
             state: PaymentState::Created,
             aggregate: Aggregate::default(),
             events: Vec::new(),

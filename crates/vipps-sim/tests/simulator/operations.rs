@@ -67,7 +67,22 @@ async fn create_validates_reference_amount_currency_and_flow() {
     let body: Value = created.json().await.unwrap();
     assert_eq!(body["reference"], "order-valid-1");
     assert!(body["redirectUrl"].is_string());
-    assert_eq!(sim.handle.stats().payments, 1);
+    let mut card = valid.clone();
+    card["reference"] = json!("order-card-1");
+    card["paymentMethod"]["type"] = json!("CARD");
+    let created = sim
+        .call(Method::POST, "/epayment/v1/payments")
+        .header("Idempotency-Key", "card")
+        .json(&card)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let payment = sim.payment("order-card-1").await;
+    assert_eq!(payment["paymentMethod"]["type"], "CARD");
+    assert_eq!(payment["state"], "CREATED");
+    assert_eq!(payment["amount"], nok(1000));
+    assert_eq!(sim.handle.stats().payments, 2);
 }
 
 #[tokio::test]
