@@ -5,4 +5,5 @@
 mod crash;
 mod hostile;
 mod ingestion;
+mod providers;
 mod queries;

@@ -133,25 +133,6 @@ pub struct RemoteWebhookBody {
     pub secret_version: Option<u32>,
 }
 
-/// `GET /providers/{id}/history`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct HistoryBody {
-    pub events: Vec<HistoryEntry>,
-}
-
-/// One fact of a history.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct HistoryEntry {
-    pub position: u64,
-    /// Stable `snake_case` type name, see `docs/events.md`.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// RFC 3339.
-    pub recorded_at: String,
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-}
-
 fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
