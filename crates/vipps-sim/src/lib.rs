@@ -19,6 +19,19 @@
 //! - `control`: the `/_sim/` endpoints (faults, deliveries, registrations, stats, user actions).
 //! - [`events`]: event names, types and the compact webhook body.
 //!
+//! Invariants:
+//! - One lock over the world (tokens, registrations, payments, idempotent answers): an
+//!   operation, its event and the event's fan-out to delivery lanes happen as one step, so
+//!   lanes receive a payment's events in the order they happened.
+//! - One lane per (registration, payment), drained by one task: a lane delivers its head until
+//!   it succeeds, is dropped, or the registration is deleted, so a failing event holds back only
+//!   later events of that payment on that registration. The reorder fault is the one exception,
+//!   and it says so.
+//! - A delivery's body is serialized once; every attempt re-signs those bytes with a new
+//!   `x-ms-date`.
+//! - Secrets (webhook secrets, client secrets, subscription keys, access tokens) are held in
+//!   types whose `Debug` prints `***`; the log, the control endpoints and errors never carry them.
+//!
 //! Control endpoints (no authentication; loopback use): `GET|POST /_sim/faults`,
 //! `GET /_sim/deliveries[?since=SEQ]`, `GET /_sim/registrations`, `GET /_sim/stats`,
 //! `POST /_sim/payments/{msn}/{reference}/{approve|abort|expire}`.
