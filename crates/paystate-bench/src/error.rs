@@ -18,6 +18,8 @@ pub enum BenchError {
     Load(#[from] crate::load::LoadError),
     #[error("PostgreSQL: {0}")]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("rebuilding the projections: {0}")]
+    Projections(#[from] paystate_projections::ProjectionError),
     #[error("the event store at {path}: {source}")]
     Store {
         path: PathBuf,

@@ -7,6 +7,9 @@
 //!   connections, HDR latency histograms).
 //! - [`targets`]: the servers under load, each a child process: `paystate serve`, the
 //!   ceiling, the PostgreSQL alternative (and the throwaway PostgreSQL cluster).
+//! - [`suite`]: the whole end-to-end run, [`suite::run`] -> [`suite::SuiteReport`].
+//! - [`report`]: the markdown section with the targets met or missed.
+//! - [`replay`]: projection rebuild against a raw iteration of the same sled tree.
 //! - [`process`]: CPU seconds, peak RSS and disk usage of a server, from `/proc`.
 //! - [`error`]: the [`BenchError`] of every module.
 //!
@@ -29,6 +32,9 @@
 pub mod error;
 pub mod load;
 pub mod process;
+pub mod replay;
+pub mod report;
+pub mod suite;
 pub mod targets;
 
 pub use error::BenchError;

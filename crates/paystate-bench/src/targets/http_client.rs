@@ -18,6 +18,19 @@ pub async fn call(
     bearer: Option<&str>,
     body: Option<&serde_json::Value>,
 ) -> Result<(StatusCode, serde_json::Value), BenchError> {
+    let (status, bytes) = call_raw(address, method, path, bearer, body).await?;
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    Ok((status, json))
+}
+
+/// As [`call`], with the answer's bytes as they came.
+pub async fn call_raw(
+    address: SocketAddr,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Result<(StatusCode, Bytes), BenchError> {
     let failed = |message: String| BenchError::Http {
         what: format!("{method} http://{address}{path}"),
         message,
@@ -59,6 +72,5 @@ pub async fn call(
         .await
         .map_err(|error| failed(error.to_string()))?
         .to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    Ok((status, json))
+    Ok((status, bytes))
 }

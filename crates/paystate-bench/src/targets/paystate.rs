@@ -151,6 +151,24 @@ impl PaystateServer {
         })
     }
 
+    /// The webhook counters the server keeps for `provider`, (accepted, duplicates), once
+    /// they equal `expected` or `wait` has passed (the provider view follows the log).
+    pub async fn webhook_counters_awaiting(
+        &self,
+        provider: &BenchProvider,
+        expected: (u64, u64),
+        wait: Duration,
+    ) -> Result<(u64, u64), BenchError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let counted = self.webhook_counters(provider).await?;
+            if counted == expected || Instant::now() > deadline {
+                return Ok(counted);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The webhook counters the server keeps for `provider`: (accepted, duplicates).
     pub async fn webhook_counters(
         &self,
@@ -168,5 +186,46 @@ impl PaystateServer {
         expect(status, StatusCode::OK, "reading the provider", &answer)?;
         let counter = |name: &str| answer["webhooks"][name].as_u64().unwrap_or(0);
         Ok((counter("accepted"), counter("duplicates")))
+    }
+}
+
+impl PaystateServer {
+    /// The log head (`paystate_store_head_position` on `/metrics`): events in the log.
+    pub async fn log_head(&self) -> Result<Option<u64>, BenchError> {
+        let (status, body) =
+            http_client::call_raw(self.server.address(), Method::GET, "/metrics", None, None)
+                .await?;
+        if status != StatusCode::OK {
+            return Ok(None);
+        }
+        let value = metric_value(&String::from_utf8_lossy(&body), HEAD_METRIC);
+        Ok(value.map(|head| head as u64))
+    }
+}
+
+/// The gauge of the store's head position.
+const HEAD_METRIC: &str = "paystate_store_head_position";
+
+/// The value of an unlabelled metric in Prometheus text.
+fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (metric, value) = line.split_once(' ')?;
+            (metric == name).then(|| value.trim().parse().ok())?
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_gauge_is_read_from_prometheus_text() {
+        let text = "# TYPE paystate_store_head_position gauge\n\
+                    paystate_store_head_position_other 1\n\
+                    paystate_store_head_position 4242\n";
+        assert_eq!(metric_value(text, HEAD_METRIC), Some(4242.0));
+        assert_eq!(metric_value("", HEAD_METRIC), None);
     }
 }

@@ -1,0 +1,362 @@
+//! The end-to-end section of `docs/benchmarks.md`: the machine, every figure with its ratio
+//! to the ceiling and to the alternative, and the targets of the ingestion issue, met or
+//! missed.
+
+use crate::suite::{Measured, SuiteReport, TargetKind};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Where and with what the numbers were measured, as (label, value) rows.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub rows: Vec<(String, String)>,
+}
+
+/// A target of the issue and how the run did against it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetCheck {
+    pub name: &'static str,
+    pub wanted: String,
+    pub measured: String,
+    /// `None` when the run could not measure it.
+    pub met: Option<bool>,
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The connection count the ratio targets are stated at.
+const TARGET_CONNECTIONS: usize = 64;
+
+/// Checks the targets of the issue against a run.
+pub fn targets(report: &SuiteReport) -> Vec<TargetCheck> {
+    let paystate = report.at(TargetKind::Paystate, TARGET_CONNECTIONS);
+    let ceiling = report.at(TargetKind::Ceiling, TARGET_CONNECTIONS);
+    let alternative = report.at(TargetKind::Alternative, TARGET_CONNECTIONS);
+    let ratio = |a: Option<&Measured>, b: Option<&Measured>| match (a, b) {
+        (Some(a), Some(b)) if b.per_second() > 0.0 => Some(a.per_second() / b.per_second()),
+        _ => None,
+    };
+    let mut checks = Vec::new();
+    let to_ceiling = ratio(paystate, ceiling);
+    checks.push(TargetCheck {
+        name: "ingestion vs the ceiling, 64 connections",
+        wanted: ">= 25%".into(),
+        measured: to_ceiling.map_or("not measured".into(), |r| format!("{:.1}%", 100.0 * r)),
+        met: to_ceiling.map(|r| r >= 0.25),
+    });
+    let to_alternative = ratio(paystate, alternative);
+    checks.push(TargetCheck {
+        name: "ingestion vs axum + PostgreSQL, 64 connections",
+        wanted: ">= 2x".into(),
+        measured: to_alternative.map_or("not measured".into(), |r| format!("{r:.2}x")),
+        met: to_alternative.map(|r| r >= 2.0),
+    });
+    let half_p99 = report
+        .paystate_half_rate
+        .as_ref()
+        .map(|run| run.load.latency.p99);
+    checks.push(TargetCheck {
+        name: "p99 at half the maximum rate",
+        wanted: "<= 10 ms".into(),
+        measured: half_p99.map_or("not measured".into(), millis),
+        met: half_p99.map(|p99| p99 <= Duration::from_millis(10)),
+    });
+    let replay = report.log.as_ref().map(|log| log.replay);
+    checks.push(TargetCheck {
+        name: "replay rate",
+        wanted: ">= 500,000 events/s".into(),
+        measured: replay.map_or("not measured".into(), |r| {
+            format!("{} events/s", thousands(r.rebuild_events_per_second()))
+        }),
+        met: replay.map(|r| r.rebuild_events_per_second() >= 500_000.0),
+    });
+    checks.push(TargetCheck {
+        name: "replay vs raw iteration of the same tree",
+        wanted: ">= 50%".into(),
+        measured: replay.map_or("not measured".into(), |r| {
+            format!(
+                "{:.1}%",
+                100.0 * r.rebuild_events_per_second() / r.raw_events_per_second()
+            )
+        }),
+        met: replay.map(|r| r.rebuild_events_per_second() >= 0.5 * r.raw_events_per_second()),
+    });
+    let peak = report
+        .log
+        .as_ref()
+        .and_then(|log| Some((log.events, log.query.peak_rss_bytes?)));
+    checks.push(TargetCheck {
+        name: "peak RSS with the grown log",
+        wanted: "<= 256 MiB with 1,000,000 events".into(),
+        measured: peak.map_or("not measured".into(), |(events, rss)| {
+            format!(
+                "{:.0} MiB with {} events",
+                rss as f64 / MIB,
+                thousands(events as f64)
+            )
+        }),
+        met: peak.map(|(events, rss)| events >= 1_000_000 && rss as f64 <= 256.0 * MIB),
+    });
+    checks
+}
+
+/// The markdown of the section.
+pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
+    let mut out = String::new();
+    let config = &report.config;
+    let _ = writeln!(out, "## End to end: ingestion, queries, replay\n");
+    let _ = writeln!(
+        out,
+        "Measured in one run by `just bench` (`cargo run --release -p paystate-bench -- all --write-docs`): \
+         {} s of warm-up, then {} s measured per load. The load generator runs on the same machine \
+         and shares its cores with the server under test.\n",
+        config.warmup.as_secs_f64(),
+        config.duration.as_secs_f64()
+    );
+    let _ = writeln!(out, "| machine | |\n|---|---|");
+    for (label, value) in &environment.rows {
+        let _ = writeln!(out, "| {label} | {value} |");
+    }
+
+    let _ = writeln!(out, "\n### Targets\n");
+    let _ = writeln!(out, "| target | wanted | measured | |\n|---|---|---|---|");
+    for check in targets(report) {
+        let verdict = match check.met {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "not measured",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {verdict} |",
+            check.name, check.wanted, check.measured
+        );
+    }
+
+    let _ = writeln!(out, "\n### Ingestion\n");
+    let _ = writeln!(
+        out,
+        "Vipps-signed webhooks (`x-ms-date`, `x-ms-content-sha256`, HMAC-SHA256 `Authorization`) over \
+         HTTP/1.1 keep-alive, one request in flight per connection. The mix per connection: each payment \
+         `CREATED`, `AUTHORIZED`, `CAPTURED`; every {}th payment's `AUTHORIZED` is sent a second time, byte \
+         for byte (a duplicate). A rate counts 200 answers inside the measurement window. Server CPU is \
+         user + system time of the server process (for the alternative, plus every PostgreSQL process) \
+         in the window, in % of one core; peak RSS is the server process's `VmHWM`.\n",
+        crate::load::WebhookMix::new("0000", "x").duplicate_every()
+    );
+    let _ = writeln!(
+        out,
+        "| target | connections | webhooks/s | p50 | p99 | p99.9 | server CPU | CPU per webhook | peak RSS | vs ceiling | vs alternative |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let alternative_runs = report
+        .alternative
+        .as_ref()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for runs in [&report.ceiling[..], &report.paystate[..], alternative_runs] {
+        for run in runs {
+            let connections = run.load.plan.connections;
+            let vs = |other: TargetKind| {
+                report
+                    .at(other, connections)
+                    .filter(|other| other.per_second() > 0.0)
+                    .map_or("–".into(), |other| {
+                        format!("{:.2}", run.per_second() / other.per_second())
+                    })
+            };
+            let _ = writeln!(
+                out,
+                "{} | {} | {} |",
+                row(run),
+                vs(TargetKind::Ceiling),
+                vs(TargetKind::Alternative)
+            );
+        }
+    }
+    if let Err(reason) = &report.alternative {
+        let _ = writeln!(out, "\nThe alternative was not measured: {reason}.");
+    } else {
+        let _ = writeln!(
+            out,
+            "\nThe alternative: the same verifier, then `BEGIN; INSERT` the raw webhook; `INSERT ... ON CONFLICT DO UPDATE` \
+             the payment row; `COMMIT` with `synchronous_commit = on` and `fsync = on`, through a pool of {} connections, \
+             on a PostgreSQL cluster the benchmark starts with `crates/paystate-bench/scripts/postgres.sh` (which installs \
+             Debian's `postgresql` when it is missing).",
+            config.pool_size
+        );
+    }
+    if let Some(half) = &report.paystate_half_rate {
+        let _ = writeln!(out, "\npaystate at half its maximum rate ({}/s scheduled, latency counted from the scheduled send time):\n", thousands(half.load.plan.rate.unwrap_or(0.0)));
+        let _ = writeln!(
+            out,
+            "| target | connections | webhooks/s | p50 | p99 | p99.9 | server CPU | CPU per webhook | peak RSS |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n{} |",
+            row(half)
+        );
+    }
+    let (accepted, duplicates) = report.client_counted;
+    let (server_accepted, server_duplicates) = report.server_counted;
+    let _ = writeln!(
+        out,
+        "\nEvery 200 from paystate is durable: it is sent after the append's group commit has flushed and fsynced \
+         the log. Counted by the client: {} accepted and {} duplicates; counted by the server (provider view): \
+         {} accepted and {} duplicates.",
+        thousands(accepted as f64),
+        thousands(duplicates as f64),
+        thousands(server_accepted as f64),
+        thousands(server_duplicates as f64)
+    );
+    if report.events_after_runs > 0 {
+        let _ = writeln!(
+            out,
+            "\nDisk: after the runs above the paystate store held {} events in {:.1} MiB ({:.0} bytes per event).",
+            thousands(report.events_after_runs as f64),
+            report.disk_bytes_after_runs as f64 / MIB,
+            report.disk_bytes_after_runs as f64 / report.events_after_runs as f64
+        );
+    }
+    if let Some(per_webhook) = report.alternative_disk_bytes_per_webhook {
+        let _ = writeln!(out, "The alternative's cluster grew by {per_webhook:.0} bytes per webhook (tables, indexes and WAL).");
+    }
+
+    if let Some(log) = &report.log {
+        let _ = writeln!(
+            out,
+            "\n### A log of {} events: restart, queries, replay\n",
+            thousands(log.events as f64)
+        );
+        let _ = writeln!(
+            out,
+            "The log was grown with the same load ({} webhooks, {:.2} events per webhook) to {:.0} MiB on disk \
+             ({:.0} bytes per event), then the server was restarted on it.\n",
+            thousands(log.webhooks as f64),
+            log.events as f64 / log.webhooks.max(1) as f64,
+            log.disk_bytes as f64 / MIB,
+            log.disk_bytes as f64 / log.events.max(1) as f64
+        );
+        let query = &log.query;
+        let _ = writeln!(out, "| figure | value |\n|---|---:|");
+        let _ = writeln!(
+            out,
+            "| ready after restart (`/readyz`) | {:.2} s |",
+            log.ready_seconds
+        );
+        let _ = writeln!(
+            out,
+            "| `GET /payments/{{provider}}/{{reference}}`, {} connections | {} requests/s, p50 {}, p99 {}, p99.9 {} |",
+            query.load.plan.connections,
+            thousands(query.per_second()),
+            millis(query.load.latency.p50),
+            millis(query.load.latency.p99),
+            millis(query.load.latency.p999)
+        );
+        let _ = writeln!(
+            out,
+            "| server peak RSS (`VmHWM`) after restart and queries | {} |",
+            query.peak_rss_bytes.map_or("unknown".into(), |rss| format!(
+                "{:.0} MiB",
+                rss as f64 / MIB
+            ))
+        );
+        let replay = &log.replay;
+        let _ = writeln!(
+            out,
+            "| replay: rebuild every projection (`paystate_projections::rebuild`) | {} events/s ({:.2} s) |",
+            thousands(replay.rebuild_events_per_second()),
+            replay.rebuild_seconds
+        );
+        let _ = writeln!(
+            out,
+            "| read ceiling: raw iteration of the same sled tree | {} events/s ({:.2} s, {:.0} MiB) |",
+            thousands(replay.raw_events_per_second()),
+            replay.raw_seconds,
+            replay.raw_bytes as f64 / MIB
+        );
+        let _ = writeln!(
+            out,
+            "| replay / raw iteration | {:.1}% |",
+            100.0 * replay.rebuild_events_per_second() / replay.raw_events_per_second()
+        );
+    }
+    out
+}
+
+fn row(run: &Measured) -> String {
+    let latency = &run.load.latency;
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {:.0}% | {} | {} ",
+        run.target.label(),
+        run.load.plan.connections,
+        thousands(run.per_second()),
+        millis(latency.p50),
+        millis(latency.p99),
+        millis(latency.p999),
+        run.cpu_percent(),
+        run.cpu_micros_per_request()
+            .map_or("–".into(), |micros| format!("{micros:.0} µs")),
+        run.peak_rss_bytes
+            .map_or("–".into(), |rss| format!("{:.0} MiB", rss as f64 / MIB)),
+    )
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
+}
+
+/// A whole number with thin thousands separators: `12,345`.
+pub fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The version of `package` in a `Cargo.lock`'s text (the first one listed).
+pub fn locked_version(lock: &str, package: &str) -> Option<String> {
+    let wanted = format!("name = \"{package}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == wanted {
+            let version = lines
+                .next()?
+                .trim()
+                .strip_prefix("version = \"")?
+                .strip_suffix('"')?;
+            return Some(version.to_owned());
+        }
+    }
+    None
+}
+
+/// The running kernel's release.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|text| text.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1000.0), "1,000");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+    }
+
+    #[test]
+    fn locked_versions_are_found_by_exact_name() {
+        let lock = "[[package]]\nname = \"hyper-util\"\nversion = \"0.1.2\"\n\n[[package]]\nname = \"hyper\"\nversion = \"1.5.0\"\n";
+        assert_eq!(locked_version(lock, "hyper").as_deref(), Some("1.5.0"));
+        assert_eq!(locked_version(lock, "axum"), None);
+    }
+}

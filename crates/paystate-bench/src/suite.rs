@@ -1,0 +1,567 @@
+//! The end-to-end run: the same loads against the ceiling, paystate and the PostgreSQL
+//! alternative, then paystate at half its maximum rate, a log grown to its replay size, a
+//! restart on it with payment queries, and the replay.
+
+use crate::error::BenchError;
+use crate::load::{self, LoadPlan, LoadResult, PaymentQueries, RequestSource, SignedWebhooks};
+use crate::load::{WebhookEndpoint, WebhookMix};
+use crate::process::{cpu_seconds_of, disk_usage, peak_rss_bytes};
+use crate::replay::{replay, ReplayReport};
+use crate::targets::postgres::{AlternativeServer, PostgresCluster};
+use crate::targets::{ceiling, register_provider, BenchProvider, PaystateServer, VippsStub};
+use http::{Method, StatusCode};
+use paystate_vipps::signature::{RegisteredUrl, WebhookSecret};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a restarted server may take to catch its projections up.
+const READY_TIMEOUT: Duration = Duration::from_secs(300);
+/// Length of one load round while the log grows to its replay size.
+const FILL_ROUND: Duration = Duration::from_secs(10);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SuiteConfig {
+    /// The `paystate` release binary.
+    pub paystate_bin: PathBuf,
+    /// This benchmark's own binary (it serves the ceiling and the alternative).
+    pub bench_exe: PathBuf,
+    /// Where data directories and the PostgreSQL cluster go (the filesystem under test).
+    pub base_dir: PathBuf,
+    pub concurrencies: Vec<usize>,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Connections of the alternative's PostgreSQL pool.
+    pub pool_size: usize,
+    /// Events the log is grown to for the restart, the queries and the replay (0: skip).
+    pub log_events: u64,
+    /// Connections of the query benchmark.
+    pub query_connections: usize,
+    /// Skip the PostgreSQL alternative.
+    pub skip_alternative: bool,
+}
+
+/// The targets, in the order a report lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Ceiling,
+    Paystate,
+    Alternative,
+}
+
+impl TargetKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            TargetKind::Ceiling => "ceiling (bare axum)",
+            TargetKind::Paystate => "paystate",
+            TargetKind::Alternative => "axum + PostgreSQL",
+        }
+    }
+}
+
+/// One load run against one target, with what the server spent on it.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub target: TargetKind,
+    pub load: LoadResult,
+    /// CPU seconds the server (and for the alternative, PostgreSQL) used in the window.
+    pub cpu_seconds: f64,
+    /// The server process's peak RSS so far (`VmHWM`).
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl Measured {
+    pub fn per_second(&self) -> f64 {
+        self.load.acknowledged_per_second()
+    }
+
+    /// CPU use in percent of one core.
+    pub fn cpu_percent(&self) -> f64 {
+        100.0 * self.cpu_seconds / self.load.plan.duration.as_secs_f64()
+    }
+
+    /// Server CPU per acknowledged request, in microseconds.
+    pub fn cpu_micros_per_request(&self) -> Option<f64> {
+        let acknowledged = self.load.measured.acknowledged();
+        (acknowledged > 0).then(|| 1e6 * self.cpu_seconds / acknowledged as f64)
+    }
+}
+
+/// paystate's log after the loads, restarted on, queried and replayed.
+#[derive(Debug, Clone)]
+pub struct LogRun {
+    pub events: u64,
+    pub webhooks: u64,
+    pub disk_bytes: u64,
+    /// Seconds from start until `/readyz` said the projections had caught up.
+    pub ready_seconds: f64,
+    pub query: Measured,
+    pub replay: ReplayReport,
+}
+
+/// Every figure of a run.
+#[derive(Debug, Clone)]
+pub struct SuiteReport {
+    pub config: SuiteConfig,
+    pub ceiling: Vec<Measured>,
+    pub paystate: Vec<Measured>,
+    pub alternative: Result<Vec<Measured>, String>,
+    /// Disk the alternative's cluster grew by, per webhook stored.
+    pub alternative_disk_bytes_per_webhook: Option<f64>,
+    pub paystate_half_rate: Option<Measured>,
+    /// (accepted, duplicates) as the client saw them and as the server counted them.
+    pub client_counted: (u64, u64),
+    pub server_counted: (u64, u64),
+    /// Events in the log after the concurrency runs, and its size on disk.
+    pub events_after_runs: u64,
+    pub disk_bytes_after_runs: u64,
+    pub log: Option<LogRun>,
+}
+
+impl SuiteReport {
+    /// The run of `target` at `connections` connections.
+    pub fn at(&self, target: TargetKind, connections: usize) -> Option<&Measured> {
+        let runs = match target {
+            TargetKind::Ceiling => &self.ceiling,
+            TargetKind::Paystate => &self.paystate,
+            TargetKind::Alternative => self.alternative.as_ref().ok()?,
+        };
+        runs.iter()
+            .find(|run| run.load.plan.connections == connections)
+    }
+}
+
+/// The URL the ceiling's and the alternative's deliveries are signed for: a receiver behind
+/// a TLS proxy, as in production (the signed host is not the request's).
+const REFERENCE_URL: &str = "https://shop.example.no/webhooks/vipps/bench-shop";
+
+/// Runs everything in `config` on the current tokio runtime.
+pub async fn run(config: SuiteConfig) -> Result<SuiteReport, BenchError> {
+    let provider = BenchProvider::default();
+    let reference_endpoint = WebhookEndpoint {
+        registered_url: RegisteredUrl::parse(REFERENCE_URL)
+            .map_err(|error| BenchError::Setup(error.to_string()))?,
+        secret: WebhookSecret::new("bench-reference-secret-of-the-shape-vipps-uses=="),
+        webhook_id: "bench-registration".into(),
+    };
+    let work = tempfile::Builder::new()
+        .prefix("paystate-bench")
+        .tempdir_in(&config.base_dir)
+        .map_err(BenchError::io(format!(
+            "creating a directory in {}",
+            config.base_dir.display()
+        )))?;
+
+    eprintln!("ceiling: starting");
+    let ceiling_server =
+        ceiling::start(&config.bench_exe, &work.path().join("ceiling.log")).await?;
+    let mut ceiling_runs = Vec::new();
+    for &connections in &config.concurrencies {
+        let source = webhooks(
+            &provider,
+            &reference_endpoint,
+            &format!("ceil{connections}"),
+        );
+        let pid = ceiling_server.pid();
+        let run = measure(
+            TargetKind::Ceiling,
+            ceiling_server.address(),
+            source,
+            &plan(&config, connections, None),
+            move || vec![pid],
+            pid,
+        )
+        .await?;
+        report_line(&run);
+        ceiling_runs.push(run);
+    }
+    ceiling_server.stop().await?;
+
+    let paystate_part = run_paystate(&config, &provider, work.path()).await?;
+
+    let alternative = if config.skip_alternative {
+        Err("skipped (--skip-alternative)".to_owned())
+    } else {
+        run_alternative(&config, &provider, &reference_endpoint, work.path())
+            .await
+            .map_err(|error| error.to_string())
+    };
+    let (alternative, alternative_disk_bytes_per_webhook) = match alternative {
+        Ok((runs, disk)) => (Ok(runs), disk),
+        Err(error) => {
+            eprintln!("alternative: not measured: {error}");
+            (Err(error), None)
+        }
+    };
+
+    Ok(SuiteReport {
+        config,
+        ceiling: ceiling_runs,
+        paystate: paystate_part.runs,
+        alternative,
+        alternative_disk_bytes_per_webhook,
+        paystate_half_rate: paystate_part.half_rate,
+        client_counted: paystate_part.client_counted,
+        server_counted: paystate_part.server_counted,
+        events_after_runs: paystate_part.events_after_runs,
+        disk_bytes_after_runs: paystate_part.disk_bytes_after_runs,
+        log: paystate_part.log,
+    })
+}
+
+struct PaystatePart {
+    runs: Vec<Measured>,
+    half_rate: Option<Measured>,
+    client_counted: (u64, u64),
+    server_counted: (u64, u64),
+    events_after_runs: u64,
+    disk_bytes_after_runs: u64,
+    log: Option<LogRun>,
+}
+
+async fn run_paystate(
+    config: &SuiteConfig,
+    provider: &BenchProvider,
+    work: &Path,
+) -> Result<PaystatePart, BenchError> {
+    eprintln!("paystate: starting {}", config.paystate_bin.display());
+    let stub = VippsStub::start()
+        .await
+        .map_err(BenchError::io("starting the Vipps stub"))?;
+    let data_dir = work.join("paystate-data");
+    let server = PaystateServer::start(&config.paystate_bin, &data_dir, &stub.base_url()).await?;
+    let endpoint = register_provider(
+        server.server.address(),
+        &server.admin_token,
+        &stub,
+        provider,
+    )
+    .await?;
+    let pid = server.server.pid();
+    let address = server.server.address();
+
+    // Every run creates its own payments; the query benchmark reads them back later.
+    let mut created: Vec<(WebhookMix, Vec<u64>)> = Vec::new();
+    let mut client_counted = (0, 0);
+    let mut count = |result: &LoadResult| {
+        client_counted.0 += result.total.accepted;
+        client_counted.1 += result.total.duplicates;
+    };
+    let mut runs = Vec::new();
+    for &connections in &config.concurrencies {
+        let run_id = format!("ingest{connections}");
+        let source = SignedWebhooks {
+            mix: WebhookMix::new(&provider.msn, &run_id),
+            endpoint: endpoint.clone(),
+        };
+        let run = measure(
+            TargetKind::Paystate,
+            address,
+            Arc::new(source.clone()),
+            &plan(config, connections, None),
+            move || vec![pid],
+            pid,
+        )
+        .await?;
+        report_line(&run);
+        count(&run.load);
+        created.push((source.mix, run.load.sent_per_connection.clone()));
+        runs.push(run);
+    }
+
+    let best = runs.iter().map(Measured::per_second).fold(0.0, f64::max);
+    let half_rate = if best > 0.0 {
+        let connections = config.concurrencies.iter().copied().max().unwrap_or(64);
+        let source = SignedWebhooks {
+            mix: WebhookMix::new(&provider.msn, "half"),
+            endpoint: endpoint.clone(),
+        };
+        let run = measure(
+            TargetKind::Paystate,
+            address,
+            Arc::new(source.clone()),
+            &plan(config, connections, Some(best / 2.0)),
+            move || vec![pid],
+            pid,
+        )
+        .await?;
+        eprint!("  at half the maximum rate ({:.0}/s): ", best / 2.0);
+        report_line(&run);
+        count(&run.load);
+        created.push((source.mix, run.load.sent_per_connection.clone()));
+        Some(run)
+    } else {
+        None
+    };
+
+    let server_counted = server
+        .webhook_counters_awaiting(provider, client_counted, Duration::from_secs(10))
+        .await?;
+    let events_after_runs = server.log_head().await?.unwrap_or(0);
+    let store_dir = data_dir.join("store");
+    let disk_bytes_after_runs = disk_usage(&store_dir);
+
+    let log = if config.log_events > 0 {
+        let mut round = 0;
+        let mut head = events_after_runs;
+        while head < config.log_events {
+            let run_id = format!("fill{round}");
+            let source = SignedWebhooks {
+                mix: WebhookMix::new(&provider.msn, &run_id),
+                endpoint: endpoint.clone(),
+            };
+            let fill = LoadPlan {
+                connections: 64,
+                warmup: Duration::ZERO,
+                duration: FILL_ROUND,
+                rate: None,
+            };
+            let result = load::run(address, Arc::new(source.clone()), &fill).await?;
+            created.push((source.mix, result.sent_per_connection.clone()));
+            let next = server.log_head().await?.unwrap_or(head);
+            if next <= head {
+                return Err(BenchError::Setup(format!(
+                    "the log stopped growing at {head} events while filling it"
+                )));
+            }
+            head = next;
+            round += 1;
+            eprintln!("  log: {head} events");
+        }
+        let (accepted, duplicates) = server.webhook_counters(provider).await?;
+        server.server.stop().await?;
+        Some(
+            restart_query_replay(
+                config,
+                provider,
+                &stub,
+                &data_dir,
+                &created,
+                accepted + duplicates,
+            )
+            .await?,
+        )
+    } else {
+        server.server.stop().await?;
+        None
+    };
+
+    Ok(PaystatePart {
+        runs,
+        half_rate,
+        client_counted,
+        server_counted,
+        events_after_runs,
+        disk_bytes_after_runs,
+        log,
+    })
+}
+
+async fn restart_query_replay(
+    config: &SuiteConfig,
+    provider: &BenchProvider,
+    stub: &VippsStub,
+    data_dir: &Path,
+    created: &[(WebhookMix, Vec<u64>)],
+    webhooks: u64,
+) -> Result<LogRun, BenchError> {
+    let store_dir = data_dir.join("store");
+    let disk_bytes = disk_usage(&store_dir);
+    eprintln!("paystate: restarting on the grown log");
+    let started = Instant::now();
+    let server = PaystateServer::start(&config.paystate_bin, data_dir, &stub.base_url()).await?;
+    loop {
+        let ready = crate::targets::http_client::call(
+            server.server.address(),
+            Method::GET,
+            "/readyz",
+            None,
+            None,
+        )
+        .await?;
+        if ready.0 == StatusCode::OK {
+            break;
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            return Err(BenchError::Setup(format!(
+                "not ready within {READY_TIMEOUT:?} after restart"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ready_seconds = started.elapsed().as_secs_f64();
+    let events = server.log_head().await?.unwrap_or(0);
+
+    let references: Vec<String> = created
+        .iter()
+        .flat_map(|(mix, sent)| {
+            sent.iter().enumerate().flat_map(move |(connection, sent)| {
+                (0..mix.payments_created(*sent))
+                    .map(move |payment| mix.reference(connection, payment))
+            })
+        })
+        .collect();
+    let queries = PaymentQueries {
+        provider_id: provider.id.clone(),
+        references,
+        admin_token: server.admin_token.clone(),
+        host: server.server.address().to_string(),
+    };
+    let pid = server.server.pid();
+    let query = measure(
+        TargetKind::Paystate,
+        server.server.address(),
+        Arc::new(queries),
+        &plan(config, config.query_connections, None),
+        move || vec![pid],
+        pid,
+    )
+    .await?;
+    eprint!("  queries: ");
+    report_line(&query);
+    server.server.stop().await?;
+
+    eprintln!("replay: {events} events");
+    let store_dir_for_replay = store_dir.clone();
+    let replay = tokio::task::spawn_blocking(move || replay(&store_dir_for_replay))
+        .await
+        .map_err(|error| BenchError::Setup(format!("the replay task failed: {error}")))??;
+    eprintln!(
+        "  rebuild {:.0} events/s, raw iteration {:.0} events/s",
+        replay.rebuild_events_per_second(),
+        replay.raw_events_per_second()
+    );
+    Ok(LogRun {
+        events,
+        webhooks,
+        disk_bytes,
+        ready_seconds,
+        query,
+        replay,
+    })
+}
+
+async fn run_alternative(
+    config: &SuiteConfig,
+    provider: &BenchProvider,
+    endpoint: &WebhookEndpoint,
+    work: &Path,
+) -> Result<(Vec<Measured>, Option<f64>), BenchError> {
+    eprintln!("alternative: starting PostgreSQL");
+    let base = config.base_dir.clone();
+    let cluster = tokio::task::spawn_blocking(move || PostgresCluster::start(&base))
+        .await
+        .map_err(|error| {
+            BenchError::Setup(format!("the PostgreSQL start task failed: {error}"))
+        })??;
+    let alternative = AlternativeServer::start(
+        &config.bench_exe,
+        &cluster,
+        &provider.id,
+        &endpoint.registered_url,
+        &endpoint.secret,
+        config.pool_size,
+        &work.join("alternative.log"),
+    )
+    .await?;
+    let disk_before = disk_usage(&cluster.data_dir());
+    let pid = alternative.server.pid();
+    let mut runs = Vec::new();
+    let mut stored = 0;
+    for &connections in &config.concurrencies {
+        let source = webhooks(provider, endpoint, &format!("alt{connections}"));
+        let cluster_pids = cluster.pids();
+        let pids = move || {
+            let mut pids = cluster_pids.clone();
+            pids.push(pid);
+            pids
+        };
+        let run = measure(
+            TargetKind::Alternative,
+            alternative.server.address(),
+            source,
+            &plan(config, connections, None),
+            pids,
+            pid,
+        )
+        .await?;
+        report_line(&run);
+        stored += run.load.total.acknowledged();
+        runs.push(run);
+    }
+    let disk_after = disk_usage(&cluster.data_dir());
+    alternative.server.stop().await?;
+    drop(cluster);
+    let per_webhook =
+        (stored > 0).then(|| disk_after.saturating_sub(disk_before) as f64 / stored as f64);
+    Ok((runs, per_webhook))
+}
+
+fn webhooks(
+    provider: &BenchProvider,
+    endpoint: &WebhookEndpoint,
+    run_id: &str,
+) -> Arc<dyn RequestSource> {
+    Arc::new(SignedWebhooks {
+        mix: WebhookMix::new(&provider.msn, run_id),
+        endpoint: endpoint.clone(),
+    })
+}
+
+fn plan(config: &SuiteConfig, connections: usize, rate: Option<f64>) -> LoadPlan {
+    LoadPlan {
+        connections,
+        warmup: config.warmup,
+        duration: config.duration,
+        rate,
+    }
+}
+
+/// Runs `plan` and reads the CPU time of `pids()` at the start and the end of the
+/// measurement window (the pid list is taken once, at the start).
+async fn measure(
+    target: TargetKind,
+    address: SocketAddr,
+    source: Arc<dyn RequestSource>,
+    plan: &LoadPlan,
+    pids: impl Fn() -> Vec<u32> + Send + 'static,
+    rss_pid: u32,
+) -> Result<Measured, BenchError> {
+    let (warmup, duration) = (plan.warmup, plan.duration);
+    let sampler = tokio::spawn(async move {
+        // The runner opens its window 20 ms after it starts.
+        tokio::time::sleep(warmup + Duration::from_millis(20)).await;
+        let pids = pids();
+        let before = cpu_seconds_of(&pids);
+        tokio::time::sleep(duration).await;
+        cpu_seconds_of(&pids) - before
+    });
+    let load = load::run(address, source, plan).await?;
+    let cpu_seconds = sampler
+        .await
+        .map_err(|error| BenchError::Setup(format!("the CPU sampler failed: {error}")))?;
+    Ok(Measured {
+        target,
+        load,
+        cpu_seconds,
+        peak_rss_bytes: peak_rss_bytes(rss_pid),
+    })
+}
+
+fn report_line(run: &Measured) {
+    let latency = &run.load.latency;
+    eprintln!(
+        "  {:<22} {:>3} connections: {:>8.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  cpu {:>4.0}%  failed {}",
+        run.target.label(),
+        run.load.plan.connections,
+        run.per_second(),
+        latency.p50.as_secs_f64() * 1e3,
+        latency.p99.as_secs_f64() * 1e3,
+        latency.p999.as_secs_f64() * 1e3,
+        run.cpu_percent(),
+        run.load.measured.failed + run.load.measured.transport_errors,
+    );
+}
