@@ -28,6 +28,7 @@ enum Command {
     Verify(commands::verify::VerifyArgs),
     Export(commands::export::ExportArgs),
     Import(commands::import::ImportArgs),
+    Demo(commands::demo::DemoArgs),
 }
 
 fn parse_log_format(input: &str) -> Result<paystate_server::LogFormat, String> {
@@ -36,9 +37,10 @@ fn parse_log_format(input: &str) -> Result<paystate_server::LogFormat, String> {
         .map_err(|error: paystate_server::ConfigError| error.to_string())
 }
 
-fn init_logging(format: paystate_server::LogFormat) {
+fn init_logging(format: paystate_server::LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("PAYSTATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("PAYSTATE_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -50,7 +52,13 @@ fn init_logging(format: paystate_server::LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The server logs what it does; the other commands print their results and log only
+    // warnings, so logs do not drown their output.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, default_level);
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args, cli.log_format),
         Command::Replay(args) => return finish(commands::replay::run(args)),
@@ -58,6 +66,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => return finish(commands::verify::run(args)),
         Command::Export(args) => return finish(commands::export::run(args)),
         Command::Import(args) => return finish(commands::import::run(args)),
+        Command::Demo(args) => return finish(commands::demo::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

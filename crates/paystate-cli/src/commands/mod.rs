@@ -5,6 +5,7 @@
 //! [`outcome`]; `demo` runs the server and the simulator in one process.
 
 pub mod audit;
+pub mod demo;
 pub mod export;
 pub mod import;
 mod log_line;

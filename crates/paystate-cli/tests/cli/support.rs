@@ -115,19 +115,27 @@ impl DataDir {
         Arc::new(SledStore::open(self.store_path()).unwrap())
     }
 
-    /// Flips one byte inside the stored record at `position`, below the store's API.
+    /// Flips one byte of the stored record at `position`, below the store's API. The store
+    /// may keep a batch of records under the key of its last position, so the record must be
+    /// the only one of its append (as the provider's events are): the byte flipped, near the
+    /// end, then lies inside that record's hash.
     pub fn flip_byte_in_record(&self, position: u64) {
         let db = sled::open(self.store_path()).unwrap();
         let events = db.open_tree(SledStore::EVENTS_TREE).unwrap();
-        let key = position.to_be_bytes();
-        let mut record = events
-            .get(key)
-            .unwrap()
-            .expect("the record exists")
-            .to_vec();
-        let middle = record.len() / 2;
-        record[middle] ^= 0x01;
-        events.insert(key, record).unwrap();
+        let (key, stored) = events
+            .range(position.to_be_bytes()..)
+            .next()
+            .expect("a record at or after the position")
+            .unwrap();
+        assert_eq!(
+            *key,
+            position.to_be_bytes(),
+            "the record must have been appended alone"
+        );
+        let mut stored = stored.to_vec();
+        let byte = stored.len() - 5;
+        stored[byte] ^= 0x01;
+        events.insert(key, stored).unwrap();
         db.flush().unwrap();
     }
 }

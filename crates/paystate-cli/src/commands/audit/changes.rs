@@ -29,6 +29,8 @@ pub struct ViewShape {
     pub ignored: &'static [&'static str],
     /// Fields holding minor units in the view's `currency`.
     pub money: &'static [&'static str],
+    /// Fields naming the subject itself; they say nothing when the view first appears.
+    pub identity: &'static [&'static str],
 }
 
 pub const PAYMENT: ViewShape = ViewShape {
@@ -40,6 +42,7 @@ pub const PAYMENT: ViewShape = ViewShape {
         "aggregate.refunded",
         "aggregate.cancelled",
     ],
+    identity: &["provider_id", "reference"],
 };
 
 pub const PROVIDER: ViewShape = ViewShape {
@@ -49,10 +52,15 @@ pub const PROVIDER: ViewShape = ViewShape {
         "webhooks.last_received_at",
     ],
     money: &[],
+    identity: &["id"],
 };
 
 /// The fields that differ between `before` and `after` (either may be `null`: no view yet).
+///
+/// When the view first appears, its identity and the fields that start empty (0, `[]`, none)
+/// are left out: what is listed is what the first fact told.
 pub fn changes(before: &Value, after: &Value, shape: ViewShape) -> Vec<Change> {
+    let first_appearance = before.is_null();
     let before = flatten(before);
     let after = flatten(after);
     let currency = after
@@ -66,6 +74,13 @@ pub fn changes(before: &Value, after: &Value, shape: ViewShape) -> Vec<Change> {
     fields
         .into_iter()
         .filter(|field| !shape.ignored.contains(&field.as_str()))
+        .filter(|field| !(first_appearance && shape.identity.contains(&field.as_str())))
+        .filter(|field| {
+            !(first_appearance
+                && after
+                    .get(*field)
+                    .is_none_or(|value| matches!(value.as_str(), "0" | "[]" | "none")))
+        })
         .filter_map(|field| {
             let from = before.get(field).map_or("none", String::as_str);
             let to = after.get(field).map_or("none", String::as_str);
@@ -80,7 +95,7 @@ pub fn changes(before: &Value, after: &Value, shape: ViewShape) -> Vec<Change> {
                 Change {
                     field: field.clone(),
                     from,
-                    to: to.clone(),
+                    to,
                 }
             })
         })
@@ -161,8 +176,12 @@ mod tests {
     }
 
     #[test]
-    fn a_first_view_shows_every_field_it_sets_and_ignores_bookkeeping() {
-        let after = json!({"state": "CREATED", "currency": "NOK", "amount": 49900, "position": 3, "events": 1});
+    fn a_first_view_shows_what_the_first_fact_told_without_identity_empties_or_bookkeeping() {
+        let after = json!({
+            "provider_id": "vipps-test", "reference": "acme-order-1001", "state": "CREATED",
+            "currency": "NOK", "amount": 49900, "aggregate": {"captured": 0}, "anomalies": [],
+            "position": 3, "events": 1
+        });
         assert_eq!(
             words(Value::Null, after, PAYMENT),
             [

@@ -9,8 +9,6 @@ mod changes;
 mod render;
 mod timeline;
 
-pub use timeline::Timeline;
-
 use super::offline::{self, DataDirArg};
 use super::outcome::Outcome;
 use anyhow::Context;
@@ -75,34 +73,35 @@ struct Options {
     at: Option<u64>,
 }
 
+/// A validated audit subject.
+enum Target {
+    Payment(ProviderId, Reference),
+    Provider(ProviderId),
+}
+
 pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
-    let (options, build): (
-        &Options,
-        Box<dyn Fn(&dyn EventStore, Option<u64>) -> anyhow::Result<Timeline>>,
-    ) = match &args.subject {
+    let (target, options) = match &args.subject {
         Subject::Payment {
             provider_id,
             reference,
             options,
         } => {
-            let provider = parse_provider(provider_id)?;
             let reference = Reference::parse(reference)
                 .with_context(|| format!("{reference:?} is not a valid payment reference"))?;
             (
+                Target::Payment(parse_provider(provider_id)?, reference),
                 options,
-                Box::new(move |store, at| timeline::payment(store, &provider, &reference, at)),
             )
         }
-        Subject::Provider { id, options } => {
-            let provider = parse_provider(id)?;
-            (
-                options,
-                Box::new(move |store, at| timeline::provider(store, &provider, at)),
-            )
-        }
+        Subject::Provider { id, options } => (Target::Provider(parse_provider(id)?), options),
     };
     let store = options.data.open_existing()?;
-    let timeline = build(store.as_ref(), options.at);
+    let timeline = match &target {
+        Target::Payment(provider, reference) => {
+            timeline::payment(store.as_ref(), provider, reference, options.at)
+        }
+        Target::Provider(provider) => timeline::provider(store.as_ref(), provider, options.at),
+    };
     offline::runtime()?.block_on(offline::close(&store))?;
     let timeline = timeline?;
     if timeline.entries.is_empty() {
@@ -126,4 +125,15 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
 
 fn parse_provider(id: &str) -> anyhow::Result<ProviderId> {
     ProviderId::parse(id).with_context(|| format!("{id:?} is not a valid provider id"))
+}
+
+/// The timeline of a payment in an open store, as a table (for `demo`).
+pub fn payment_table(
+    store: &dyn EventStore,
+    provider: &ProviderId,
+    reference: &Reference,
+) -> anyhow::Result<String> {
+    Ok(render::table(&timeline::payment(
+        store, provider, reference, None,
+    )?))
 }

@@ -1,0 +1,100 @@
+//! `paystate demo`: the server and the Vipps simulator in one process, a scripted story through
+//! their HTTP APIs, then the resulting views and one audit timeline.
+//!
+//! - `stage`: starting both on free 127.0.0.1 ports, the server on a real data directory.
+//! - `api`: the client of paystate's admin and query API, and waiting for background effects.
+//! - `story`: the steps.
+
+mod api;
+mod stage;
+mod story;
+
+use super::offline::{self, DataDirArg};
+use super::outcome::Outcome;
+use anyhow::{bail, Context};
+use paystate_domain::{ProviderId, Reference};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Run the whole system on this machine and tell its story: a Vipps simulator and the paystate
+/// server start in this process on free 127.0.0.1 ports; a provider is created and enabled, its
+/// webhook registered automatically, payments created, authorized, partly captured and
+/// refunded; Vipps delivers a webhook twice and two out of order; a forged webhook is rejected
+/// with its diagnosis; the webhook secret is rotated. Then the provider view, the payments and
+/// the audit timeline of one payment are printed.
+///
+/// The data directory is left in place for the other commands (`audit`, `verify`, `replay`,
+/// `export`, `serve`); the demo refuses a directory that already holds a store. Needs no
+/// network beyond loopback. Takes a few seconds.
+///
+/// Examples:
+///   paystate demo
+///   paystate demo --data /tmp/paystate-demo
+#[derive(Debug, clap::Args)]
+#[command(
+    verbatim_doc_comment,
+    after_help = "Exit codes: 0 the story ran to the end; 2 it could not (e.g. the data directory already holds a store)."
+)]
+pub struct DemoArgs {
+    /// Where the demo's server keeps its data; must not hold a store yet.
+    #[arg(long, default_value = "./paystate-demo-data")]
+    data: PathBuf,
+}
+
+pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
+    let store_dir = paystate_server::store::store_path(&args.data);
+    if store_dir.exists() {
+        bail!(
+            "{} already holds a store (from an earlier demo?); remove the directory or pass \
+             another --data",
+            args.data.display()
+        );
+    }
+    let started = Instant::now();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let stage = stage::Stage::start(&args.data).await?;
+        println!(
+            "paystate server at {}, Vipps simulator at {}, data in {}",
+            stage.api.base(),
+            stage.sim.base_url(),
+            args.data.display()
+        );
+        let told = story::tell(&stage).await;
+        stage.stop().await?;
+        told
+    })?;
+
+    // The server has stopped and released the store: read it as the offline commands do.
+    let data = DataDirArg {
+        data: args.data.clone(),
+    };
+    let store = data.open_existing()?;
+    let provider = ProviderId::parse(story::PROVIDER)?;
+    let reference = Reference::parse(story::AUDITED)?;
+    let table = super::audit::payment_table(store.as_ref(), &provider, &reference);
+    offline::runtime()?.block_on(offline::close(&store))?;
+    println!(
+        "\n== Audit timeline (paystate audit payment {} {}) ==",
+        story::PROVIDER,
+        story::AUDITED
+    );
+    print!("{}", table?);
+
+    let dir = args.data.display();
+    println!("\n== Next ==");
+    println!(
+        "The demo took {:.1} s and left its data in {dir}. Explore it:",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  paystate audit payment {} acme-order-1002 --data {dir}",
+        story::PROVIDER
+    );
+    println!("  paystate audit provider {} --data {dir}", story::PROVIDER);
+    println!("  paystate verify --data {dir}");
+    println!("  paystate replay --verify --data {dir}");
+    println!("  paystate export --data {dir} > log.jsonl");
+    println!("  paystate serve --data {dir}    (admin token in {dir}/admin-token)");
+    Ok(Outcome::Clean)
+}
