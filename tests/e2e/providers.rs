@@ -781,7 +781,7 @@ async fn secrets_never_appear_in_answers_logs_or_events() {
         .arg("--data")
         .arg(data.path().join("store"))
         .env("PAYSTATE_ADMIN_TOKEN", admin_token)
-        .env("RUST_LOG", "debug")
+        .env("PAYSTATE_LOG", "debug")
         .env_remove("PAYSTATE_MASTER_KEY")
         .stdout(log.try_clone().expect("log file"))
         .stderr(log)

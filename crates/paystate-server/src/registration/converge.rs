@@ -447,7 +447,7 @@ impl Converger {
 
     /// Compares the settled provider with Vipps' list: removes registrations for our URL whose
     /// secret we do not hold, records registrations that vanished, and asks for a repair when
-    /// the working registration is missing.
+    /// the working registration is missing or its secret is not in the vault.
     async fn reconcile(&self, provider: &Provider) -> Result<(), AttemptError> {
         let api = self.apis.connect(&Self::target(provider))?;
         let remote = api.list().await?;
@@ -483,7 +483,19 @@ impl Converger {
             )
             .await?;
         }
-        if plan.register.is_some() {
+        // A registration whose secret the vault does not hold (a data directory restored from
+        // an export, which carries no secrets) can never verify a delivery: replace it.
+        let secret_missing = match &provider.current {
+            Some(current) => self
+                .vault
+                .webhook_secret(&provider.id, current.secret_version)?
+                .is_none(),
+            None => false,
+        };
+        if secret_missing {
+            tracing::warn!(provider = %provider.id, "the current webhook secret is not in the vault; registering anew");
+        }
+        if plan.register.is_some() || secret_missing {
             stream::append_decided::<StepError, _>(&*self.store, &provider.id, |now_provider| {
                 let Some(now_provider) = now_provider else {
                     return Ok(Vec::new());

@@ -539,3 +539,42 @@ async fn a_registration_vipps_dropped_is_recorded_and_repaired() {
         vec![current.registration_id.to_string()]
     );
 }
+
+#[tokio::test]
+async fn a_registration_whose_secret_is_not_in_the_vault_is_replaced() {
+    let w = world();
+    w.enabled().await;
+    w.step().await;
+    let first = w.provider().current.unwrap();
+    // An empty vault, as after importing the log into a new data directory (an export
+    // carries no secrets): the log names secret version 1, but nothing can verify with it.
+    let empty =
+        Arc::new(SecretVault::open(Arc::new(MemoryStore::new()), MasterKey::generate()).unwrap());
+    let w = World {
+        vault: empty.clone(),
+        converger: Converger {
+            vault: empty,
+            ..w.converger
+        },
+        ..w
+    };
+    let now = OffsetDateTime::now_utc();
+    w.step_at(now).await;
+    assert!(w.provider().pending.is_some(), "a repair is requested");
+    w.step_at(now).await;
+    let current = w.provider().current.unwrap();
+    assert_eq!(
+        (current.secret_version, current.reason.as_str()),
+        (version(2), "repair")
+    );
+    assert!(w.vault.webhook_secret(&w.id, version(2)).unwrap().is_some());
+    w.step_at(now + Duration::from_secs(60)).await;
+    assert_eq!(
+        w.vipps.ids(Environment::Test),
+        vec![current.registration_id.to_string()]
+    );
+    assert!(!w
+        .vipps
+        .ids(Environment::Test)
+        .contains(&first.registration_id.to_string()));
+}
