@@ -20,6 +20,9 @@ pub struct AppState {
     pub vault: Arc<SecretVault>,
     /// The per-provider budget of full rejection records.
     pub rejections: Arc<RejectionBudget>,
+    /// The Vipps Webhooks API per provider target, shared by the registration reactor and the
+    /// provider routes so that access tokens are fetched once and reused.
+    pub webhook_apis: Arc<dyn crate::registration::WebhookApiFactory>,
     /// Renders `/metrics`; the recorder behind it is process-wide.
     pub metrics: PrometheusHandle,
 }

@@ -10,7 +10,7 @@ use super::dto::{
 use super::{errors, input, stream};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath};
-use crate::registration::{self, Target, WebhookApiFactory};
+use crate::registration::Target;
 use crate::routes::dto::HistoryDto;
 use crate::routes::read_your_writes::wait_until_fresh;
 use crate::state::AppState;
@@ -292,9 +292,7 @@ pub async fn remote_webhooks(
         msn: provider.msn.clone(),
         credentials_fingerprint: provider.credentials_fingerprint.clone(),
     };
-    let api = registration::vipps_apis(&state)
-        .connect(&target)
-        .map_err(errors::vipps)?;
+    let api = state.webhook_apis.connect(&target).map_err(errors::vipps)?;
     let remote = api.list().await.map_err(errors::vipps)?;
     let classified = reconcile(&provider, &remote).remote;
     Ok(Json(RemoteWebhooksBody {

@@ -29,29 +29,32 @@ pub mod vipps;
 
 pub use api::{Deletion, NewRegistration, Target, WebhookApi, WebhookApiError, WebhookApiFactory};
 pub use backoff::Backoff;
-pub use converge::{Converger, ReactorOptions, StepError, Wake};
+pub use converge::{Converger, ReactorOptions, StepError, Wake, REGISTRATION_OUTCOMES_TOTAL};
 pub use reactor::RegistrationReactor;
 pub use vipps::VippsWebhooks;
 
+use crate::config::VippsBaseUrl;
+use crate::secrets::SecretVault;
 use crate::shutdown::BackgroundTasks;
 use crate::state::AppState;
 use paystate_domain::{HttpUrl, IdError};
 use std::sync::Arc;
 
-/// The real Webhooks API for a running server: the vault's credentials, and the
-/// `--vipps-base-url` override when set.
-pub fn vipps_apis(state: &AppState) -> Arc<VippsWebhooks> {
+/// The real Webhooks API: the vault's credentials, and the `--vipps-base-url` override when
+/// set.
+pub fn vipps_apis(
+    vault: Arc<SecretVault>,
+    base_url_override: Option<&VippsBaseUrl>,
+) -> Arc<VippsWebhooks> {
     Arc::new(VippsWebhooks::new(
-        state.vault.clone(),
-        state
-            .config
-            .vipps_base_url
-            .as_ref()
-            .map(|url| url.as_str().to_owned()),
+        vault,
+        base_url_override.map(|url| url.as_str().to_owned()),
     ))
 }
 
-/// Starts the registration reactor under `tasks` with `options`. Fails only if the server's
+/// Starts the registration reactor under `tasks` with `options`. It starts from what the
+/// projections already hold (the providers and the position they reflect) and follows the log
+/// from there, so a restart does not read the whole log again. Fails only if the server's
 /// public URL cannot be a webhook base (longer than a URL may be).
 pub fn start(
     tasks: &mut BackgroundTasks,
@@ -59,13 +62,24 @@ pub fn start(
     options: ReactorOptions,
 ) -> Result<(), IdError> {
     let public_url = HttpUrl::parse(state.config.public_url.as_str())?;
+    metrics::describe_counter!(
+        REGISTRATION_OUTCOMES_TOTAL,
+        "Webhook registration outcomes by provider: registered, adopted, failed, deleted."
+    );
+    let (after, providers) = state.projections.read(|projections| {
+        let providers = projections
+            .providers()
+            .map(|provider| provider.id.clone())
+            .collect();
+        (projections.applied(), providers)
+    });
     let converger = Converger {
         store: state.store.clone(),
         vault: state.vault.clone(),
-        apis: vipps_apis(state),
+        apis: state.webhook_apis.clone(),
         options,
     };
-    let reactor = RegistrationReactor::new(converger, public_url);
+    let reactor = RegistrationReactor::new(converger, public_url).starting_after(after, providers);
     tasks.spawn("registration reactor", move |stop| reactor.run(stop));
     Ok(())
 }

@@ -32,6 +32,9 @@ pub struct RegistrationReactor {
     /// The public URL the server runs with; a provider recorded with another one gets a
     /// `public_url_changed` fact at start.
     public_url: HttpUrl,
+    /// Where following the log starts, and the providers known up to there.
+    start_after: Position,
+    known: BTreeSet<ProviderId>,
 }
 
 /// Work waiting for the reactor, per provider.
@@ -68,25 +71,40 @@ impl Agenda {
 }
 
 impl RegistrationReactor {
+    /// A reactor that follows the log from its start.
     pub fn new(converger: Converger, public_url: HttpUrl) -> RegistrationReactor {
         RegistrationReactor {
             converger,
             public_url,
+            start_after: Position::START,
+            known: BTreeSet::new(),
         }
+    }
+
+    /// Follows the log only after `position`, taking `providers` as every provider created up
+    /// to it (what the projections hold at start).
+    pub fn starting_after(
+        mut self,
+        position: Position,
+        providers: BTreeSet<ProviderId>,
+    ) -> RegistrationReactor {
+        self.start_after = position;
+        self.known = providers;
+        self
     }
 
     fn store(&self) -> &Arc<dyn EventStore> {
         &self.converger.store
     }
 
-    /// Follows the log from the start until `stop`: catches up (collecting providers and
-    /// stepping nothing), records `public_url_changed` where the public URL differs, steps and
-    /// reconciles every provider once, then steps providers as their streams change and as
-    /// their wake-up times come. A step in progress is finished before stopping.
-    pub async fn run(self, mut stop: StopSignal) {
-        let mut subscription = Subscription::new(self.store().clone(), Position::START);
-        let mut seen = Position::START;
-        let mut providers: BTreeSet<ProviderId> = BTreeSet::new();
+    /// Follows the log until `stop`: catches up (collecting providers and stepping nothing),
+    /// records `public_url_changed` where the public URL differs, steps and reconciles every
+    /// provider once, then steps providers as their streams change and as their wake-up times
+    /// come. A step in progress is finished before stopping.
+    pub async fn run(mut self, mut stop: StopSignal) {
+        let mut seen = self.start_after;
+        let mut subscription = Subscription::new(self.store().clone(), seen);
+        let mut providers: BTreeSet<ProviderId> = std::mem::take(&mut self.known);
         let mut agenda = Agenda::default();
         let mut caught_up = false;
         let interval = self.converger.options.reconcile_interval;
