@@ -950,3 +950,94 @@ async fn secrets_never_appear_in_answers_logs_or_events() {
     drop(store);
     sim.shutdown().await.expect("stop the simulator");
 }
+
+#[tokio::test]
+async fn a_restart_reconciles_with_vipps_instead_of_registering_again() {
+    let sim = start_sim(Duration::from_secs(30)).await;
+    let server = server_for(&sim.base_url()).await;
+    let api = Api::of(&server);
+    create_and_enable(&api).await;
+    let ours = registered_with(&api, 1).await["webhook"]["registration_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let data = server.stop().await;
+
+    // While paystate is down, something registers our URL again.
+    let merchant = Merchant::connect(&sim.base_url(), MSN).await;
+    let (stray, _) = merchant.register_webhook(&api.webhook_url()).await;
+    assert_eq!(registrations_for(&sim, &api.webhook_url()).len(), 2);
+
+    let restarted = Restarted::start(data.path(), &sim.base_url(), &api.public_url).await;
+    let api = &restarted.api;
+    eventually(
+        "the stray registration to be deleted at start",
+        PATIENCE,
+        || async {
+            (registrations_for(&sim, &api.webhook_url()) == vec![ours.clone()]).then_some(())
+        },
+    )
+    .await;
+    let history = history(api).await;
+    let deleted = of_type(&history, "webhook_deleted");
+    assert_eq!(deleted.len(), 1, "{history:?}");
+    assert_eq!(deleted[0]["data"]["registration_id"], stray.as_str());
+    assert_eq!(deleted[0]["data"]["why"], "unknown_secret");
+    let view = provider_when(api, "the view", |_| true).await;
+    assert_eq!(view["registrations_total"], 1, "nothing registered twice");
+    assert_eq!(view["webhook"]["registration_id"], ours.as_str());
+    assert!(of_type(&history, "public_url_changed").is_empty());
+    restarted.stop().await;
+    drop(data);
+    sim.shutdown().await.expect("stop the simulator");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_provider_route() {
+    let server = TestServer::start().await;
+    let (status, document) = server.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let expected = [
+        ("/providers", "post"),
+        ("/providers", "get"),
+        ("/providers/{provider_id}", "get"),
+        ("/providers/{provider_id}/credentials", "put"),
+        ("/providers/{provider_id}/environment", "put"),
+        ("/providers/{provider_id}/enable", "post"),
+        ("/providers/{provider_id}/disable", "post"),
+        ("/providers/{provider_id}/webhook/register", "post"),
+        ("/providers/{provider_id}/webhook/rotate", "post"),
+        ("/providers/{provider_id}/webhook/remote", "get"),
+        ("/providers/{provider_id}/history", "get"),
+    ];
+    for (path, method) in expected {
+        let operation = &document["paths"][path][method];
+        assert!(
+            operation.is_object(),
+            "{method} {path} is not in the OpenAPI document"
+        );
+        assert_eq!(operation["tags"][0], "providers", "{method} {path}");
+        assert!(
+            operation["security"][0]["admin_token"].is_array(),
+            "{method} {path} requires the admin token"
+        );
+    }
+    let schemas = &document["components"]["schemas"];
+    for schema in [
+        "ProviderBody",
+        "CreateProviderRequest",
+        "CredentialsRequest",
+        "RemoteWebhooksBody",
+    ] {
+        assert!(schemas[schema].is_object(), "schema {schema}");
+    }
+    // The credential inputs are documented, the view has no credential field.
+    assert!(schemas["CredentialsRequest"]["properties"]["client_secret"].is_object());
+    let view_fields = schemas["ProviderBody"]["properties"]
+        .as_object()
+        .expect("properties");
+    assert!(view_fields
+        .keys()
+        .all(|field| !field.contains("secret") || field == "credentials_fingerprint"));
+    server.stop().await;
+}
