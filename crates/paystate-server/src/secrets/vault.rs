@@ -23,9 +23,9 @@ const KEY_CHECK_OWNER: &str = "-vault-";
 /// The label of a provider's most recently stored credentials.
 const LATEST_CREDENTIALS: &str = "latest";
 
-/// Stores each provider's webhook secrets (every version, kept for audits) and its current API
-/// credentials, each record encrypted with XChaCha20-Poly1305 under the master key and bound to
-/// its provider, version and kind.
+/// Stores each provider's webhook secrets (every version, kept for audits) and API credentials
+/// (every set, by fingerprint, plus the latest), each record encrypted with XChaCha20-Poly1305
+/// under the master key and bound to its provider, kind and version or fingerprint.
 ///
 /// Methods are synchronous: side-tree reads and writes do not wait on the log's group commit.
 pub struct SecretVault {
