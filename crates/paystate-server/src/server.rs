@@ -60,7 +60,8 @@ pub async fn run_with_store(
     let vault = Arc::new(SecretVault::open(store.clone(), master_key)?);
 
     let projections = ProjectionsHandle::open(store.as_ref())?;
-    let webhook_apis = crate::registration::vipps_apis(vault.clone(), config.vipps_base_url.as_ref());
+    let webhook_apis =
+        crate::registration::vipps_apis(vault.clone(), config.vipps_base_url.as_ref());
     let state = AppState {
         store: store.clone(),
         config: config.clone(),
