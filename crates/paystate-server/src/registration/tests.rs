@@ -578,3 +578,81 @@ async fn a_registration_whose_secret_is_not_in_the_vault_is_replaced() {
         .ids(Environment::Test)
         .contains(&first.registration_id.to_string()));
 }
+
+mod reactor_loop {
+    use super::*;
+    use crate::registration::RegistrationReactor;
+    use crate::shutdown::BackgroundTasks;
+    use paystate_store::Position;
+
+    /// Waits, without sleeping, until the log holds `count` events of `event_type`; gives up
+    /// after `PATIENCE`.
+    async fn await_events(
+        store: &Arc<dyn EventStore>,
+        event_type: &str,
+        count: usize,
+    ) -> Vec<serde_json::Value> {
+        const PATIENCE: Duration = Duration::from_secs(10);
+        let mut head = store.watch_head();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let found: Vec<serde_json::Value> = store
+                .read_all(Position::START, 10_000)
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.event_type == event_type)
+                .map(|e| serde_json::from_slice(&e.payload).unwrap())
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            let changed = tokio::time::timeout_at(deadline, head.changed()).await;
+            assert!(
+                matches!(changed, Ok(Ok(()))),
+                "timed out waiting for {count} {event_type}"
+            );
+        }
+    }
+
+    fn spawn(w: &World, public_url: &str) -> BackgroundTasks {
+        let converger = Converger {
+            store: w.store.clone(),
+            vault: w.vault.clone(),
+            apis: Arc::new(w.vipps.clone()),
+            options: w.converger.options,
+        };
+        let reactor = RegistrationReactor::new(converger, HttpUrl::parse(public_url).unwrap());
+        let mut tasks = BackgroundTasks::new();
+        tasks.spawn("registration reactor", move |stop| reactor.run(stop));
+        tasks
+    }
+
+    #[tokio::test]
+    async fn follows_the_log_and_registers_when_a_provider_is_enabled() {
+        let w = world();
+        let tasks = spawn(&w, PUBLIC_URL);
+        w.create().await;
+        w.command(ProviderCommand::Enable).await;
+        let registered = await_events(&w.store, "webhook_registered", 1).await;
+        assert_eq!(registered[0]["reason"], "enabled");
+        assert_eq!(w.vipps.ids(Environment::Test).len(), 1);
+        tasks.shutdown(Duration::from_secs(5)).await;
+    }
+
+    #[tokio::test]
+    async fn a_new_public_url_at_start_is_recorded_and_re_registered() {
+        let w = world();
+        w.enabled().await;
+        w.step().await;
+        let tasks = spawn(&w, "https://new.example.no/pay");
+        let changed = await_events(&w.store, "public_url_changed", 1).await;
+        assert_eq!(changed[0]["to"], "https://new.example.no/pay");
+        let registered = await_events(&w.store, "webhook_registered", 2).await;
+        assert_eq!(registered[1]["reason"], "public_url_changed");
+        assert_eq!(
+            registered[1]["url"],
+            format!("https://new.example.no/pay/webhooks/vipps/{}", w.id)
+        );
+        tasks.shutdown(Duration::from_secs(5)).await;
+    }
+}
