@@ -1,6 +1,6 @@
 //! Provider administration (`/providers...`, SPEC §3.2), behind the admin token.
 //!
-//! - [`routes`]: the handlers, annotated for the OpenAPI document.
+//! - [`routes`](mod@routes): the handlers, annotated for the OpenAPI document.
 //! - [`input`]: request bodies to domain values, naming the field that broke a rule.
 //! - [`dto`]: the JSON shapes.
 //! - [`stream`]: folding a provider from its stream and appending with optimistic
