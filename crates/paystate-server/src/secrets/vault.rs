@@ -149,8 +149,10 @@ impl SecretVault {
         );
         let mut secrets = Vec::new();
         for (key, record) in self.store.side_scan(VAULT_NAMESPACE, prefix.as_bytes())? {
-            let version =
-                parse_version(&key[prefix.len()..]).ok_or_else(|| VaultError::Malformed {
+            let version = key
+                .get(prefix.len()..)
+                .and_then(parse_version)
+                .ok_or_else(|| VaultError::Malformed {
                     kind: SecretKind::WebhookSecret.name(),
                     provider: provider.to_string(),
                     reason: "storage key without a secret version",
@@ -169,10 +171,18 @@ impl SecretVault {
         &self,
         provider: &ProviderId,
     ) -> Result<Option<SecretVersion>, VaultError> {
+        // The versions are in the storage keys: nothing needs decrypting.
+        let prefix = format!(
+            "{}/{}/",
+            SecretKind::WebhookSecret.name(),
+            provider.as_str()
+        );
         Ok(self
-            .webhook_secrets(provider)?
-            .last()
-            .map(|(version, _)| *version))
+            .store
+            .side_scan(VAULT_NAMESPACE, prefix.as_bytes())?
+            .iter()
+            .filter_map(|(key, _)| key.get(prefix.len()..).and_then(parse_version))
+            .max())
     }
 
     fn write(&self, slot: &Slot<'_>, plaintext: &[u8]) -> Result<(), VaultError> {
