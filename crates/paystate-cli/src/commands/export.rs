@@ -10,7 +10,9 @@ use std::io::Write;
 /// How many envelopes are read from the store at a time.
 const PAGE: usize = 1024;
 
-/// Write the event log as JSON lines (one envelope per line) to standard output.
+/// Write the event log as JSON lines to standard output.
+///
+/// One envelope per line, in position order.
 ///
 /// Lossless: positions, ids, times, stored payload bytes and the hash chain are kept, so
 /// `paystate import` into an empty data directory reproduces the same chain head hash. The

@@ -8,15 +8,18 @@ use paystate_store::{Envelope, EventStore, SledStore};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-/// Load a log exported by `paystate export` (JSON lines on standard input) into an empty data
-/// directory, keeping every position, id, time and hash.
+/// Load an export into an empty data directory.
+///
+/// Reads the JSON lines of `paystate export` from standard input and keeps every position, id,
+/// time and hash.
 ///
 /// The whole input is parsed first; the store then checks every record (position, stream
 /// version, recomputed hash, chain onto the one before) and writes all of them in one atomic
 /// batch, or none; finally the projections are built from the imported log. A non-empty store
 /// or a broken file is refused with the reason and nothing is changed (a data directory this
-/// command created for a refused import is removed again). The export carries no secrets: deliveries
-/// can only be re-verified (`paystate verify`) where the secrets are (see `verify --help`).
+/// command created for a refused import is removed again). The export carries no secrets:
+/// deliveries can only be re-verified (`paystate verify`) where the secrets are (see
+/// `verify --help`).
 ///
 /// Examples:
 ///   paystate import --data ./restored < log.jsonl

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 /// How many envelopes a rebuild reads per page.
 const PAGE: usize = 4096;
 
-/// Rebuild every projection (providers, payments, listing indexes) from the event log.
+/// Rebuild every projection from the event log (--verify: compare with the persisted ones).
 ///
-/// Without --verify the rebuilt projections replace the persisted ones (what `paystate serve`
-/// loads on start). With --verify nothing is written: the persisted projections, brought up
-/// to the log head, are compared with the rebuild, and the first difference is named (exit
-/// code 1). Shows a progress bar on a terminal and ends with the events/s figure.
+/// Rebuilds providers, payments and the listing indexes by folding the whole log. Without
+/// --verify the rebuilt projections replace the persisted ones (what `paystate serve` loads on
+/// start). With --verify nothing is written: the persisted projections, brought up to the log
+/// head, are compared with the rebuild, and the first difference is named (exit code 1). Shows
+/// a progress bar on a terminal and ends with the events/s figure.
 ///
 /// Examples:
 ///   paystate replay --data ./paystate-data

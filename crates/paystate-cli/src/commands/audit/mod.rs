@@ -15,9 +15,10 @@ use anyhow::Context;
 use paystate_domain::{ProviderId, Reference};
 use paystate_store::EventStore;
 
-/// Show the timeline of a payment or a provider: every recorded fact with its position, the
-/// time it was recorded, what it says and what it changed (e.g. "aggregate.captured
-/// 0 -> 4000 NOK"), followed by the resulting view.
+/// Show the timeline of a payment or a provider: each fact, when, and what it changed.
+///
+/// Every recorded fact with its position, the time it was recorded, what it says and what it
+/// changed (e.g. "aggregate.captured 0 -> 4000 NOK"), followed by the resulting view.
 ///
 /// Examples:
 ///   paystate audit payment vipps-test acme-order-1001

@@ -16,12 +16,13 @@ use paystate_domain::{ProviderId, Reference};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Run the whole system on this machine and tell its story: a Vipps simulator and the paystate
-/// server start in this process on free 127.0.0.1 ports; a provider is created and enabled, its
-/// webhook registered automatically, payments created, authorized, partly captured and
-/// refunded; Vipps delivers a webhook twice and two out of order; a forged webhook is rejected
-/// with its diagnosis; the webhook secret is rotated. Then the provider view, the payments and
-/// the audit timeline of one payment are printed.
+/// Run the server and a Vipps simulator in one process and tell a scripted story.
+///
+/// A Vipps simulator and the paystate server start in this process on free 127.0.0.1 ports. A
+/// provider is created and enabled, its webhook registered automatically; payments are created,
+/// authorized, partly captured and refunded; Vipps delivers a webhook twice and two out of
+/// order; forged webhooks are rejected with their diagnosis; the webhook secret is rotated.
+/// Then the provider view, the payments and the audit timeline of one payment are printed.
 ///
 /// The data directory is left in place for the other commands (`audit`, `verify`, `replay`,
 /// `export`, `serve`); the demo refuses a directory that already holds a store. Needs no

@@ -21,9 +21,10 @@ use zeroize::Zeroizing;
 /// How many envelopes are read per page while scanning for deliveries.
 const PAGE: usize = 4096;
 
-/// Check the integrity of the log: walk the hash chain from position 1, then re-verify every
-/// stored delivery (`webhook_received`) against its raw body and the secret version recorded
-/// for it.
+/// Check the log: its hash chain and every stored delivery's signature.
+///
+/// Walks the hash chain from position 1, then re-verifies every stored delivery
+/// (`webhook_received`) against its raw body and the secret version recorded for it.
 ///
 /// Webhook secrets are read from the data directory's encrypted vault with the master key
 /// (PAYSTATE_MASTER_KEY, else {data}/master.key, as `paystate serve` does). A log imported into
