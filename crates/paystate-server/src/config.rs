@@ -346,7 +346,9 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
     pub const DEFAULT_DATE_TOLERANCE: Duration = Duration::from_secs(300);
-    pub const DEFAULT_SECRET_GRACE_PERIOD: Duration = Duration::from_secs(24 * 60 * 60);
+    /// Ten minutes, the domain's default ([`paystate_domain::provider::DEFAULT_SECRET_GRACE`]):
+    /// a deleted registration gets no new deliveries, so only those already in flight need it.
+    pub const DEFAULT_SECRET_GRACE_PERIOD: Duration = Duration::from_secs(10 * 60);
     pub const DEFAULT_REJECTION_RECORD_BUDGET: u32 = 20;
     pub const DEFAULT_PROJECTION_COMMIT_INTERVAL: Duration = Duration::from_secs(5);
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -487,5 +489,14 @@ mod tests {
         assert_eq!(config.body_limit, 65536);
         config.body_limit = 10;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn the_secret_grace_default_is_the_domains() {
+        let domain = paystate_domain::provider::DEFAULT_SECRET_GRACE;
+        assert_eq!(
+            ServerConfig::DEFAULT_SECRET_GRACE_PERIOD.as_secs(),
+            domain.whole_seconds().unsigned_abs()
+        );
     }
 }
