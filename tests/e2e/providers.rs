@@ -1049,3 +1049,84 @@ async fn the_openapi_document_describes_every_provider_route() {
         .all(|field| !field.contains("secret") || field == "credentials_fingerprint"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_unknown_providers_are_404() {
+    let server = TestServer::start().await;
+    let api = Api::of(&server);
+
+    let mut no_secret = new_provider(credentials(CLIENT_SECRET, SUBSCRIPTION_KEY));
+    no_secret["credentials"]
+        .as_object_mut()
+        .expect("object")
+        .remove("client_secret");
+    let cases = [
+        (no_secret, "credentials.client_secret: is required"),
+        (json!({"id": ID}), "kind: is required"),
+    ];
+    for (body, message) in cases {
+        let (status, answer) = admin(&api, Method::POST, "/providers", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["message"], message);
+    }
+    let (status, answer) = admin(
+        &api,
+        Method::POST,
+        "/providers",
+        Some(json!({"id": ID, "colour": "blue"})),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{answer}"
+    );
+
+    for (method, path, body) in [
+        (Method::GET, format!("/providers/{ID}"), None),
+        (Method::GET, format!("/providers/{ID}/history"), None),
+        (Method::GET, format!("/providers/{ID}/webhook/remote"), None),
+        (Method::POST, format!("/providers/{ID}/enable"), None),
+        (
+            Method::POST,
+            format!("/providers/{ID}/webhook/rotate"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/providers/{ID}/credentials"),
+            Some(credentials("a", "b")),
+        ),
+        (
+            Method::PUT,
+            format!("/providers/{ID}/environment"),
+            Some(json!({"environment": "test"})),
+        ),
+    ] {
+        let (status, answer) = admin(&api, method.clone(), &path, body).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("unknown_provider")),
+            "{method} {path}: {answer}"
+        );
+    }
+    let (status, answer) = api.get("/providers/Not%20An%20Id").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("provider_id:")),
+        "{answer}"
+    );
+    let (status, _) = server.get("/providers").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the admin token is required"
+    );
+    // Nothing was stored for the refused or unknown providers, in the log or in the vault.
+    assert_eq!(server.head(), 0);
+    let id = paystate_domain::ProviderId::parse(ID).expect("id");
+    assert!(server.vault.credentials(&id).expect("vault").is_none());
+    server.stop().await;
+}
