@@ -10,6 +10,7 @@
 //! | Vipps created the registration | our URL listed, id unknown, no journal entry | deletes it (`unknown_secret`), registers again |
 //! | the secret was sealed in the vault | as above (the secret is never used) | as above, under a higher secret version |
 //! | the journal entry was written | id listed, journal entry and secret present | records it (`webhook_registered`), no new registration |
+//! | as above, then the public URL changed | a journaled id for an earlier URL | deletes it (`superseded`), registers the current URL |
 //! | `webhook_registered` was appended | nothing pending | deletes what it superseded, reconciles |
 
 use super::api::{
@@ -246,7 +247,8 @@ impl Converger {
 
         // A registration made before a crash, not yet recorded: record it instead of making
         // another one.
-        for entry in journal::entries(&*self.store, &provider.id)? {
+        let journal = journal::entries(&*self.store, &provider.id)?;
+        for entry in &journal {
             let unrecorded = entry.secret_version >= requested
                 && provider.live_registration(&entry.registration_id).is_none();
             if !unrecorded
@@ -262,7 +264,7 @@ impl Converger {
                 let fingerprint = fingerprint_of(&secret)?;
                 tracing::info!(provider = %provider.id, registration_id = %entry.registration_id,
                     secret_version = %entry.secret_version, "recording a registration made before a restart");
-                self.record_registered(&provider.id, &entry, fingerprint, pending.reason)
+                self.record_registered(&provider.id, entry, fingerprint, pending.reason)
                     .await?;
                 metrics::counter!(REGISTRATION_OUTCOMES_TOTAL, "provider" => provider.id.to_string(), "outcome" => "adopted")
                     .increment(1);
@@ -271,9 +273,17 @@ impl Converger {
         }
 
         // Registrations for our URL whose secret we do not hold can never verify; they would
-        // only duplicate deliveries and fail them. Remove them before adding ours.
-        for webhook in remote.iter().filter(|w| w.url == url) {
+        // only duplicate deliveries and fail them. Remove them before adding ours, and with
+        // them any registration made before a crash that can no longer be recorded (for an
+        // older request or an earlier URL).
+        for webhook in &remote {
             if provider.live_registration(&webhook.id).is_some() {
+                continue;
+            }
+            let made_by_us = journal
+                .iter()
+                .find(|entry| entry.registration_id == webhook.id);
+            if webhook.url != url && made_by_us.is_none() {
                 continue;
             }
             api.delete(&webhook.id).await?;
@@ -282,14 +292,12 @@ impl Converger {
                 .iter()
                 .any(|r| r.registration_id == webhook.id);
             if !retired {
-                self.record_deleted(
-                    &provider.id,
-                    &webhook.id,
-                    None,
-                    DeletionReason::UnknownSecret,
-                    false,
-                )
-                .await?;
+                let (version, why) = match made_by_us {
+                    Some(entry) => (Some(entry.secret_version), DeletionReason::Superseded),
+                    None => (None, DeletionReason::UnknownSecret),
+                };
+                self.record_deleted(&provider.id, &webhook.id, version, why, false)
+                    .await?;
             }
         }
 

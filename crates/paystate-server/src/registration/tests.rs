@@ -400,6 +400,48 @@ async fn a_registration_whose_secret_was_lost_in_a_crash_is_replaced() {
 }
 
 #[tokio::test]
+async fn a_registration_made_before_a_crash_for_an_earlier_url_is_deleted_not_adopted() {
+    let w = world();
+    w.enabled().await;
+    // The previous run registered an earlier URL, sealed and journaled it, then died; the
+    // server now runs under another public URL.
+    let earlier = "https://old.example.no/webhooks/vipps/vipps-test";
+    let id = w
+        .vipps
+        .add(Environment::Test, earlier, "secret-from-before");
+    w.vault
+        .put_webhook_secret(&w.id, version(1), &WebhookSecret::new("secret-from-before"))
+        .unwrap();
+    journal::put(
+        &*w.store,
+        &w.id,
+        &JournalEntry {
+            registration_id: id.clone(),
+            secret_version: version(1),
+            url: HttpUrl::parse(earlier).unwrap(),
+            events: WebhookEventType::all_epayment(),
+            environment: Environment::Test,
+            credentials_fingerprint: Fingerprint::parse("c0ffee").unwrap(),
+        },
+    )
+    .unwrap();
+
+    assert_eq!(w.step().await, Wake::OnChange);
+    let current = w.provider().current.unwrap();
+    assert_eq!(current.url.as_str(), w.our_url());
+    assert_eq!(current.secret_version, version(2));
+    assert_eq!(
+        w.vipps.ids(Environment::Test),
+        vec![current.registration_id.to_string()]
+    );
+    let deleted = w.payload("webhook_deleted");
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["registration_id"], id.to_string());
+    assert_eq!(deleted[0]["why"], "superseded");
+    assert_eq!(deleted[0]["secret_version"], 1);
+}
+
+#[tokio::test]
 async fn a_secret_sealed_before_a_crash_keeps_its_version() {
     let w = world();
     w.enabled().await;
