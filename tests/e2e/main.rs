@@ -7,3 +7,4 @@ mod hostile;
 mod ingestion;
 mod providers;
 mod queries;
+mod serve;

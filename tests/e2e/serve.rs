@@ -1,0 +1,108 @@
+//! `paystate serve` as an operator runs it: port 0, JSON logs, a generated admin token that is
+//! written to a private file and never logged, and a clean exit on SIGTERM.
+
+use paystate_e2e::child::paystate_binary;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[tokio::test]
+async fn serve_on_port_zero_generates_a_private_token_and_stops_on_sigterm() {
+    let data = tempfile::tempdir().expect("data directory");
+    let mut child = Command::new(paystate_binary())
+        .args(["serve", "--listen", ":0", "--log-format", "json", "--data"])
+        .arg(data.path())
+        .env_remove("PAYSTATE_ADMIN_TOKEN")
+        .env_remove("PAYSTATE_MASTER_KEY")
+        .env_remove("PAYSTATE_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn paystate serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    // Every log line is JSON; the bound address is in the "listening" line.
+    let mut seen = Vec::new();
+    let address = loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a log line before the server listens");
+        let entry: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        seen.push(line);
+        if entry["fields"]["message"] == "listening" {
+            break entry["fields"]["address"]
+                .as_str()
+                .expect("address")
+                .to_owned();
+        }
+    };
+    assert!(
+        address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
+        "{address}"
+    );
+
+    let token_path = data.path().join("admin-token");
+    let token = std::fs::read_to_string(&token_path).expect("the generated token file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert!(
+        seen.iter()
+            .any(|line| line.contains(token_path.to_str().expect("utf-8 path"))),
+        "the token's path is logged"
+    );
+
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    let events = client
+        .get(format!("http://{address}/events"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(
+        events.status(),
+        200,
+        "the generated token opens the admin API"
+    );
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("send SIGTERM");
+    assert!(status.success());
+    let exit = child.wait().expect("wait for paystate");
+    assert!(exit.success(), "exit status {exit}");
+    reader.join().expect("log reader");
+    seen.extend(lines.try_iter());
+    assert!(
+        seen.iter().all(|line| !line.contains(token.trim())),
+        "the token never appears in the logs"
+    );
+    assert!(
+        seen.iter().any(|line| line.contains("stopped")),
+        "a clean stop is logged"
+    );
+}
