@@ -157,7 +157,11 @@ impl Converger {
             }
             for deletion in &superseded {
                 if let Err(error) = self.delete_superseded(&provider, deletion).await {
-                    let retry_at = now + self.options.backoff.initial;
+                    // Back off by as long as the deletion has been due, within the backoff's
+                    // bounds: 2 s, 4 s, 8 s, ... for a deletion that keeps failing.
+                    let overdue = Duration::try_from(now - due).unwrap_or_default();
+                    let retry_at =
+                        now + overdue.clamp(self.options.backoff.initial, self.options.backoff.max);
                     tracing::warn!(provider = %id, registration_id = %deletion.registration_id, %error,
                         "could not delete a superseded webhook registration; will retry");
                     return match error {

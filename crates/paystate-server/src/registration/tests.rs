@@ -698,3 +698,77 @@ mod reactor_loop {
         tasks.shutdown(Duration::from_secs(5)).await;
     }
 }
+
+#[tokio::test]
+async fn a_failing_deletion_is_retried_with_growing_delays() {
+    let w = world();
+    w.enabled().await;
+    w.step().await;
+    w.command(ProviderCommand::Rotate).await;
+    let start = OffsetDateTime::now_utc();
+    w.step_at(start).await;
+    let due = w.provider().current.unwrap().registered_at + Duration::from_secs(5);
+    let failing = Arc::new(FailingDeletes(w.vipps.clone()));
+    let w = World {
+        converger: Converger {
+            apis: failing,
+            ..w.converger
+        },
+        ..w
+    };
+
+    let Wake::At(first) = w.step_at(due).await else {
+        panic!("a retry time")
+    };
+    assert_eq!(first, due + Duration::from_secs(2));
+    let later = due + Duration::from_secs(20);
+    let Wake::At(second) = w.step_at(later).await else {
+        panic!("a retry time")
+    };
+    assert_eq!(second, later + Duration::from_secs(20));
+    let much_later = due + Duration::from_secs(3600);
+    let Wake::At(third) = w.step_at(much_later).await else {
+        panic!("a retry time")
+    };
+    assert_eq!(
+        third,
+        much_later + Duration::from_secs(60),
+        "capped at the backoff's maximum"
+    );
+    assert_eq!(w.vipps.ids(Environment::Test).len(), 2, "nothing deleted");
+    assert!(w.payload("webhook_deleted").is_empty());
+}
+
+/// The fake Vipps, except that every delete fails.
+#[derive(Debug)]
+struct FailingDeletes(Arc<FakeVipps>);
+
+#[derive(Debug)]
+struct FailingDeleteApi(Arc<dyn WebhookApi>);
+
+impl WebhookApi for FailingDeleteApi {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RemoteWebhook>, WebhookApiError>> {
+        self.0.list()
+    }
+
+    fn register<'a>(
+        &'a self,
+        url: &'a HttpUrl,
+        events: &'a [WebhookEventType],
+    ) -> BoxFuture<'a, Result<NewRegistration, WebhookApiError>> {
+        self.0.register(url, events)
+    }
+
+    fn delete<'a>(
+        &'a self,
+        _id: &'a RegistrationId,
+    ) -> BoxFuture<'a, Result<Deletion, WebhookApiError>> {
+        Box::pin(async { Err(WebhookApiError::new("delete webhook: Vipps answered 500")) })
+    }
+}
+
+impl WebhookApiFactory for FailingDeletes {
+    fn connect(&self, target: &Target) -> Result<Arc<dyn WebhookApi>, WebhookApiError> {
+        Ok(Arc::new(FailingDeleteApi(self.0.connect(target)?)))
+    }
+}
