@@ -87,10 +87,7 @@ pub async fn receive_vipps_webhook(
         .map(|info| info.0);
     let correlation = request_correlation(&parts.headers);
 
-    let provider = find_provider(&state, &raw_id).await.ok_or_else(|| {
-        count("unknown_provider", "unknown");
-        ApiError::not_found("unknown_provider", "no provider with this id")
-    })?;
+    let provider = find_provider(&state, &raw_id).await?;
     let body = read_body(body, state.config.body_limit)
         .await
         .inspect_err(|error| {
@@ -214,17 +211,34 @@ fn request_correlation(headers: &HeaderMap) -> uuid::Uuid {
 }
 
 /// The provider from the projections. A provider created a moment ago may not be applied
-/// yet, so a miss waits for the projections to reach the log head once.
-async fn find_provider(state: &AppState, raw_id: &str) -> Option<Provider> {
-    let id = ProviderId::parse(raw_id).ok()?;
+/// yet, so a miss waits for the projections to reach the log head once. While the projections
+/// are still catching up after a start, a miss is `503` (retry) rather than `404`: the provider
+/// may well exist further down the log.
+async fn find_provider(state: &AppState, raw_id: &str) -> Result<Provider, ApiError> {
+    let unknown = || {
+        count("unknown_provider", "unknown");
+        ApiError::not_found("unknown_provider", "no provider with this id")
+    };
+    let id = ProviderId::parse(raw_id).map_err(|_| unknown())?;
     if let Some(provider) = state.projections.read(|p| p.provider(&id).cloned()) {
-        return Some(provider);
+        return Ok(provider);
     }
-    let head = state.store.head().ok()?;
+    let head = state.store.head()?;
     if head > state.projections.applied() {
         state.projections.wait_for(head, PROVIDER_LOOKUP_WAIT).await;
     }
-    state.projections.read(|p| p.provider(&id).cloned())
+    if let Some(provider) = state.projections.read(|p| p.provider(&id).cloned()) {
+        return Ok(provider);
+    }
+    if !state.projections.is_caught_up() {
+        count("unavailable", "unknown");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server is still reading its log; retry shortly",
+        ));
+    }
+    Err(unknown())
 }
 
 /// The raw body, at most `limit` bytes.
