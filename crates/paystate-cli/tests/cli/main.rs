@@ -220,6 +220,62 @@ mod audit {
     }
 
     #[test]
+    fn as_of_a_time_shows_what_was_recorded_by_then() {
+        let data = story_dir();
+        let full = run(&[
+            "audit",
+            "payment",
+            "vipps-test",
+            "acme-order-1001",
+            "--json",
+            "--data",
+            &data.arg(),
+        ])
+        .expect_code(0);
+        let full: serde_json::Value = serde_json::from_str(&full.stdout).unwrap();
+        // The recorded time of the capture fact: the refund was recorded after it.
+        let capture = full["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["data"]["name"] == "CAPTURED")
+            .unwrap();
+        let time = capture["recorded_at"].as_str().unwrap();
+        let audit = run(&[
+            "audit",
+            "payment",
+            "vipps-test",
+            "acme-order-1001",
+            "--as-of",
+            time,
+            "--json",
+            "--data",
+            &data.arg(),
+        ])
+        .expect_code(0);
+        let doc: serde_json::Value = serde_json::from_str(&audit.stdout).unwrap();
+        assert_eq!(doc["as_of"], time);
+        assert_eq!(doc["view"]["aggregate"]["captured"], 4000);
+        assert_eq!(doc["view"]["aggregate"]["refunded"], 0);
+
+        let bad = run(&[
+            "audit",
+            "provider",
+            "vipps-test",
+            "--as-of",
+            "yesterday",
+            "--data",
+            &data.arg(),
+        ])
+        .expect_code(2);
+        assert!(
+            bad.stderr.contains("not an RFC 3339 time"),
+            "{}",
+            bad.stderr
+        );
+    }
+
+    #[test]
     fn a_provider_timeline_shows_its_registration() {
         let data = story_dir();
         let audit = run(&["audit", "provider", "vipps-test", "--data", &data.arg()]).expect_code(0);
@@ -612,6 +668,15 @@ mod demo {
             verify.stdout
         );
         run(&["replay", "--verify", "--data", &data.arg()]).expect_code(0);
+
+        // The log the real server wrote survives an export and import unchanged.
+        let export = run(&["export", "--data", &data.arg()]).expect_code(0);
+        let copy = DataDir::empty();
+        run_with_input(&["import", "--data", &copy.arg()], export.stdout.as_bytes()).expect_code(0);
+        assert_eq!(chain_head(&copy), chain_head(&data));
+        assert!(rebuilt_projections(&copy)
+            .differences(&rebuilt_projections(&data))
+            .is_empty());
 
         // A second run refuses the same directory rather than mixing two stories.
         let again = run(&["demo", "--data", &data.arg()]).expect_code(2);

@@ -14,6 +14,9 @@ use super::outcome::Outcome;
 use anyhow::Context;
 use paystate_domain::{ProviderId, Reference};
 use paystate_store::EventStore;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use timeline::Cutoff;
 
 /// Show the timeline of a payment or a provider: each fact, when, and what it changed.
 ///
@@ -23,6 +26,7 @@ use paystate_store::EventStore;
 /// Examples:
 ///   paystate audit payment vipps-test acme-order-1001
 ///   paystate audit payment vipps-test acme-order-1001 --at 42
+///   paystate audit payment vipps-test acme-order-1001 --as-of 2026-11-28T09:30:00Z
 ///   paystate audit provider vipps-test --json
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment, after_help = crate::commands::offline::OFFLINE_AND_EXIT_HELP)]
@@ -72,6 +76,24 @@ struct Options {
     /// Stop at this global log position: the timeline and view as they were known then.
     #[arg(long, value_name = "POSITION")]
     at: Option<u64>,
+
+    /// Stop at this recorded time (RFC 3339, e.g. 2026-11-28T09:30:00Z): what was known then.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    as_of: Option<OffsetDateTime>,
+}
+
+impl Options {
+    fn cutoff(&self) -> Cutoff {
+        Cutoff {
+            position: self.at,
+            time: self.as_of,
+        }
+    }
+}
+
+fn parse_time(input: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(input, &Rfc3339)
+        .map_err(|error| format!("not an RFC 3339 time ({error}), e.g. 2026-11-28T09:30:00Z"))
 }
 
 /// A validated audit subject.
@@ -99,9 +121,11 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
     let store = options.data.open_existing()?;
     let timeline = match &target {
         Target::Payment(provider, reference) => {
-            timeline::payment(store.as_ref(), provider, reference, options.at)
+            timeline::payment(store.as_ref(), provider, reference, options.cutoff())
         }
-        Target::Provider(provider) => timeline::provider(store.as_ref(), provider, options.at),
+        Target::Provider(provider) => {
+            timeline::provider(store.as_ref(), provider, options.cutoff())
+        }
     };
     offline::runtime()?.block_on(offline::close(&store))?;
     let timeline = timeline?;
@@ -110,10 +134,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
             "no facts recorded for {} (stream {}{}); check the provider id and reference",
             timeline.subject,
             timeline.stream,
-            options
-                .at
-                .map(|at| format!(" up to position {at}"))
-                .unwrap_or_default()
+            render::cutoff_words(&timeline)
         );
     }
     if options.json {
@@ -135,6 +156,9 @@ pub fn payment_table(
     reference: &Reference,
 ) -> anyhow::Result<String> {
     Ok(render::table(&timeline::payment(
-        store, provider, reference, None,
+        store,
+        provider,
+        reference,
+        Cutoff::default(),
     )?))
 }

@@ -15,10 +15,7 @@ pub fn table(timeline: &Timeline) -> String {
         "Audit of {} (stream {}){}",
         timeline.subject,
         timeline.stream,
-        timeline
-            .at
-            .map(|at| format!(", as of position {at}"))
-            .unwrap_or_default()
+        cutoff_words(timeline)
     );
     if timeline.entries.is_empty() {
         let _ = writeln!(out, "no facts recorded");
@@ -54,6 +51,19 @@ pub fn table(timeline: &Timeline) -> String {
     let _ = writeln!(out, "Resulting view:");
     let _ = writeln!(out, "{}", pretty(&timeline.view));
     out
+}
+
+/// Where the timeline stops, in words: ", up to position 42, as of 2026-…Z", or nothing.
+pub fn cutoff_words(timeline: &Timeline) -> String {
+    let mut words = String::new();
+    if let Some(at) = timeline.at {
+        let _ = write!(words, ", up to position {at}");
+    }
+    if let Some(time) = timeline.as_of {
+        let time = time.format(&Rfc3339).unwrap_or_else(|_| time.to_string());
+        let _ = write!(words, ", as of {time}");
+    }
+    words
 }
 
 /// The timeline as one JSON document.

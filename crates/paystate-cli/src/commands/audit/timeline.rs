@@ -28,7 +28,21 @@ pub struct Entry {
     pub data: Value,
 }
 
-/// The timeline of one payment or provider, up to an optional position.
+/// Where a timeline stops: after a global position, and/or at a recorded time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cutoff {
+    pub position: Option<u64>,
+    pub time: Option<OffsetDateTime>,
+}
+
+impl Cutoff {
+    fn includes(&self, envelope: &Envelope) -> bool {
+        self.position.is_none_or(|at| envelope.position.0 <= at)
+            && self.time.is_none_or(|time| envelope.recorded_at <= time)
+    }
+}
+
+/// The timeline of one payment or provider, up to an optional position or time.
 #[derive(Debug, Clone, Serialize)]
 pub struct Timeline {
     /// `payment vipps-test/acme-order-1001` or `provider vipps-test`.
@@ -36,6 +50,9 @@ pub struct Timeline {
     pub stream: String,
     /// The position the timeline stops at, if `--at` was given.
     pub at: Option<u64>,
+    /// The recorded time the timeline stops at, if `--as-of` was given.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub as_of: Option<OffsetDateTime>,
     pub entries: Vec<Entry>,
     /// The view after the last entry (`null` if nothing was known).
     pub view: Value,
@@ -46,7 +63,7 @@ pub fn payment(
     store: &dyn EventStore,
     provider: &ProviderId,
     reference: &Reference,
-    at: Option<u64>,
+    cutoff: Cutoff,
 ) -> anyhow::Result<Timeline> {
     let stream = streams::payment_stream(provider, reference);
     let mut projection = PaymentProjection::new(provider.clone(), reference.clone());
@@ -61,7 +78,7 @@ pub fn payment(
         store,
         format!("payment {provider}/{reference}"),
         stream,
-        at,
+        cutoff,
         PAYMENT,
         |meta, event| {
             let before = view(&projection);
@@ -75,7 +92,7 @@ pub fn payment(
 pub fn provider(
     store: &dyn EventStore,
     id: &ProviderId,
-    at: Option<u64>,
+    cutoff: Cutoff,
 ) -> anyhow::Result<Timeline> {
     let stream = streams::provider_stream(id);
     let mut provider: Option<Provider> = None;
@@ -89,7 +106,7 @@ pub fn provider(
         store,
         format!("provider {id}"),
         stream,
-        at,
+        cutoff,
         PROVIDER,
         |meta, event| {
             let before = view(&provider);
@@ -105,13 +122,13 @@ pub fn provider(
     )
 }
 
-/// Reads `stream`, stops after `at`, and lets `fold` apply each decodable fact, returning the
+/// Reads `stream`, stops at `cutoff`, and lets `fold` apply each decodable fact, returning the
 /// view before and after it.
 fn build(
     store: &dyn EventStore,
     subject: String,
     stream: String,
-    at: Option<u64>,
+    cutoff: Cutoff,
     shape: ViewShape,
     mut fold: impl FnMut(EventMeta, &DomainEvent) -> (Value, Value),
 ) -> anyhow::Result<Timeline> {
@@ -120,7 +137,7 @@ fn build(
     let mut view = Value::Null;
     for envelope in envelopes
         .iter()
-        .filter(|envelope| at.is_none_or(|at| envelope.position.0 <= at))
+        .filter(|envelope| cutoff.includes(envelope))
     {
         let entry = match decode(envelope) {
             Ok(event) => {
@@ -144,7 +161,8 @@ fn build(
     Ok(Timeline {
         subject,
         stream,
-        at,
+        at: cutoff.position,
+        as_of: cutoff.time,
         entries,
         view,
     })
