@@ -15,8 +15,6 @@ pub struct StopSignal {
     /// A watch rather than a oneshot: every clone observes the one transition to `true`, and a
     /// task that checks late still sees it.
     receiver: watch::Receiver<bool>,
-    /// Keeps the sender of a [`StopSignal::never`] alive, so that it stays pending.
-    _never: Option<std::sync::Arc<watch::Sender<bool>>>,
 }
 
 impl StopSignal {
@@ -29,15 +27,6 @@ impl StopSignal {
     /// Whether stop has been requested.
     pub fn is_stopped(&self) -> bool {
         *self.receiver.borrow()
-    }
-
-    /// A signal that never fires, for code run outside a server (tests, CLI tools).
-    pub fn never() -> StopSignal {
-        let (sender, receiver) = watch::channel(false);
-        StopSignal {
-            receiver,
-            _never: Some(std::sync::Arc::new(sender)),
-        }
     }
 }
 
@@ -67,7 +56,6 @@ impl BackgroundTasks {
     pub fn signal(&self) -> StopSignal {
         StopSignal {
             receiver: self.stop.subscribe(),
-            _never: None,
         }
     }
 
@@ -128,8 +116,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_that_ignores_stop_is_aborted_after_the_grace() {
+        /// Sets its flag when the task's future is dropped, i.e. when the task was aborted.
+        struct DropFlag(Arc<AtomicBool>);
+        impl Drop for DropFlag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicBool::new(false));
         let mut tasks = BackgroundTasks::new();
-        tasks.spawn("stubborn", |_stop| std::future::pending::<()>());
+        let guard = DropFlag(dropped.clone());
+        tasks.spawn("stubborn", move |_stop| async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
         tasks.shutdown(Duration::from_millis(10)).await;
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the stubborn task was aborted"
+        );
     }
 }
