@@ -25,9 +25,10 @@ pub struct StoreArgs {
     /// Payload size of every benchmark event, in bytes (a typical webhook body).
     #[arg(long, default_value_t = 256)]
     payload_bytes: usize,
+    /// The numbers of concurrent appenders to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 64])]
+    appenders: Vec<usize>,
 }
-
-const APPENDER_COUNTS: [usize; 3] = [1, 8, 64];
 
 #[derive(Debug, Clone)]
 pub struct AppendRun {
@@ -59,7 +60,7 @@ pub fn run(args: &StoreArgs, dir: &Path) -> anyhow::Result<StoreReport> {
     let fdatasync_per_second = raw_fdatasync(dir, seconds)?;
 
     let mut appends = Vec::new();
-    for appenders in APPENDER_COUNTS {
+    for &appenders in &args.appenders {
         eprintln!("store: {appenders} concurrent appenders for {seconds:?}");
         let scratch = scratch_dir(dir)?;
         let store = Arc::new(SledStore::open(scratch.path().join("data"))?);

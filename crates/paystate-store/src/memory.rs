@@ -7,7 +7,7 @@ use crate::codec::{chain_fault, decode_record, encode_record, GENESIS_HASH};
 use crate::error::StoreError;
 use crate::event_store::{EventStore, KvOp, KvPairs};
 use crate::options::StoreOptions;
-use crate::sequencer::{BatchPlan, LogIndex, Tail};
+use crate::sequencer::{BatchPlan, EventIds, LogIndex, Tail};
 use crate::stats::{StatCounters, StoreStats};
 use crate::types::{
     AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion,
@@ -87,6 +87,8 @@ impl State {
 #[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Locked only while `state` is held, so never contended.
+    ids: Mutex<EventIds>,
     head: watch::Sender<Position>,
     options: StoreOptions,
     stats: StatCounters,
@@ -117,6 +119,7 @@ impl MemoryStore {
                 side: HashMap::new(),
                 closed: false,
             }),
+            ids: Mutex::new(EventIds::new()),
             head: watch::channel(Position::START).0,
             options,
             stats: StatCounters::default(),
@@ -208,8 +211,18 @@ impl EventStore for MemoryStore {
         let started = Instant::now();
         let head = {
             let mut state = self.open_for_writes()?;
+            let mut ids = self
+                .ids
+                .lock()
+                .map_err(|_| StoreError::Unavailable("the in-memory store was poisoned".into()))?;
             let mut plan = BatchPlan::new(&*state, state.tail);
-            let outcome = plan.append(stream, expected, events, OffsetDateTime::now_utc())?;
+            let outcome = plan.append(
+                stream,
+                expected,
+                events,
+                OffsetDateTime::now_utc(),
+                &mut ids,
+            )?;
             let tail = plan.tail();
             let count = plan.event_count() as u64;
             let writes = plan.into_writes();

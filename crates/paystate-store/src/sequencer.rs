@@ -9,6 +9,8 @@ use crate::error::StoreError;
 use crate::types::{
     AppendOutcome, Envelope, ExpectedVersion, Hash, NewEvent, Position, StreamId, StreamVersion,
 };
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -26,10 +28,34 @@ pub(crate) struct Tail {
     pub last_hash: Hash,
 }
 
+/// Event ids: UUID v7 (millisecond time, then random bits) from a generator seeded once, so
+/// an id costs no system call.
+#[derive(Debug)]
+pub(crate) struct EventIds {
+    rng: StdRng,
+}
+
+impl EventIds {
+    pub fn new() -> EventIds {
+        EventIds {
+            rng: StdRng::from_entropy(),
+        }
+    }
+
+    pub fn next(&mut self, at: OffsetDateTime) -> Uuid {
+        let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let mut random = [0u8; 10];
+        self.rng.fill_bytes(&mut random);
+        uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+    }
+}
+
 /// The decided writes of one batch, ready to be stored in one atomic write.
 #[derive(Debug, Default)]
 pub(crate) struct PlannedWrites {
     pub envelopes: Vec<Envelope>,
+    /// The version every stream the batch touched ends at.
+    pub stream_versions: Vec<(StreamId, StreamVersion)>,
     pub dedupe: Vec<(String, Position)>,
 }
 
@@ -92,6 +118,7 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
         recorded_at: OffsetDateTime,
+        ids: &mut EventIds,
     ) -> Result<AppendOutcome, StoreError> {
         validate_append(stream, &events)?;
         // A retried append whose first attempt succeeded must be told "duplicate", not
@@ -123,7 +150,7 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
                 position: self.tail.next,
                 stream: stream.clone(),
                 stream_version: version,
-                event_id: Uuid::now_v7(),
+                event_id: ids.next(recorded_at),
                 event_type: event.event_type,
                 schema_version: event.schema_version,
                 recorded_at,
@@ -210,6 +237,12 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
     pub fn into_writes(self) -> PlannedWrites {
         PlannedWrites {
             envelopes: self.envelopes,
+            stream_versions: self
+                .overlay
+                .streams
+                .into_iter()
+                .map(|(stream, (version, _))| (stream, version))
+                .collect(),
             dedupe: self.overlay.dedupe.into_iter().collect(),
         }
     }

@@ -19,7 +19,7 @@ use crate::codec::{chain_fault, decode_record, GENESIS_HASH};
 use crate::error::StoreError;
 use crate::event_store::{EventStore, KvOp, KvPairs};
 use crate::options::StoreOptions;
-use crate::sequencer::Tail;
+use crate::sequencer::{EventIds, Tail};
 use crate::stats::{StatCounters, StoreStats};
 use crate::types::{
     AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion,
@@ -32,13 +32,14 @@ use layout::{
     be_u64, position_key, projection_tree_name, side_tree_name, storage_error, stream_index_key,
     stream_prefix, Run, Trees,
 };
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use tokio::sync::{oneshot, watch};
-use writer::{AuxWrite, Reply, Request, Shared, Writer};
+use writer::{AuxWrite, Reply, Request, Shared, Syncer, Writer};
 
 /// The sled-backed [`EventStore`]. Open one per directory; sled's file lock keeps a second
 /// process out ([`StoreError::Locked`]).
@@ -107,6 +108,7 @@ impl SledStore {
         let shared = Arc::new(Shared {
             durable_head: AtomicU64::new(head.0),
             stats: StatCounters::default(),
+            broken: Mutex::new(broken),
         });
         let (head_sender, head_receiver) = watch::channel(head);
         let (sender, receiver) = mpsc::channel();
@@ -114,16 +116,22 @@ impl SledStore {
             path: path.clone(),
             db: db.clone(),
             trees: trees.clone(),
-            disk,
             tail,
             shared: shared.clone(),
-            head: head_sender,
             max_batch_events: options.max_batch_events.max(1),
-            broken,
+            ids: EventIds::new(),
+            stream_versions: HashMap::new(),
+        };
+        let syncer = Syncer {
+            path: path.clone(),
+            db: db.clone(),
+            disk,
+            shared: shared.clone(),
+            head: head_sender,
         };
         let handle = std::thread::Builder::new()
             .name("paystate-store-writer".into())
-            .spawn(move || writer.run(receiver))
+            .spawn(move || writer.run(receiver, syncer))
             .map_err(io)?;
         Ok(SledStore {
             path,

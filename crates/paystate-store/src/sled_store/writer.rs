@@ -15,15 +15,16 @@ use super::layout::{
 };
 use crate::error::StoreError;
 use crate::event_store::KvOp;
-use crate::sequencer::{BatchPlan, LogIndex, PlannedWrites, Tail};
+use crate::sequencer::{BatchPlan, EventIds, LogIndex, PlannedWrites, Tail};
 use crate::stats::StatCounters;
 use crate::types::{
     AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion,
 };
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use time::OffsetDateTime;
 use tokio::sync::{oneshot, watch};
 
@@ -103,23 +104,58 @@ pub(crate) struct Shared {
     /// The last position known to be on disk; readers never look past it.
     pub durable_head: AtomicU64,
     pub stats: StatCounters,
+    /// Set once a write or sync failed, or the log tail could not be read at open. From then
+    /// on every write is refused: after a failed fsync the state of the file is unknown.
+    pub broken: Mutex<Option<String>>,
 }
 
+impl Shared {
+    fn broken(&self) -> Option<String> {
+        match self.broken.lock() {
+            Ok(broken) => broken.clone(),
+            Err(_) => Some("the writer panicked".into()),
+        }
+    }
+
+    fn break_with(&self, path: &std::path::Path, reason: &str) {
+        tracing::error!(path = %path.display(), %reason, "store write failed; refusing further writes");
+        if let Ok(mut broken) = self.broken.lock() {
+            broken.get_or_insert_with(|| reason.to_owned());
+        }
+    }
+}
+
+/// Writes decided batches into sled (not yet durable) and hands them to the [`Syncer`].
 #[derive(Debug)]
 pub(crate) struct Writer {
     pub path: PathBuf,
-    pub db: sled::Db,
     pub trees: Trees,
-    pub disk: DiskSync,
+    pub db: sled::Db,
     pub tail: Tail,
     pub shared: Arc<Shared>,
-    pub head: watch::Sender<Position>,
     pub max_batch_events: usize,
-    /// Set once a write or sync failed, or the log tail could not be read at open.
-    pub broken: Option<String>,
+    pub ids: EventIds,
+    /// The current version of recently written streams. The writer is the only writer, so an
+    /// entry stays true until the writer itself changes it; a miss reads the index.
+    pub stream_versions: HashMap<StreamId, StreamVersion>,
+}
+
+/// Bounds the writer's stream version cache; it is simply emptied when full.
+const STREAM_VERSION_CACHE: usize = 100_000;
+
+/// Makes written batches durable with one flush + fdatasync for all that are waiting, then
+/// answers them and moves the durable head.
+#[derive(Debug)]
+pub(crate) struct Syncer {
+    pub path: PathBuf,
+    pub db: sled::Db,
+    pub disk: DiskSync,
+    pub shared: Arc<Shared>,
+    pub head: watch::Sender<Position>,
 }
 
 /// The answer each request of a batch will get once the batch is durable.
+#[derive(Debug)]
 enum Pending {
     Append(
         Reply<Result<AppendOutcome, StoreError>>,
@@ -145,9 +181,39 @@ impl Pending {
     }
 }
 
+/// A batch written into sled, waiting to be made durable.
+#[derive(Debug)]
+pub(crate) struct Written {
+    /// The log's last position once this batch is durable.
+    head: Position,
+    events: u64,
+    appended: u64,
+    pending: Vec<Pending>,
+    closes: Vec<Reply<Result<(), StoreError>>>,
+}
+
 impl Writer {
-    /// Runs until the store closes or every handle to it is gone.
-    pub fn run(mut self, requests: mpsc::Receiver<Request>) {
+    /// Runs until the store closes or every handle to it is gone, then waits for the syncer
+    /// to make the last batch durable.
+    pub fn run(mut self, requests: mpsc::Receiver<Request>, syncer: Syncer) {
+        let (written, to_sync) = mpsc::channel();
+        let syncer = std::thread::Builder::new()
+            .name("paystate-store-sync".into())
+            .spawn(move || syncer.run(to_sync));
+        let syncer = match syncer {
+            Ok(handle) => handle,
+            Err(error) => {
+                self.shared.break_with(
+                    &self.path,
+                    &format!("cannot start the sync thread: {error}"),
+                );
+                // Without a syncer nothing can become durable: refuse everything.
+                while let Ok(request) = requests.recv() {
+                    refuse(request, "the store has no sync thread");
+                }
+                return;
+            }
+        };
         while let Ok(first) = requests.recv() {
             let mut weight = first.weight();
             let mut batch = vec![first];
@@ -160,28 +226,26 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if self.commit(batch) {
-                return;
+            let batch = self.write(batch);
+            let closing = !batch.closes.is_empty();
+            if written.send(batch).is_err() || closing {
+                break;
             }
         }
-        // Every handle is gone: make what was written durable before the database closes.
-        if self.broken.is_none() {
-            let _ = self.flush();
-        }
+        drop(written);
+        let _ = syncer.join();
     }
 
-    fn flush(&mut self) -> Result<(), String> {
-        self.db.flush().map_err(|e| format!("flush failed: {e}"))?;
-        self.disk.sync().map_err(|e| format!("fsync failed: {e}"))
-    }
-
-    /// Decides, writes and syncs one batch, then answers it. Returns true if the store closes.
-    fn commit(&mut self, batch: Vec<Request>) -> bool {
+    /// Decides and writes one batch (not yet durable).
+    fn write(&mut self, batch: Vec<Request>) -> Written {
         let mut pending = Vec::with_capacity(batch.len());
         let mut closes = Vec::new();
         let mut aux = Vec::new();
         let recorded_at = OffsetDateTime::now_utc();
-        let index = SledIndex { trees: &self.trees };
+        let index = SledIndex {
+            trees: &self.trees,
+            stream_versions: &self.stream_versions,
+        };
         let mut plan = BatchPlan::new(&index, self.tail);
         let mut appended = 0u64;
         for request in batch {
@@ -192,7 +256,7 @@ impl Writer {
                     events,
                     reply,
                 } => {
-                    let result = plan.append(&stream, expected, events, recorded_at);
+                    let result = plan.append(&stream, expected, events, recorded_at, &mut self.ids);
                     if matches!(result, Ok(AppendOutcome::Appended { .. })) {
                         appended += 1;
                     }
@@ -209,47 +273,36 @@ impl Writer {
         let events = plan.event_count() as u64;
         let writes = plan.into_writes();
 
-        if let Some(reason) = self.broken.clone() {
+        if let Some(reason) = self.shared.broken() {
             pending.into_iter().for_each(|p| p.fail(&reason));
-            aux.into_iter()
-                .for_each(|(_, reply)| reply.send(Err(StoreError::Unavailable(reason.clone()))));
+            for (_, reply) in aux {
+                reply.send(Err(StoreError::Unavailable(reason.clone())));
+            }
+            pending = Vec::new();
+        } else if let Err(reason) = self.write_log(&writes) {
+            self.shared.break_with(&self.path, &reason);
+            pending.into_iter().for_each(|p| p.fail(&reason));
+            for (_, reply) in aux {
+                reply.send(Err(StoreError::Unavailable(reason.clone())));
+            }
+            pending = Vec::new();
         } else {
-            let outcome = self.write_log(&writes).map(|()| {
-                aux.into_iter()
-                    .map(|(write, reply)| (self.write_aux(write), reply))
-                    .collect::<Vec<_>>()
-            });
-            let outcome = outcome.and_then(|aux_results| {
-                self.flush()?;
-                Ok(aux_results)
-            });
-            match outcome {
-                Ok(aux_results) => {
-                    self.tail = tail;
-                    let head = Position(tail.next.0 - 1);
-                    self.shared.durable_head.store(head.0, Ordering::Release);
-                    if events > 0 {
-                        self.shared.stats.record_commit(appended, events);
-                        self.head.send_replace(head);
-                        metrics::gauge!("paystate_store_head_position").set(head.0 as f64);
-                    }
-                    pending.into_iter().for_each(Pending::answer);
-                    aux_results
-                        .into_iter()
-                        .for_each(|(result, reply)| reply.send(result));
-                }
-                Err(reason) => {
-                    tracing::error!(path = %self.path.display(), %reason, "store write failed; refusing further writes");
-                    self.broken = Some(reason.clone());
-                    pending.into_iter().for_each(|p| p.fail(&reason));
-                }
+            self.tail = tail;
+            if self.stream_versions.len() + writes.stream_versions.len() > STREAM_VERSION_CACHE {
+                self.stream_versions.clear();
+            }
+            self.stream_versions.extend(writes.stream_versions);
+            for (write, reply) in aux {
+                pending.push(Pending::Unit(reply, self.write_aux(write)));
             }
         }
-        let closing = !closes.is_empty();
-        for reply in closes {
-            reply.send(Ok(()));
+        Written {
+            head: Position(self.tail.next.0 - 1),
+            events: if pending.is_empty() { 0 } else { events },
+            appended,
+            pending,
+            closes,
         }
-        closing
     }
 
     /// Writes a batch's chunks and indexes in one sled transaction (atomic across trees).
@@ -342,6 +395,79 @@ impl Writer {
     }
 }
 
+impl Syncer {
+    fn run(mut self, batches: mpsc::Receiver<Written>) {
+        while let Ok(first) = batches.recv() {
+            let mut waiting = vec![first];
+            waiting.extend(batches.try_iter());
+            if self.sync(waiting) {
+                return;
+            }
+        }
+        // Every handle is gone: make what was written durable before the database closes.
+        if self.shared.broken().is_none() {
+            let _ = self.flush();
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        self.db.flush().map_err(|e| format!("flush failed: {e}"))?;
+        self.disk.sync().map_err(|e| format!("fsync failed: {e}"))
+    }
+
+    /// One flush + fdatasync for every batch waiting; returns true if the store closes.
+    fn sync(&mut self, waiting: Vec<Written>) -> bool {
+        let closing = waiting.iter().any(|batch| !batch.closes.is_empty());
+        let broken = match self.shared.broken() {
+            Some(reason) => Some(reason),
+            None => self.flush().err(),
+        };
+        if let Some(reason) = broken {
+            self.shared.break_with(&self.path, &reason);
+            for batch in waiting {
+                batch.pending.into_iter().for_each(|p| p.fail(&reason));
+                batch
+                    .closes
+                    .into_iter()
+                    .for_each(|reply| reply.send(Ok(())));
+            }
+            return closing;
+        }
+        // Batches arrive in log order, so the last one holds the new head. The head moves
+        // before anyone is answered, so an appender can read its own write at once.
+        if let Some(head) = waiting.last().map(|batch| batch.head) {
+            if head.0 > self.shared.durable_head.load(Ordering::Acquire) {
+                self.shared.durable_head.store(head.0, Ordering::Release);
+                self.head.send_replace(head);
+                metrics::gauge!("paystate_store_head_position").set(head.0 as f64);
+            }
+        }
+        let appended = waiting.iter().map(|batch| batch.appended).sum();
+        let events = waiting.iter().map(|batch| batch.events).sum();
+        if events > 0 {
+            self.shared.stats.record_commit(appended, events);
+        }
+        for batch in waiting {
+            batch.pending.into_iter().for_each(Pending::answer);
+            batch
+                .closes
+                .into_iter()
+                .for_each(|reply| reply.send(Ok(())));
+        }
+        closing
+    }
+}
+
+fn refuse(request: Request, reason: &str) {
+    let unavailable = || StoreError::Unavailable(reason.to_owned());
+    match request {
+        Request::Append { reply, .. } => reply.send(Err(unavailable())),
+        Request::Import { reply, .. } | Request::Aux { reply, .. } | Request::Close { reply } => {
+            reply.send(Err(unavailable()))
+        }
+    }
+}
+
 /// The stream index entries for a batch: one per stretch of consecutive envelopes of one
 /// stream whose versions and positions both advance by one.
 fn stream_runs(envelopes: &[Envelope]) -> Vec<(Vec<u8>, [u8; 16])> {
@@ -370,10 +496,14 @@ fn stream_runs(envelopes: &[Envelope]) -> Vec<(Vec<u8>, [u8; 16])> {
 /// The writer's view of the stored indexes.
 struct SledIndex<'t> {
     trees: &'t Trees,
+    stream_versions: &'t HashMap<StreamId, StreamVersion>,
 }
 
 impl LogIndex for SledIndex<'_> {
     fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError> {
+        if let Some(version) = self.stream_versions.get(stream) {
+            return Ok(*version);
+        }
         let prefix = stream_prefix(stream);
         let last = self
             .trees
