@@ -160,3 +160,36 @@ async fn metrics_count_webhooks_by_outcome_and_provider() {
     assert_eq!(status, StatusCode::OK, "{ready}");
     fx.server.stop().await;
 }
+
+#[tokio::test]
+async fn the_api_guide_documents_every_route_of_the_openapi_document() {
+    let fx = Fixture::start().await;
+    let (_, document) = fx.server.get("/openapi.json").await;
+    let guide_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
+    let guide = std::fs::read_to_string(&guide_path).expect("docs/api.md");
+    let paths = document["paths"].as_object().expect("paths");
+    let mut undocumented = Vec::new();
+    for (path, operations) in paths {
+        for method in operations
+            .as_object()
+            .into_iter()
+            .flat_map(|ops| ops.keys())
+        {
+            let needle = format!("`{} {path}", method.to_uppercase());
+            // The route is named in code quotes, alone or followed by its query string.
+            let documented = guide.match_indices(&needle).any(|(at, _)| {
+                matches!(guide[at + needle.len()..].chars().next(), Some('`' | '?'))
+            });
+            if !documented {
+                undocumented.push(needle);
+            }
+        }
+    }
+    assert!(paths.len() >= 9, "the document lists the routes");
+    assert_eq!(
+        undocumented,
+        Vec::<String>::new(),
+        "routes missing from docs/api.md"
+    );
+    fx.server.stop().await;
+}
