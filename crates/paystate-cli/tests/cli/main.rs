@@ -387,6 +387,14 @@ mod verify {
         let (data, position) = with_tampered_delivery(Tamper::BodyOnly);
         let verify = run(&["verify", "--data", &data.arg()]).expect_code(1);
         assert!(
+            verify
+                .stdout
+                .contains(&format!("1 FAILED, the first at position {position}")),
+            "{}",
+            verify.stdout
+        );
+        assert!(verify.stdout.contains("6 re-verified"), "{}", verify.stdout);
+        assert!(
             verify.stdout.contains("hash chain:        intact"),
             "{}",
             verify.stdout
@@ -456,6 +464,17 @@ mod export_import {
             .is_empty());
         // The import built the persisted projections too.
         run(&["replay", "--verify", "--data", &copy.arg()]).expect_code(0);
+        // The export carries no secrets: the copy's chain verifies, its deliveries cannot.
+        run(&["verify", "--chain-only", "--data", &copy.arg()]).expect_code(0);
+        let verify = run(&["verify", "--data", &copy.arg()]).expect_code(1);
+        assert!(
+            verify
+                .stdout
+                .contains("first failing position 4 (delivery signature)")
+                && verify.stdout.contains("vault holds no secrets"),
+            "{}",
+            verify.stdout
+        );
         // And exporting the copy gives the same bytes: nothing was lost or reformatted.
         let again = run(&["export", "--data", &copy.arg()]).expect_code(0);
         assert_eq!(again.stdout, export.stdout);

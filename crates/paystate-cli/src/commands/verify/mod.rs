@@ -2,21 +2,20 @@
 //! the secret version recorded for it.
 
 mod delivery;
+mod secrets;
 
 use super::offline::{self, DataDirArg};
 use super::outcome::Outcome;
 use anyhow::Context;
 use delivery::{reverify, DeliveryFault};
 use indicatif::{ProgressBar, ProgressStyle};
-use paystate_domain::events::{DomainEvent, WebhookReceived};
+use paystate_domain::events::{DomainEvent, StoredEvent, WebhookReceived};
 use paystate_domain::{ProviderId, SecretVersion};
-use paystate_server::secrets::{MasterKey, SecretVault, MASTER_KEY_ENV, MASTER_KEY_FILE};
-use paystate_store::{EventStore, Position, SledStore};
-use paystate_vipps::WebhookSecret;
-use std::collections::{BTreeMap, HashMap};
+use paystate_store::{Envelope, EventStore, Position, SledStore};
+use secrets::SecretCache;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use zeroize::Zeroizing;
 
 /// How many envelopes are read per page while scanning for deliveries.
 const PAGE: usize = 4096;
@@ -58,6 +57,8 @@ struct Failure {
 struct DeliveryScan {
     /// Re-verified deliveries per (provider, secret version).
     verified: BTreeMap<(ProviderId, SecretVersion), u64>,
+    /// Deliveries that did not re-verify.
+    failed: u64,
     first_failure: Option<Failure>,
 }
 
@@ -102,7 +103,10 @@ fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
             );
         }
         if let Some(failure) = scan.first_failure {
-            println!("delivery:          FAILED at position {}", failure.position);
+            println!(
+                "                   {} FAILED, the first at position {}",
+                scan.failed, failure.position
+            );
             failures.push(("delivery signature", failure));
         }
     }
@@ -123,7 +127,7 @@ fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Re-verifies every `webhook_received` up to `end`, stopping at the first failure.
+/// Re-verifies every `webhook_received` up to `end`, counting failures and keeping the first.
 fn scan_deliveries(
     store: &Arc<SledStore>,
     data_dir: &Path,
@@ -137,124 +141,54 @@ fn scan_deliveries(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut after = Position::START;
-    'pages: while after < end {
+    while after < end {
         let page = store.read_all(after, PAGE)?;
         if page.is_empty() {
             break;
         }
         for envelope in page.iter().take_while(|envelope| envelope.position <= end) {
             after = envelope.position;
-            if envelope.event_type != "webhook_received" {
+            if envelope.event_type != WebhookReceived::TYPE_NAME {
                 continue;
             }
-            let fault = match DomainEvent::decode(
-                &envelope.event_type,
-                envelope.schema_version,
-                &envelope.payload,
-            ) {
-                Ok(DomainEvent::WebhookReceived(receipt)) => match secrets.get(&receipt)? {
-                    Ok(secret) => reverify(&receipt, &secret)
-                        .map(|()| {
-                            *scan
-                                .verified
-                                .entry((
-                                    receipt.provider_id.clone(),
-                                    receipt.verification.secret_version,
-                                ))
-                                .or_default() += 1;
-                        })
-                        .map_err(|fault: DeliveryFault| fault.to_string()),
-                    Err(missing) => Err(missing),
-                },
-                Ok(_) => Err("the record is not a webhook receipt".to_owned()),
-                Err(error) => Err(format!("the receipt cannot be read: {error}")),
-            };
-            if let Err(reason) = fault {
-                scan.first_failure = Some(Failure {
-                    position: envelope.position,
-                    reason,
-                });
-                break 'pages;
+            match check_delivery(envelope, &mut secrets)? {
+                Ok(key) => *scan.verified.entry(key).or_default() += 1,
+                Err(reason) => {
+                    scan.failed += 1;
+                    scan.first_failure.get_or_insert(Failure {
+                        position: envelope.position,
+                        reason,
+                    });
+                }
             }
         }
         bar.set_position(after.0);
-        if page.last().is_some_and(|last| last.position > end) {
-            break;
-        }
     }
     bar.finish_and_clear();
     Ok(scan)
 }
 
-/// Secrets by (provider, version), read from the vault on first use. The vault is opened only
-/// when the log has a delivery, so a log without any needs no master key.
-struct SecretCache<'a> {
-    store: Arc<SledStore>,
-    data_dir: &'a Path,
-    vault: Option<SecretVault>,
-    secrets: HashMap<(ProviderId, SecretVersion), WebhookSecret>,
-}
-
-impl<'a> SecretCache<'a> {
-    fn new(store: Arc<SledStore>, data_dir: &'a Path) -> SecretCache<'a> {
-        SecretCache {
-            store,
-            data_dir,
-            vault: None,
-            secrets: HashMap::new(),
-        }
-    }
-
-    /// The secret that should verify `receipt`: `Ok(Err(why))` when it is not available, which
-    /// is a finding about that position; `Err` when the vault cannot be opened at all.
-    fn get(&mut self, receipt: &WebhookReceived) -> anyhow::Result<Result<WebhookSecret, String>> {
-        let key = (
-            receipt.provider_id.clone(),
-            receipt.verification.secret_version,
-        );
-        if let Some(secret) = self.secrets.get(&key) {
-            return Ok(Ok(secret.clone()));
-        }
-        let vault = match &self.vault {
-            Some(vault) => vault,
-            None => self
-                .vault
-                .insert(open_vault(self.store.clone(), self.data_dir)?),
-        };
-        match vault.webhook_secret(&key.0, key.1) {
-            Ok(Some(secret)) => {
-                self.secrets.insert(key, secret.clone());
-                Ok(Ok(secret))
-            }
-            Ok(None) => Ok(Err(format!(
-                "secret version {} of provider {} is not in this data directory's vault (an \
-                 imported log carries no secrets; see --chain-only)",
-                key.1.get(),
-                key.0
-            ))),
-            Err(error) => Ok(Err(format!(
-                "secret version {} of provider {} cannot be read from the vault: {error}",
-                key.1.get(),
-                key.0
-            ))),
-        }
-    }
-}
-
-/// Opens the vault read-side with the master key the server uses, without ever generating one.
-fn open_vault(store: Arc<SledStore>, data_dir: &Path) -> anyhow::Result<SecretVault> {
-    let from_env = std::env::var(MASTER_KEY_ENV)
-        .ok()
-        .map(Zeroizing::new)
-        .filter(|value| !value.trim().is_empty());
-    if from_env.is_none() && !data_dir.join(MASTER_KEY_FILE).is_file() {
-        anyhow::bail!(
-            "cannot re-verify deliveries: no master key ({MASTER_KEY_ENV} is not set and {} does \
-             not exist); set it, or pass --chain-only",
-            data_dir.join(MASTER_KEY_FILE).display()
-        );
-    }
-    let (master_key, _) = MasterKey::resolve(from_env.as_deref().map(String::as_str), data_dir)
-        .context("reading the master key")?;
-    SecretVault::open(store, master_key).context("opening the secret vault")
+/// Re-verifies one stored receipt: its (provider, secret version) when it verifies, else why
+/// not.
+fn check_delivery(
+    envelope: &Envelope,
+    secrets: &mut SecretCache<'_>,
+) -> anyhow::Result<Result<(ProviderId, SecretVersion), String>> {
+    let receipt = match DomainEvent::decode(
+        &envelope.event_type,
+        envelope.schema_version,
+        &envelope.payload,
+    ) {
+        Ok(DomainEvent::WebhookReceived(receipt)) => receipt,
+        Ok(_) => return Ok(Err("the record is not a webhook receipt".to_owned())),
+        Err(error) => return Ok(Err(format!("the receipt cannot be read: {error}"))),
+    };
+    let version = receipt.verification.secret_version;
+    let secret = match secrets.get(&receipt.provider_id, version)? {
+        Ok(secret) => secret,
+        Err(missing) => return Ok(Err(missing)),
+    };
+    Ok(reverify(&receipt, &secret)
+        .map(|()| (receipt.provider_id.clone(), version))
+        .map_err(|fault: DeliveryFault| fault.to_string()))
 }
