@@ -5,9 +5,11 @@
 use paystate_e2e::child::{free_port, paystate_binary};
 use paystate_e2e::server::read;
 use paystate_e2e::sim::same_payment;
+use paystate_e2e::webhook::{event_body, now_date, signed_headers};
 use paystate_e2e::{eventually, start_sim, Merchant, TestServer};
 use paystate_server::secrets::{MasterKey, SecretVault};
 use paystate_store::Position;
+use paystate_vipps::RegisteredUrl;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -453,6 +455,32 @@ async fn rotation_under_continuous_traffic_loses_no_delivery() {
     assert_eq!(deleted.len(), 1, "{history:?}");
     assert_eq!(deleted[0]["data"]["registration_id"], old_id.as_str());
     assert_eq!(deleted[0]["data"]["secret_version"], 1);
+
+    // The old secret is still accepted within the grace period after its deletion (a delivery
+    // Vipps signed with it just before), and the vault keeps both versions for audits.
+    let id = paystate_domain::ProviderId::parse(ID).expect("id");
+    let version = |n| paystate_domain::SecretVersion::new(n).expect("version");
+    let old_secret = setup
+        .server
+        .vault
+        .webhook_secret(&id, version(1))
+        .expect("vault")
+        .expect("version 1 kept");
+    assert!(setup
+        .server
+        .vault
+        .webhook_secret(&id, version(2))
+        .expect("vault")
+        .is_some());
+    let url = RegisteredUrl::parse(&api.webhook_url()).expect("url");
+    let body = event_body(MSN, "late-order-0001", "late-psp-0001", "CREATED", 5_000);
+    let headers = signed_headers(&old_secret, &url, &body, &now_date());
+    let (status, answer) = setup.server.post_webhook(ID, &headers, body).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (StatusCode::OK, Some("accepted")),
+        "{answer}"
+    );
     // Every fact of every payment was accepted once. (A delivery that reaches paystate in the
     // moment between Vipps answering the new registration and its secret being sealed is
     // refused once and retried by Vipps; the payments above prove nothing was lost.)
