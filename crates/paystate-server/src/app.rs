@@ -5,6 +5,7 @@ use crate::http::{auth, fallback};
 use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::state::AppState;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderName};
 use axum::middleware::{self, Next};
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -43,6 +45,7 @@ fn admin_api(state: &AppState) -> OpenApiRouter<AppState> {
 
 /// The complete application for `state`: routes, `/openapi.json`, fallbacks and layers.
 pub fn app(state: AppState) -> Router {
+    let request_timeout = state.config.request_timeout;
     let (router, openapi) = api().merge(admin_api(&state)).split_for_parts();
     let openapi = Arc::new(openapi);
     router
@@ -55,6 +58,11 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(fallback::no_route)
         .method_not_allowed_fallback(fallback::wrong_method)
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(timed_out))
+                .timeout(request_timeout),
+        )
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(count_requests))
         .layer(CatchPanicLayer::custom(fallback::panic_to_response))
@@ -125,4 +133,17 @@ async fn json_errors(request: Request, next: Next) -> Response {
         }
     }
     replaced
+}
+
+/// The answer to a request that took longer than the request timeout (or failed in a layer).
+async fn timed_out(error: tower::BoxError) -> ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the request took too long; retry",
+        )
+    } else {
+        ApiError::internal(error)
+    }
 }

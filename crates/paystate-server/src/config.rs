@@ -340,6 +340,9 @@ pub struct ServerConfig {
     pub projection_commit_interval: Duration,
     /// How long shutdown waits for in-flight requests and background tasks.
     pub shutdown_grace: Duration,
+    /// How long one request may take before it is answered `503 unavailable` (Vipps gives up
+    /// on a delivery after about 10 s and retries).
+    pub request_timeout: Duration,
     pub log_format: LogFormat,
 }
 
@@ -352,6 +355,7 @@ impl ServerConfig {
     pub const DEFAULT_REJECTION_RECORD_BUDGET: u32 = 20;
     pub const DEFAULT_PROJECTION_COMMIT_INTERVAL: Duration = Duration::from_secs(5);
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// A configuration with every default, for `data_dir` and a bound address.
     pub fn new(
@@ -371,6 +375,7 @@ impl ServerConfig {
             rejection_record_budget: ServerConfig::DEFAULT_REJECTION_RECORD_BUDGET,
             projection_commit_interval: ServerConfig::DEFAULT_PROJECTION_COMMIT_INTERVAL,
             shutdown_grace: ServerConfig::DEFAULT_SHUTDOWN_GRACE,
+            request_timeout: ServerConfig::DEFAULT_REQUEST_TIMEOUT,
             log_format: LogFormat::Text,
         }
     }
@@ -393,6 +398,9 @@ impl ServerConfig {
                 "rejection record budget",
                 "it must be at most 10000 per minute",
             );
+        }
+        if self.request_timeout.is_zero() {
+            return invalid("request timeout", "it must be positive");
         }
         if self.projection_commit_interval.is_zero() {
             return invalid("projection commit interval", "it must be positive");
