@@ -55,14 +55,14 @@ start)
         id postgres >/dev/null 2>&1 || useradd --system --home-dir "$dir" postgres
         chown postgres: "$dir"
     fi
-    as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >&2
+    as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >"$dir/initdb.log"
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
         -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=on -c synchronous_commit=on -c max_connections=200" \
-        start >&2
+        start >/dev/null
     echo "host=$dir user=postgres dbname=postgres"
     ;;
 stop)
-    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >&2
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
     ;;
 version)
     "$bindir/postgres" --version

@@ -30,6 +30,22 @@ pub fn cpu_seconds_of(pids: &[u32]) -> f64 {
     pids.iter().filter_map(|pid| cpu_seconds(*pid)).sum()
 }
 
+/// CPU seconds the whole machine has spent busy (every core, every process) since boot, from
+/// the first line of `/proc/stat`: all time but idle and I/O wait.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some(total.saturating_sub(idle) as f64 / CLOCK_TICKS_PER_SECOND)
+}
+
 /// The peak resident set size of a process (`VmHWM`), in bytes.
 pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
     status_kib(pid, "VmHWM:").map(|kib| kib * 1024)
@@ -107,6 +123,7 @@ mod tests {
         }
         assert!(x != 1);
         assert!(cpu_seconds(pid).unwrap() > 0.0);
+        assert!(machine_busy_seconds().unwrap() >= cpu_seconds(pid).unwrap());
         let peak = peak_rss_bytes(pid).unwrap();
         assert!(peak >= rss_bytes(pid).unwrap() && peak > 1024 * 1024);
     }

@@ -1,5 +1,6 @@
 //! Replay: rebuilding every projection from the log with the projection engine, against the
-//! read ceiling, a raw iteration over the same sled tree that decodes nothing.
+//! read ceiling, a raw iteration over the same sled tree that decodes nothing (its rate is the
+//! log's events divided by the time to read every entry of the tree).
 
 use crate::error::BenchError;
 use paystate_store::{EventStore, SledStore};
@@ -15,9 +16,11 @@ pub struct ReplayReport {
     pub payments: usize,
     /// Seconds to rebuild every projection from position 1 (store open excluded).
     pub rebuild_seconds: f64,
-    /// Seconds to iterate over every record of the events tree, touching each value.
+    /// Seconds to iterate over every entry of the events tree, touching each value.
     pub raw_seconds: f64,
-    /// Bytes of all the records.
+    /// Entries of the events tree (the store packs the records of one commit into one
+    /// entry) and their bytes.
+    pub raw_entries: u64,
     pub raw_bytes: u64,
 }
 
@@ -55,26 +58,22 @@ pub fn replay(store_dir: &Path) -> Result<ReplayReport, BenchError> {
         .open_tree(SledStore::EVENTS_TREE)
         .map_err(|error| BenchError::Setup(format!("opening the events tree: {error}")))?;
     let started = Instant::now();
-    let mut records = 0u64;
+    let mut raw_entries = 0u64;
     let mut raw_bytes = 0u64;
     for entry in tree.iter() {
         let (key, value) = entry
             .map_err(|error| BenchError::Setup(format!("iterating the events tree: {error}")))?;
-        records += 1;
+        raw_entries += 1;
         raw_bytes += (key.len() + value.len()) as u64;
         std::hint::black_box(&value);
     }
     let raw_seconds = started.elapsed().as_secs_f64();
-    if records != events {
-        return Err(BenchError::Setup(format!(
-            "the events tree holds {records} records but the log head is {events}"
-        )));
-    }
     Ok(ReplayReport {
         events,
         payments,
         rebuild_seconds,
         raw_seconds,
+        raw_entries,
         raw_bytes,
     })
 }

@@ -141,13 +141,15 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
          `CREATED`, `AUTHORIZED`, `CAPTURED`; every {}th payment's `AUTHORIZED` is sent a second time, byte \
          for byte (a duplicate). A rate counts 200 answers inside the measurement window. Server CPU is \
          user + system time of the server process (for the alternative, plus every PostgreSQL process) \
-         in the window, in % of one core; peak RSS is the server process's `VmHWM`.\n",
+         in the window, in % of one core; the load generator's CPU and that of every other process on the \
+         machine (\"other\", from `/proc/stat`; anything well above zero means the figures were disturbed) \
+         are shown beside it. Peak RSS is the server process's `VmHWM`.\n",
         crate::load::WebhookMix::new("0000", "x").duplicate_every()
     );
     let _ = writeln!(
         out,
-        "| target | connections | webhooks/s | p50 | p99 | p99.9 | server CPU | CPU per webhook | peak RSS | vs ceiling | vs alternative |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| target | connections | webhooks/s | p50 | p99 | p99.9 | server CPU | CPU per webhook | load generator CPU | other CPU | peak RSS | vs ceiling | vs alternative |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let alternative_runs = report
         .alternative
@@ -190,8 +192,8 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
         let _ = writeln!(out, "\npaystate at half its maximum rate ({}/s scheduled, latency counted from the scheduled send time):\n", thousands(half.load.plan.rate.unwrap_or(0.0)));
         let _ = writeln!(
             out,
-            "| target | connections | webhooks/s | p50 | p99 | p99.9 | server CPU | CPU per webhook | peak RSS |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n{} |",
+            "| target | connections | webhooks/s | p50 | p99 | p99.9 | server CPU | CPU per webhook | load generator CPU | other CPU | peak RSS |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n{} |",
             row(half)
         );
     }
@@ -268,9 +270,10 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
         );
         let _ = writeln!(
             out,
-            "| read ceiling: raw iteration of the same sled tree | {} events/s ({:.2} s, {:.0} MiB) |",
+            "| read ceiling: raw iteration of the same sled tree | {} events/s ({:.2} s for {} entries, {:.0} MiB) |",
             thousands(replay.raw_events_per_second()),
             replay.raw_seconds,
+            thousands(replay.raw_entries as f64),
             replay.raw_bytes as f64 / MIB
         );
         let _ = writeln!(
@@ -285,7 +288,7 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
 fn row(run: &Measured) -> String {
     let latency = &run.load.latency;
     format!(
-        "| {} | {} | {} | {} | {} | {} | {:.0}% | {} | {} ",
+        "| {} | {} | {} | {} | {} | {} | {:.0}% | {} | {:.0}% | {:.0}% | {} ",
         run.target.label(),
         run.load.plan.connections,
         thousands(run.per_second()),
@@ -295,6 +298,8 @@ fn row(run: &Measured) -> String {
         run.cpu_percent(),
         run.cpu_micros_per_request()
             .map_or("–".into(), |micros| format!("{micros:.0} µs")),
+        run.client_cpu_percent(),
+        run.other_cpu_percent(),
         run.peak_rss_bytes
             .map_or("–".into(), |rss| format!("{:.0} MiB", rss as f64 / MIB)),
     )

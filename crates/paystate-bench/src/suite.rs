@@ -5,7 +5,9 @@
 use crate::error::BenchError;
 use crate::load::{self, LoadPlan, LoadResult, PaymentQueries, RequestSource, SignedWebhooks};
 use crate::load::{WebhookEndpoint, WebhookMix};
-use crate::process::{cpu_seconds_of, disk_usage, peak_rss_bytes};
+use crate::process::{
+    cpu_seconds, cpu_seconds_of, disk_usage, machine_busy_seconds, peak_rss_bytes,
+};
 use crate::replay::{replay, ReplayReport};
 use crate::targets::postgres::{AlternativeServer, PostgresCluster};
 use crate::targets::{ceiling, register_provider, BenchProvider, PaystateServer, VippsStub};
@@ -69,6 +71,11 @@ pub struct Measured {
     pub load: LoadResult,
     /// CPU seconds the server (and for the alternative, PostgreSQL) used in the window.
     pub cpu_seconds: f64,
+    /// CPU seconds the load generator (this process) used in the window.
+    pub client_cpu_seconds: f64,
+    /// CPU seconds the whole machine was busy in the window: what is neither the server nor
+    /// the load generator is other work on the machine, which skews the figures.
+    pub machine_busy_seconds: f64,
     /// The server process's peak RSS so far (`VmHWM`).
     pub peak_rss_bytes: Option<u64>,
 }
@@ -81,6 +88,17 @@ impl Measured {
     /// CPU use in percent of one core.
     pub fn cpu_percent(&self) -> f64 {
         100.0 * self.cpu_seconds / self.load.plan.duration.as_secs_f64()
+    }
+
+    /// CPU of processes other than the server and the load generator, in % of one core.
+    pub fn other_cpu_percent(&self) -> f64 {
+        let other = self.machine_busy_seconds - self.cpu_seconds - self.client_cpu_seconds;
+        100.0 * other.max(0.0) / self.load.plan.duration.as_secs_f64()
+    }
+
+    /// Load-generator CPU, in % of one core.
+    pub fn client_cpu_percent(&self) -> f64 {
+        100.0 * self.client_cpu_seconds / self.load.plan.duration.as_secs_f64()
     }
 
     /// Server CPU per acknowledged request, in microseconds.
@@ -393,7 +411,6 @@ async fn restart_query_replay(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let ready_seconds = started.elapsed().as_secs_f64();
-    let events = server.log_head().await?.unwrap_or(0);
 
     let references: Vec<String> = created
         .iter()
@@ -424,7 +441,7 @@ async fn restart_query_replay(
     report_line(&query);
     server.server.stop().await?;
 
-    eprintln!("replay: {events} events");
+    eprintln!("replay");
     let store_dir_for_replay = store_dir.clone();
     let replay = tokio::task::spawn_blocking(move || replay(&store_dir_for_replay))
         .await
@@ -435,7 +452,7 @@ async fn restart_query_replay(
         replay.raw_events_per_second()
     );
     Ok(LogRun {
-        events,
+        events: replay.events,
         webhooks,
         disk_bytes,
         ready_seconds,
@@ -535,18 +552,29 @@ async fn measure(
         // The runner opens its window 20 ms after it starts.
         tokio::time::sleep(warmup + Duration::from_millis(20)).await;
         let pids = pids();
-        let before = cpu_seconds_of(&pids);
+        let client = std::process::id();
+        let read = || {
+            (
+                cpu_seconds_of(&pids),
+                cpu_seconds(client).unwrap_or(0.0),
+                machine_busy_seconds().unwrap_or(0.0),
+            )
+        };
+        let before = read();
         tokio::time::sleep(duration).await;
-        cpu_seconds_of(&pids) - before
+        let after = read();
+        (after.0 - before.0, after.1 - before.1, after.2 - before.2)
     });
     let load = load::run(address, source, plan).await?;
-    let cpu_seconds = sampler
+    let (cpu_seconds, client_cpu_seconds, machine_busy_seconds) = sampler
         .await
         .map_err(|error| BenchError::Setup(format!("the CPU sampler failed: {error}")))?;
     Ok(Measured {
         target,
         load,
         cpu_seconds,
+        client_cpu_seconds,
+        machine_busy_seconds,
         peak_rss_bytes: peak_rss_bytes(rss_pid),
     })
 }
@@ -554,7 +582,7 @@ async fn measure(
 fn report_line(run: &Measured) {
     let latency = &run.load.latency;
     eprintln!(
-        "  {:<22} {:>3} connections: {:>8.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  cpu {:>4.0}%  failed {}",
+        "  {:<22} {:>3} connections: {:>8.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  cpu {:>4.0}% (load generator {:>3.0}%, other {:>3.0}%)  failed {}",
         run.target.label(),
         run.load.plan.connections,
         run.per_second(),
@@ -562,6 +590,8 @@ fn report_line(run: &Measured) {
         latency.p99.as_secs_f64() * 1e3,
         latency.p999.as_secs_f64() * 1e3,
         run.cpu_percent(),
+        run.client_cpu_percent(),
+        run.other_cpu_percent(),
         run.load.measured.failed + run.load.measured.transport_errors,
     );
 }
