@@ -6,13 +6,16 @@
 //! Module map:
 //! - [`config`]: the one validated [`ServerConfig`] (listen, public URL, admin token, limits).
 //! - [`error`]: [`ApiError`], the single `{"error": {"code", "message"}}` answer of the edge.
-//! - [`state`]: [`AppState`], what handlers reach (store, projections, vault, config).
+//! - [`state`]: [`AppState`], what handlers reach (store, projections, vault, config,
+//!   rejection budget, metrics).
 //! - [`app`]: every route group merged into one router, with request ids, tracing, metrics,
 //!   the admin guard, JSON fallbacks and `/openapi.json`.
 //! - [`ingestion`]: `POST /webhooks/vipps/{provider_id}`: verify, parse, record durably.
 //! - [`http`]: extractors with JSON rejections, the bearer guard, fallbacks.
-//! - [`routes`]: operations routes (`/healthz`, `/readyz`, `/metrics`).
+//! - [`routes`]: `/payments` (views, histories, listing, time travel), `/events` (the log),
+//!   operations (`/healthz`, `/readyz`, `/metrics`), their JSON shapes, read-your-writes.
 //! - [`providers`]: `/providers...` administration.
+//! - [`registration`]: the reactor that keeps each enabled provider registered at Vipps.
 //! - [`secrets`]: the [`secrets::SecretVault`] of webhook secrets and credentials.
 //! - [`metrics`]: the process-wide Prometheus recorder and metric names.
 //! - [`shutdown`]: [`shutdown::BackgroundTasks`], owner of every background task.
