@@ -280,13 +280,43 @@ mod audit {
         let data = story_dir();
         let audit = run(&["audit", "provider", "vipps-test", "--data", &data.arg()]).expect_code(0);
         for expected in [
-            "provider vipps-test created (vipps test, MSN 123456), disabled",
+            "provider_created",
             "state disabled -> enabled",
-            "webhook reg-0001 registered at https://pay.example.no/webhooks/vipps/vipps-test (secret version 1, reason enabled)",
+            "webhook_registered",
             "webhook.secret_version none -> 1",
         ] {
-            assert!(audit.stdout.contains(expected), "missing {expected:?} in\n{}", audit.stdout);
+            assert!(
+                audit.stdout.contains(expected),
+                "missing {expected:?} in\n{}",
+                audit.stdout
+            );
         }
+        // Long summaries wrap in the table; the JSON carries them whole.
+        let json = run(&[
+            "audit",
+            "provider",
+            "vipps-test",
+            "--json",
+            "--data",
+            &data.arg(),
+        ])
+        .expect_code(0);
+        let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        let facts: Vec<&str> = doc["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["fact"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            facts,
+            [
+                "provider vipps-test created (vipps test, MSN 123456), disabled",
+                "provider enabled",
+                "webhook reg-0001 registered at https://pay.example.no/webhooks/vipps/vipps-test (secret version 1, reason enabled)",
+            ]
+        );
+        assert_eq!(doc["view"]["webhook"]["secret_version"], 1);
     }
 
     #[test]

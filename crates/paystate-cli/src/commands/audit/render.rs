@@ -7,6 +7,9 @@ use serde_json::Value;
 use std::fmt::Write as _;
 use time::format_description::well_known::Rfc3339;
 
+/// The table width when the output is not a terminal.
+const FALLBACK_WIDTH: u16 = 140;
+
 /// The timeline as a table with the view it ends in, ready to print.
 pub fn table(timeline: &Timeline) -> String {
     let mut out = String::new();
@@ -26,6 +29,10 @@ pub fn table(timeline: &Timeline) -> String {
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(["position", "recorded", "fact", "changed"]);
+    // Piped output has no terminal width; wrap long cells at a width that still reads well.
+    if table.width().is_none() {
+        table.set_width(FALLBACK_WIDTH);
+    }
     for entry in &timeline.entries {
         let changed = if entry.changes.is_empty() {
             "-".to_owned()

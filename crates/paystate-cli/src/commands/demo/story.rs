@@ -366,7 +366,25 @@ pub async fn tell(stage: &Stage) -> anyhow::Result<()> {
         summary(&view)
     );
 
-    print_results(api).await
+    print_results(api).await?;
+
+    // The simulator stops with the demo. Left enabled, the provider would make a later
+    // `paystate serve` on this directory call the real Vipps test API with the demo's made-up
+    // credentials; disabled, its registrations and history stay as they are.
+    let disabled = api
+        .ok(
+            api.post(&format!("/providers/{PROVIDER}/disable"), json!({})),
+            "disable",
+        )
+        .await?;
+    if disabled["state"] != "disabled" {
+        bail!("the provider did not become disabled: {disabled}");
+    }
+    println!(
+        "\nFinally the provider is disabled: a later `paystate serve` on this directory will not \
+         call the real Vipps with the demo's made-up credentials."
+    );
+    Ok(())
 }
 
 /// Two ways a request can fail to be a delivery from Vipps.
