@@ -24,6 +24,9 @@ pub struct TargetCheck {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// CPU of other processes (in % of one core) above which a run is reported as disturbed.
+const DISTURBED_PERCENT: f64 = 20.0;
+
 /// The connection count the ratio targets are stated at.
 const TARGET_CONNECTIONS: usize = 64;
 
@@ -107,8 +110,8 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
     let _ = writeln!(out, "## End to end: ingestion, queries, replay\n");
     let _ = writeln!(
         out,
-        "Measured in one run by `just bench` (`cargo run --release -p paystate-bench -- all --write-docs`): \
-         {} s of warm-up, then {} s measured per load. The load generator runs on the same machine \
+        "Measured in one run of `paystate-bench ingest` (part of `just bench`, that is \
+         `cargo run --release -p paystate-bench -- all --write-docs`): {} s of warm-up, then {} s measured per load. The load generator runs on the same machine \
          and shares its cores with the server under test.\n",
         config.warmup.as_secs_f64(),
         config.duration.as_secs_f64()
@@ -175,6 +178,18 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
                 vs(TargetKind::Alternative)
             );
         }
+    }
+    let busiest_other = [&report.ceiling[..], &report.paystate[..], alternative_runs]
+        .concat()
+        .iter()
+        .map(Measured::other_cpu_percent)
+        .fold(0.0, f64::max);
+    if busiest_other > DISTURBED_PERCENT {
+        let _ = writeln!(
+            out,
+            "\n**Disturbed:** other processes on the machine used up to {busiest_other:.0}% of a core during a \
+             measurement; the figures of those rows understate what this machine can do."
+        );
     }
     if let Err(reason) = &report.alternative {
         let _ = writeln!(out, "\nThe alternative was not measured: {reason}.");
@@ -288,7 +303,7 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
 fn row(run: &Measured) -> String {
     let latency = &run.load.latency;
     format!(
-        "| {} | {} | {} | {} | {} | {} | {:.0}% | {} | {:.0}% | {:.0}% | {} ",
+        "| {} | {} | {} | {} | {} | {} | {:.0}% | {} | {:.0}% | {:.0}% | {}",
         run.target.label(),
         run.load.plan.connections,
         thousands(run.per_second()),
