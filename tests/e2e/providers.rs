@@ -6,7 +6,7 @@ use paystate_e2e::child::{free_port, paystate_binary};
 use paystate_e2e::server::read;
 use paystate_e2e::sim::same_payment;
 use paystate_e2e::webhook::{event_body, now_date, signed_headers};
-use paystate_e2e::{eventually, start_sim, Merchant, TestServer};
+use paystate_e2e::{eventually, start_sim, ChildServer, Merchant, TestServer};
 use paystate_server::secrets::{MasterKey, SecretVault};
 use paystate_store::Position;
 use paystate_vipps::RegisteredUrl;
@@ -1157,4 +1157,58 @@ async fn bad_input_names_the_field_and_unknown_providers_are_404() {
     let id = paystate_domain::ProviderId::parse(ID).expect("id");
     assert!(server.vault.credentials(&id).expect("vault").is_none());
     server.stop().await;
+}
+
+#[tokio::test]
+async fn kill_9_around_a_registration_never_leaves_two_registrations() {
+    let sim = start_sim(Duration::from_secs(30)).await;
+    let admin_token = "e2e-admin-token-kill-9";
+    // Kill at different moments after "enable": before, during and after the registration.
+    for (round, delay_ms) in [0u64, 2, 10, 40].into_iter().enumerate() {
+        let data = tempfile::tempdir().expect("data directory");
+        let port = free_port();
+        let child = ChildServer::spawn(data.path(), port, &sim.base_url(), admin_token).await;
+        let api = Api {
+            base_url: child.base_url.clone(),
+            public_url: child.base_url.clone(),
+            admin_token: admin_token.to_owned(),
+            client: reqwest::Client::new(),
+        };
+        create_and_enable(&api).await;
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        child.kill9();
+
+        let _restarted = ChildServer::spawn(data.path(), port, &sim.base_url(), admin_token).await;
+        let view = provider_when(&api, "one settled registration", |view| {
+            !view["webhook"].is_null() && view["last_registration_error"].is_null()
+        })
+        .await;
+        let id = view["webhook"]["registration_id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        eventually(
+            &format!("round {round}: exactly our registration at Vipps"),
+            PATIENCE,
+            || async {
+                (registrations_for(&sim, &api.webhook_url()) == vec![id.clone()]).then_some(())
+            },
+        )
+        .await;
+        // Every registration the log knows of is the current one or recorded as deleted; a
+        // registration Vipps made but the log never recorded was deleted as `unknown_secret`.
+        let history = history(&api).await;
+        let ids_of = |event_type: &str| -> std::collections::BTreeSet<String> {
+            of_type(&history, event_type)
+                .iter()
+                .filter_map(|entry| entry["data"]["registration_id"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let live: Vec<String> = ids_of("webhook_registered")
+            .difference(&ids_of("webhook_deleted"))
+            .cloned()
+            .collect();
+        assert_eq!(live, vec![id.clone()], "round {round}: {history:?}");
+    }
+    sim.shutdown().await.expect("stop the simulator");
 }
