@@ -25,7 +25,7 @@ pub fn replace_section(file: &Path, name: &str, body: &str) -> anyhow::Result<()
                 &current[stop + end.len()..]
             )
         }
-        (None, None) => format!("{}\n{section}\n", current.trim_end()),
+        (None, None) => format!("{}\n\n{section}\n", current.trim_end()),
         _ => anyhow::bail!("{}: the {name} markers are unbalanced", file.display()),
     };
     if let Some(parent) = file.parent() {

@@ -11,6 +11,9 @@ pub struct Machine {
     pub filesystem: String,
     pub rustc: String,
     pub date: String,
+    /// The 1/5/15-minute load averages when described: other work on the machine moves
+    /// every number here, so it is recorded with them.
+    pub load: String,
 }
 
 impl Machine {
@@ -24,6 +27,7 @@ impl Machine {
             rustc: command_output("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
             date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
                 .unwrap_or_else(|| "unknown".into()),
+            load: load_average().unwrap_or_else(|| "unknown".into()),
         }
     }
 }
@@ -34,6 +38,17 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
         .status
         .success()
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn load_average() -> Option<String> {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        loadavg
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 fn cpu_model() -> Option<String> {

@@ -398,8 +398,9 @@ impl StoreReport {
             machine.date, self.args.seconds, self.args.payload_bytes
         ));
         out.push_str(&format!(
-            "Machine: {}, {} cores, {} memory; disk {}; {}.\n\n",
-            machine.cpu, machine.cores, machine.memory, machine.filesystem, machine.rustc
+            "Machine: {}, {} cores, {} memory; disk {}; {}. Load average (1, 5, 15 min) at the end of the run: {} \
+             (the machine is shared with builds and tests; the disk and CPU numbers move with that load).\n\n",
+            machine.cpu, machine.cores, machine.memory, machine.filesystem, machine.rustc, machine.load
         ));
         out.push_str("| measurement | result | notes |\n|---|---|---|\n");
         for [name, result, notes] in self.rows() {

@@ -17,8 +17,10 @@ const CHUNK_TAG_V1: u8 = 1;
 const HEADER_LEN: usize = 1 + 8 + 4;
 
 /// Records are packed into one chunk up to this size (a single larger record gets a chunk of
-/// its own); it keeps values well below the size at which sled moves them to blob files.
-pub(crate) const MAX_CHUNK_BYTES: usize = 32 * 1024;
+/// its own). sled keeps values inline in its leaf nodes, splits a leaf above 16 entries and
+/// writes a node larger than 128 KiB (a quarter of its 512 KiB segment) to a separate blob
+/// file; 17 chunks of 6 KiB stay below that.
+pub(crate) const MAX_CHUNK_BYTES: usize = 6 * 1024;
 
 /// Encodes consecutive envelopes as chunks; returns (last position, chunk) pairs.
 pub(crate) fn encode_chunks(envelopes: &[Envelope]) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {

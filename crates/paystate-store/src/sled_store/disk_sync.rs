@@ -53,7 +53,13 @@ impl DiskSync {
             let entry = entry?;
             let name = entry.file_name();
             if !self.synced_blobs.contains(&name) {
-                File::open(entry.path())?.sync_all()?;
+                match File::open(entry.path()) {
+                    Ok(file) => file.sync_all()?,
+                    // sled deletes blobs it no longer needs at any time; a deleted blob is
+                    // referenced by nothing that still has to be durable.
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                    Err(error) => return Err(error),
+                }
                 synced_any = true;
             }
             present.insert(name);
