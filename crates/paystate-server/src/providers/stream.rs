@@ -16,6 +16,10 @@ use paystate_store::{
 const MAX_ATTEMPTS: usize = 16;
 /// Events read per page when folding a stream.
 const PAGE: usize = 512;
+/// Provider-stream events that only move delivery counters, which no decision reads (the
+/// provider view's counters come from the projections). A forgery flood leaves many of them,
+/// so folding for a decision skips them.
+const COUNTED_ONLY: &[&str] = &["webhook_rejected", "webhook_rejections_suppressed"];
 
 /// Why the provider stream could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +53,9 @@ pub fn stream_of(id: &ProviderId) -> StreamId {
     StreamId::new(streams::provider_stream(id))
 }
 
-/// Folds `id`'s stream; `None` if the provider does not exist. Events of types this version
-/// does not know (written by a newer paystate) are skipped.
+/// Folds `id`'s stream for a decision; `None` if the provider does not exist. Events of types
+/// this version does not know (written by a newer paystate) are skipped, and so are rejected
+/// deliveries: the folded provider's delivery counters are not maintained here.
 pub fn load(
     store: &dyn EventStore,
     id: &ProviderId,
@@ -63,6 +68,9 @@ pub fn load(
         let Some(last) = page.last() else { break };
         version = last.stream_version;
         for envelope in &page {
+            if COUNTED_ONLY.contains(&envelope.event_type.as_str()) {
+                continue;
+            }
             match DomainEvent::decode(
                 &envelope.event_type,
                 envelope.schema_version,
@@ -242,5 +250,37 @@ mod tests {
         assert!(appended.provider.is_none());
         assert_eq!(appended.last_position, None);
         assert_eq!(store.head().unwrap(), Position(0));
+    }
+
+    #[tokio::test]
+    async fn rejected_deliveries_count_in_the_version_but_are_not_decoded() {
+        let store = MemoryStore::new();
+        let id = ProviderId::parse("vipps-test").unwrap();
+        append_decided::<StreamError, _>(&store, &id, |_| Ok(vec![created(&id)]))
+            .await
+            .unwrap();
+        // A rejection record as ingestion writes it, and one this code could not even decode:
+        // neither stops a decision.
+        let rejected = serde_json::json!({"not": "read"}).to_string().into_bytes();
+        for _ in 0..3 {
+            store
+                .append(
+                    &stream_of(&id),
+                    ExpectedVersion::Any,
+                    vec![NewEvent::new("webhook_rejected", 1, rejected.clone())],
+                )
+                .await
+                .unwrap();
+        }
+        let loaded = load(&store, &id).unwrap().unwrap();
+        assert_eq!(loaded.version, StreamVersion(4));
+        let appended = append_decided::<StreamError, _>(&store, &id, |provider| {
+            assert_eq!(provider.unwrap().state, ProviderState::Disabled);
+            Ok(vec![ProviderEnabled {}.into()])
+        })
+        .await
+        .unwrap();
+        assert_eq!(appended.last_position, Some(Position(5)));
+        assert_eq!(appended.provider.unwrap().state, ProviderState::Enabled);
     }
 }
