@@ -1,12 +1,15 @@
 //! `paystate replay`: rebuild every projection from the log; with `--verify`, compare the
 //! rebuild with the projections the server persisted.
 
+use super::audit::changes::{changes, EXACT};
 use super::offline::{self, DataDirArg};
 use super::outcome::Outcome;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use paystate_projections::{persist, Projections, ProjectionsHandle};
 use paystate_store::{EventStore, Position};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// How many envelopes a rebuild reads per page.
@@ -100,12 +103,60 @@ fn verify(store: &dyn EventStore, head: Position) -> anyhow::Result<Outcome> {
         }
         Some(first) => {
             println!("DIFFERENCE (persisted vs rebuilt): {first}");
+            for line in view_differences(&live, &rebuilt).iter().take(MAX_DETAIL) {
+                println!("  {line}");
+            }
             if differences.len() > 1 {
                 println!("... and {} more difference(s)", differences.len() - 1);
             }
             Ok(Outcome::ProblemFound)
         }
     }
+}
+
+/// How many field-level differences are printed under the first difference.
+const MAX_DETAIL: usize = 10;
+
+/// The API views (provider and payment JSON) that differ between `live` and `rebuilt`, field
+/// by field, e.g. `payment vipps-test/acme-order-1001: aggregate.captured 4000 -> 8000`. Empty
+/// when the difference lies only in state the views do not show.
+fn view_differences(live: &Projections, rebuilt: &Projections) -> Vec<String> {
+    let mut lines = Vec::new();
+    let views = |projections: &Projections| -> BTreeMap<String, Value> {
+        let mut views = BTreeMap::new();
+        for provider in projections.providers() {
+            let view = serde_json::to_value(provider.view()).unwrap_or(Value::Null);
+            views.insert(format!("provider {}", provider.id), view);
+        }
+        let mut after = 0;
+        loop {
+            let page = projections.list_payments(None, None, after, 1000);
+            for payment in &page.payments {
+                let key = format!("payment {}/{}", payment.provider_id, payment.reference);
+                views.insert(key, serde_json::to_value(payment).unwrap_or(Value::Null));
+            }
+            match page.next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        views
+    };
+    let (live, rebuilt) = (views(live), views(rebuilt));
+    let keys: BTreeSet<&String> = live.keys().chain(rebuilt.keys()).collect();
+    for key in keys {
+        let (persisted, fresh) = (
+            live.get(key).unwrap_or(&Value::Null),
+            rebuilt.get(key).unwrap_or(&Value::Null),
+        );
+        for change in changes(persisted, fresh, EXACT) {
+            lines.push(format!(
+                "{key}: {} persisted {} rebuilt {}",
+                change.field, change.from, change.to
+            ));
+        }
+    }
+    lines
 }
 
 /// Rebuilds every projection from the log and writes it as the persisted state (dropping the

@@ -45,6 +45,13 @@ pub const PAYMENT: ViewShape = ViewShape {
     identity: &["provider_id", "reference"],
 };
 
+/// Every field counts: for comparing two views of the same moment.
+pub const EXACT: ViewShape = ViewShape {
+    ignored: &[],
+    money: &[],
+    identity: &[],
+};
+
 pub const PROVIDER: ViewShape = ViewShape {
     ignored: &[
         "position",

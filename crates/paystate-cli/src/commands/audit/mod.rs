@@ -5,7 +5,7 @@
 //! - `timeline`: reading a stream and folding it fact by fact.
 //! - `render`: table and JSON output.
 
-mod changes;
+pub mod changes;
 mod render;
 mod timeline;
 
