@@ -173,9 +173,9 @@ mod audit {
         for expected in [
             "Audit of payment vipps-test/acme-order-1001",
             "CAPTURED 4000 NOK (psp psp-capture-1)",
-            "aggregate.captured 0 -> 4000 NOK",
-            "aggregate.refunded 0 -> 1500 NOK",
-            "aggregate.authorized 0 -> 10000 NOK",
+            "captured 0 -> 4000 NOK",
+            "refunded 0 -> 1500 NOK",
+            "authorized 0 -> 10000 NOK",
             "state CREATED -> AUTHORIZED",
             "authentic delivery received (secret version 1)",
         ] {
@@ -721,8 +721,8 @@ mod demo {
             "== Payments (GET /payments?provider_id=vipps-demo) ==",
             "acme-order-1003",
             "== Audit timeline (paystate audit payment vipps-demo acme-order-1001) ==",
-            "aggregate.captured 0 -> 20000 NOK",
-            "aggregate.refunded 0 -> 5000 NOK",
+            "captured 0 -> 20000 NOK",
+            "refunded 0 -> 5000 NOK",
             "== Next ==",
         ] {
             assert!(

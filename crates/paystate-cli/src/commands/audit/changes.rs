@@ -16,9 +16,12 @@ pub struct Change {
     pub to: String,
 }
 
+/// In words, as the audit table shows it: the amounts of the aggregate by their plain names
+/// (`captured 0 -> 4000 NOK`), every other field by its path in the view.
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} -> {}", self.field, self.from, self.to)
+        let name = self.field.strip_prefix("aggregate.").unwrap_or(&self.field);
+        write!(f, "{name} {} -> {}", self.from, self.to)
     }
 }
 
@@ -176,10 +179,7 @@ mod tests {
             json!({"state": "AUTHORIZED", "currency": "NOK", "aggregate": {"captured": 0}});
         let after =
             json!({"state": "AUTHORIZED", "currency": "NOK", "aggregate": {"captured": 4000}});
-        assert_eq!(
-            words(before, after, PAYMENT),
-            ["aggregate.captured 0 -> 4000 NOK"]
-        );
+        assert_eq!(words(before, after, PAYMENT), ["captured 0 -> 4000 NOK"]);
     }
 
     #[test]
