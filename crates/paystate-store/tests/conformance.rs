@@ -941,6 +941,54 @@ mod opening {
     }
 
     #[test]
+    fn a_first_open_killed_half_way_is_finished_on_the_next_open() {
+        // Killed after the marker file, before sled wrote anything.
+        let dir = tempfile::tempdir().unwrap();
+        drop(SledStore::open(dir.path()).unwrap());
+        let only_marker = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            dir.path().join("PAYSTATE_STORE"),
+            only_marker.path().join("PAYSTATE_STORE"),
+        )
+        .unwrap();
+        assert_eq!(
+            SledStore::open(only_marker.path()).unwrap().head().unwrap(),
+            Position::START
+        );
+
+        // Killed after sled created its files, before the store's marker was in the database.
+        let half = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            dir.path().join("PAYSTATE_STORE"),
+            half.path().join("PAYSTATE_STORE"),
+        )
+        .unwrap();
+        drop(sled::open(half.path()).unwrap());
+        assert_eq!(
+            SledStore::open(half.path()).unwrap().head().unwrap(),
+            Position::START
+        );
+    }
+
+    #[test]
+    fn a_marked_directory_whose_database_has_foreign_data_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SledStore::open(dir.path()).unwrap());
+        let other = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            dir.path().join("PAYSTATE_STORE"),
+            other.path().join("PAYSTATE_STORE"),
+        )
+        .unwrap();
+        {
+            let db = sled::open(other.path()).unwrap();
+            db.insert(b"someone", b"else").unwrap();
+            db.flush().unwrap();
+        }
+        check_refused(other.path(), |e| matches!(e, StoreError::NotAStore { .. }));
+    }
+
+    #[test]
     fn a_missing_directory_becomes_a_new_store_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join("data");

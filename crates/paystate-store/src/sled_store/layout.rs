@@ -1,5 +1,7 @@
 //! Where things live in the sled database, and how a directory is recognised as a store.
 //!
+//! The directory also holds the file `PAYSTATE_STORE`, written before anything else.
+//!
 //! | tree | key | value |
 //! |---|---|---|
 //! | `paystate.meta` | `marker`, `format_version` | `paystate-store`, u32 BE |
@@ -147,6 +149,11 @@ pub(crate) fn storage_error(path: &Path, error: sled::Error) -> StoreError {
     }
 }
 
+/// A file written before sled creates anything, so a directory whose first open was killed
+/// half-way is still recognised as a store (and finished) rather than refused.
+const MARKER_FILE: &str = "PAYSTATE_STORE";
+const MARKER_FILE_TEXT: &str = "This directory is a paystate event store. Do not edit its files.\n";
+
 /// Opens the sled database at `path`, creating a new store if the directory is missing or
 /// empty, and refusing anything that is not a paystate store this build can read.
 pub(crate) fn open_database(path: &Path) -> Result<sled::Db, StoreError> {
@@ -160,28 +167,33 @@ pub(crate) fn open_database(path: &Path) -> Result<sled::Db, StoreError> {
     };
     let fresh = match std::fs::metadata(path) {
         Ok(meta) if !meta.is_dir() => return Err(not_a_store("it is not a directory")),
-        Ok(_) => {
-            let mut entries = std::fs::read_dir(path).map_err(io)?;
-            let is_empty = entries.next().is_none();
-            let has_sled_files = path.join("db").is_file() && path.join("conf").is_file();
-            if !is_empty && !has_sled_files {
-                return Err(not_a_store("the directory holds other files and no store"));
-            }
-            is_empty
-        }
+        Ok(_) => std::fs::read_dir(path).map_err(io)?.next().is_none(),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(path).map_err(io)?;
             true
         }
         Err(error) => return Err(io(error)),
     };
+    let marker = path.join(MARKER_FILE);
+    if fresh {
+        write_marker_file(path, &marker).map_err(io)?;
+    } else if !marker.is_file() {
+        return Err(not_a_store("it holds other files and no paystate marker"));
+    }
 
     let db = sled::Config::new()
         .path(path)
         .open()
         .map_err(|error| classify_open_error(path, error))?;
-    check_or_initialize(&db, path, fresh)?;
+    check_or_initialize(&db, path)?;
     Ok(db)
+}
+
+fn write_marker_file(dir: &Path, marker: &Path) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(marker)?;
+    std::io::Write::write_all(&mut file, MARKER_FILE_TEXT.as_bytes())?;
+    file.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn classify_open_error(path: &Path, error: sled::Error) -> StoreError {
@@ -202,7 +214,7 @@ fn classify_open_error(path: &Path, error: sled::Error) -> StoreError {
     }
 }
 
-fn check_or_initialize(db: &sled::Db, path: &Path, fresh: bool) -> Result<(), StoreError> {
+fn check_or_initialize(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
     let not_a_store = |reason: String| StoreError::NotAStore {
         path: path.to_path_buf(),
         reason,
@@ -236,13 +248,15 @@ fn check_or_initialize(db: &sled::Db, path: &Path, fresh: bool) -> Result<(), St
             return Ok(());
         }
     }
-    // No marker: only a directory that was empty before this open becomes a store. Anything
-    // else was made by something else (or by a first open that died within milliseconds of
-    // starting, which held nothing yet and can simply be deleted).
-    if !fresh {
-        return Err(not_a_store(
-            "it holds a database without a paystate marker".into(),
-        ));
+    // The marker file is there but the database has no marker yet: a first open was
+    // interrupted. Finish it, unless something has already been written.
+    for name in db.tree_names() {
+        let tree = db.open_tree(&name).map_err(|e| storage_error(path, e))?;
+        if !tree.is_empty() {
+            return Err(not_a_store(
+                "its database has data but no paystate marker".into(),
+            ));
+        }
     }
     let meta = db
         .open_tree(META_TREE)
