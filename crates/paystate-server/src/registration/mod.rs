@@ -17,14 +17,16 @@
 //!    list: strays are deleted, vanished registrations recorded, a missing one repaired.
 //!
 //! Module map: [`api`] (the Webhooks API as a trait, and [`vipps`] the real client behind it),
-//! [`converge`] (one provider's step), [`reactor`] (the follow loop and wake-ups),
-//! [`journal`], [`backoff`].
+//! [`converge`] (one provider's step, with `register` and `cleanup` carrying out its parts),
+//! [`reactor`] (the follow loop and wake-ups), [`journal`], [`backoff`].
 
 pub mod api;
 pub mod backoff;
+mod cleanup;
 pub mod converge;
 pub mod journal;
 pub mod reactor;
+mod register;
 pub mod vipps;
 
 pub use api::{Deletion, NewRegistration, Target, WebhookApi, WebhookApiError, WebhookApiFactory};
