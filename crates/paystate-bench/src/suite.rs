@@ -323,32 +323,14 @@ async fn run_paystate(
     let disk_bytes_after_runs = disk_usage(&store_dir);
 
     let log = if config.log_events > 0 {
-        let mut round = 0;
-        let mut head = events_after_runs;
-        while head < config.log_events {
-            let run_id = format!("fill{round}");
-            let source = SignedWebhooks {
-                mix: WebhookMix::new(&provider.msn, &run_id),
-                endpoint: endpoint.clone(),
-            };
-            let fill = LoadPlan {
-                connections: 64,
-                warmup: Duration::ZERO,
-                duration: FILL_ROUND,
-                rate: None,
-            };
-            let result = load::run(address, Arc::new(source.clone()), &fill).await?;
-            created.push((source.mix, result.sent_per_connection.clone()));
-            let next = server.log_head().await?.unwrap_or(head);
-            if next <= head {
-                return Err(BenchError::Setup(format!(
-                    "the log stopped growing at {head} events while filling it"
-                )));
-            }
-            head = next;
-            round += 1;
-            eprintln!("  log: {head} events");
-        }
+        grow_log(
+            &server,
+            provider,
+            &endpoint,
+            config.log_events,
+            &mut created,
+        )
+        .await?;
         let (accepted, duplicates) = server.webhook_counters(provider).await?;
         server.server.stop().await?;
         Some(
@@ -376,6 +358,43 @@ async fn run_paystate(
         disk_bytes_after_runs,
         log,
     })
+}
+
+/// Sends the webhook mix at 64 connections, in rounds, until the log holds `events` events;
+/// records the payments each round created.
+async fn grow_log(
+    server: &PaystateServer,
+    provider: &BenchProvider,
+    endpoint: &WebhookEndpoint,
+    events: u64,
+    created: &mut Vec<(WebhookMix, Vec<u64>)>,
+) -> Result<(), BenchError> {
+    let mut head = server.log_head().await?.unwrap_or(0);
+    let mut round = 0;
+    while head < events {
+        let source = SignedWebhooks {
+            mix: WebhookMix::new(&provider.msn, format!("fill{round}")),
+            endpoint: endpoint.clone(),
+        };
+        let fill = LoadPlan {
+            connections: 64,
+            warmup: Duration::ZERO,
+            duration: FILL_ROUND,
+            rate: None,
+        };
+        let result = load::run(server.server.address(), Arc::new(source.clone()), &fill).await?;
+        created.push((source.mix, result.sent_per_connection));
+        let next = server.log_head().await?.unwrap_or(head);
+        if next <= head {
+            return Err(BenchError::Setup(format!(
+                "the log stopped growing at {head} events while filling it"
+            )));
+        }
+        head = next;
+        round += 1;
+        eprintln!("  log: {head} events");
+    }
+    Ok(())
 }
 
 async fn restart_query_replay(
