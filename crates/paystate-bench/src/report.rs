@@ -364,6 +364,116 @@ pub fn kernel_release() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::{LatencySummary, LoadPlan, LoadResult, OutcomeCounts};
+    use crate::replay::ReplayReport;
+    use crate::suite::{LogRun, SuiteConfig};
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// A run of `target` at 64 connections that acknowledged `per_second` for one second.
+    fn measured(target: TargetKind, per_second: u64, p99: Duration) -> Measured {
+        Measured {
+            target,
+            load: LoadResult {
+                plan: LoadPlan {
+                    connections: TARGET_CONNECTIONS,
+                    warmup: Duration::ZERO,
+                    duration: SECOND,
+                    rate: None,
+                },
+                measured: OutcomeCounts {
+                    ok: per_second,
+                    ..OutcomeCounts::default()
+                },
+                total: OutcomeCounts::default(),
+                latency: LatencySummary {
+                    p99,
+                    ..LatencySummary::default()
+                },
+                sent_per_connection: Vec::new(),
+            },
+            cpu_seconds: 1.0,
+            client_cpu_seconds: 0.2,
+            machine_busy_seconds: 1.2,
+            peak_rss_bytes: Some(200 * 1024 * 1024),
+        }
+    }
+
+    fn report(paystate: u64, half_p99: Duration, rebuild_seconds: f64) -> SuiteReport {
+        let millisecond = Duration::from_millis(1);
+        SuiteReport {
+            config: SuiteConfig {
+                paystate_bin: "paystate".into(),
+                bench_exe: "paystate-bench".into(),
+                base_dir: "/tmp".into(),
+                concurrencies: vec![TARGET_CONNECTIONS],
+                warmup: Duration::ZERO,
+                duration: SECOND,
+                pool_size: 16,
+                log_events: 1_000_000,
+                query_connections: 64,
+                skip_alternative: false,
+            },
+            ceiling: vec![measured(TargetKind::Ceiling, 40_000, millisecond)],
+            paystate: vec![measured(TargetKind::Paystate, paystate, millisecond)],
+            alternative: Ok(vec![measured(TargetKind::Alternative, 5_000, millisecond)]),
+            alternative_disk_bytes_per_webhook: None,
+            paystate_half_rate: Some(measured(TargetKind::Paystate, paystate / 2, half_p99)),
+            client_counted: (0, 0),
+            server_counted: (0, 0),
+            events_after_runs: 0,
+            disk_bytes_after_runs: 0,
+            log: Some(LogRun {
+                events: 1_000_000,
+                webhooks: 500_000,
+                disk_bytes: 0,
+                ready_seconds: 1.0,
+                query: measured(TargetKind::Paystate, 10_000, millisecond),
+                replay: ReplayReport {
+                    events: 1_000_000,
+                    payments: 1,
+                    rebuild_seconds,
+                    raw_seconds: 1.0,
+                    raw_entries: 1,
+                    raw_bytes: 1,
+                },
+            }),
+        }
+    }
+
+    fn verdicts(report: &SuiteReport) -> Vec<Option<bool>> {
+        targets(report).into_iter().map(|check| check.met).collect()
+    }
+
+    #[test]
+    fn a_run_that_clears_every_bar_meets_every_target() {
+        let good = report(12_000, Duration::from_millis(9), 1.5);
+        assert_eq!(verdicts(&good), vec![Some(true); 6]);
+    }
+
+    #[test]
+    fn each_target_is_missed_on_its_own_figure() {
+        // 9,000/s is 22.5% of the ceiling but still 1.8x the alternative's 5,000/s.
+        let slow = report(9_000, Duration::from_millis(9), 1.5);
+        assert_eq!(&verdicts(&slow)[..2], &[Some(false), Some(false)]);
+        let laggy = report(12_000, Duration::from_millis(11), 1.5);
+        assert_eq!(verdicts(&laggy)[2], Some(false));
+        // 400,000 events/s misses the absolute rate and half of the raw 1,000,000 events/s.
+        let slow_replay = report(12_000, Duration::from_millis(9), 2.5);
+        assert_eq!(&verdicts(&slow_replay)[3..5], &[Some(false), Some(false)]);
+    }
+
+    #[test]
+    fn figures_that_were_not_measured_are_said_so() {
+        let mut partial = report(12_000, Duration::from_millis(9), 1.5);
+        partial.alternative = Err("skipped".into());
+        partial.log = None;
+        let verdicts = verdicts(&partial);
+        assert_eq!(verdicts[1], None);
+        assert_eq!(&verdicts[3..], &[None, None, None]);
+        let text = markdown(&partial, &Environment::default());
+        assert!(text.contains("The alternative was not measured: skipped."));
+    }
 
     #[test]
     fn thousands_are_separated() {
