@@ -5,6 +5,7 @@ use super::api::Api;
 use anyhow::Context;
 use paystate_server::{AdminToken, ServerConfig};
 use std::path::Path;
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use vipps_sim::{SimConfig, SimHandle, Simulator};
@@ -40,12 +41,22 @@ impl Stage {
         config.vipps_base_url = Some(sim.base_url().parse().context("the simulator's base URL")?);
         config.validate()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(paystate_server::run(listener, config, async move {
+        let mut server = tokio::spawn(paystate_server::run(listener, config, async move {
             let _ = stopped.await;
         }));
         let api = Api::new(format!("http://{bound}"), token)?;
-        api.wait_for("/readyz", "the server to be ready", |_| true)
-            .await?;
+        let ready = tokio::select! {
+            ready = api.wait_for("/readyz", "the server to be ready", |_| true) => ready,
+            ended = &mut server => return Err(start_failure(ended)),
+        };
+        if let Err(error) = ready {
+            // A server that failed to start closes its listener and then ends; its own error
+            // says why, so give it a moment to end.
+            return match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
+                Ok(ended) => Err(start_failure(ended)),
+                Err(_) => Err(error),
+            };
+        }
         Ok(Stage {
             sim,
             api,
@@ -66,5 +77,16 @@ impl Stage {
             .await
             .context("stopping the simulator")?;
         Ok(())
+    }
+}
+
+/// Why the server task ended before the server was ready.
+fn start_failure(
+    ended: Result<Result<(), paystate_server::ServerError>, tokio::task::JoinError>,
+) -> anyhow::Error {
+    match ended {
+        Ok(Ok(())) => anyhow::anyhow!("the server stopped before it was ready"),
+        Ok(Err(error)) => anyhow::Error::new(error).context("the server could not start"),
+        Err(error) => anyhow::Error::new(error).context("the server task failed"),
     }
 }
