@@ -3,11 +3,17 @@
 //!
 //! - `stage`: starting both on free 127.0.0.1 ports, the server on a real data directory.
 //! - `api`: the client of paystate's admin and query API, and waiting for background effects.
-//! - `story`: the steps.
+//! - `story`: the steps, one function each.
+//! - `merchant`: the merchant's calls to the ePayment API at the simulator.
+//! - `forgery`: requests that are not deliveries from Vipps.
+//! - `views`: reading and printing paystate's views.
 
 mod api;
+mod forgery;
+mod merchant;
 mod stage;
 mod story;
+mod views;
 
 use super::offline::{self, DataDirArg};
 use super::outcome::Outcome;

@@ -1,0 +1,94 @@
+//! Reading paystate's views during the story: waiting for a payment to reach a state, one-line
+//! summaries, and the final provider view and payments table.
+
+use super::api::Api;
+use super::story::PROVIDER;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::Table;
+use serde_json::Value;
+
+fn payment_path(reference: &str) -> String {
+    format!("/payments/{PROVIDER}/{reference}")
+}
+
+/// Waits until paystate's view of `reference` satisfies `condition`.
+pub async fn wait_payment(
+    api: &Api,
+    reference: &str,
+    what: &str,
+    condition: impl FnMut(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    api.wait_for(&payment_path(reference), what, condition)
+        .await
+}
+
+/// One amount of a payment view's aggregate.
+pub fn aggregate(view: &Value, field: &str) -> u64 {
+    view["aggregate"][field].as_u64().unwrap_or(0)
+}
+
+/// A payment view in one line.
+pub fn summary(view: &Value) -> String {
+    format!(
+        "{} {}: state {}, authorized {}, captured {}, refunded {}, cancelled {} {}",
+        view["provider_id"].as_str().unwrap_or("?"),
+        view["reference"].as_str().unwrap_or("?"),
+        view["state"].as_str().unwrap_or("?"),
+        aggregate(view, "authorized"),
+        aggregate(view, "captured"),
+        aggregate(view, "refunded"),
+        aggregate(view, "cancelled"),
+        view["currency"].as_str().unwrap_or("")
+    )
+}
+
+/// Prints the provider view and every payment of the provider.
+pub async fn print_results(api: &Api) -> anyhow::Result<()> {
+    println!("\n== Provider view (GET /providers/{PROVIDER}) ==");
+    let provider = api
+        .ok(api.get(&format!("/providers/{PROVIDER}")), "provider view")
+        .await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&provider).unwrap_or_default()
+    );
+
+    println!("\n== Payments (GET /payments?provider_id={PROVIDER}) ==");
+    let page = api
+        .ok(
+            api.get(&format!("/payments?provider_id={PROVIDER}&limit=100")),
+            "payments",
+        )
+        .await?;
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "reference",
+        "state",
+        "amount",
+        "authorized",
+        "captured",
+        "refunded",
+        "cancelled",
+        "facts",
+        "duplicates",
+    ]);
+    for payment in page["payments"].as_array().into_iter().flatten() {
+        table.add_row([
+            payment["reference"].as_str().unwrap_or("?").to_owned(),
+            payment["state"].as_str().unwrap_or("?").to_owned(),
+            format!(
+                "{} {}",
+                payment["amount"],
+                payment["currency"].as_str().unwrap_or("")
+            ),
+            aggregate(payment, "authorized").to_string(),
+            aggregate(payment, "captured").to_string(),
+            aggregate(payment, "refunded").to_string(),
+            aggregate(payment, "cancelled").to_string(),
+            payment["events"].to_string(),
+            payment["duplicates"].to_string(),
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}
