@@ -502,3 +502,58 @@ async fn a_flood_of_forgeries_is_recorded_in_full_only_up_to_the_budget() {
     assert_eq!(full + counted, 7);
     store.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn each_live_registration_verifies_under_its_own_registered_url() {
+    // Registered first under an old public URL; a second registration under the current one
+    // is live too (the handover after the public URL changed). Vipps signs each delivery over
+    // the URL of the registration it comes through.
+    let server = TestServer::start().await;
+    let old = seed_provider(
+        server.store.as_ref(),
+        &server.vault,
+        "vipps-test",
+        MSN,
+        "https://old.example.no",
+        "reg-0001",
+        SECRET,
+    )
+    .await;
+    let new = paystate_e2e::seed::add_registration(
+        server.store.as_ref(),
+        &server.vault,
+        &old,
+        "reg-0002",
+        "bmV3LXNlY3JldC1uZXctc2VjcmV0LW5ldy1zZWNyZXQtbmV3LXNlY3JldC1uZXctc2VjcmV0LW5ldy1zZWNyZXQ=",
+        &server.webhook_url("vipps-test"),
+        2,
+    )
+    .await;
+    for (registration, expected_version, name) in [(&old, 1, "CREATED"), (&new, 2, "AUTHORIZED")] {
+        let body = event_body(MSN, "acme-order-9101", "psp-1", name, 100);
+        let headers = signed_headers(&registration.secret, &registration.url, &body, &now_date());
+        let (status, answer) = server
+            .post_webhook("vipps-test", &headers, body.clone())
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{}: {answer}",
+            registration.url.as_str()
+        );
+        let receipt = recorded(server.store.as_ref(), "webhook_received")
+            .pop()
+            .expect("a receipt");
+        assert_eq!(receipt["verification"]["secret_version"], expected_version);
+        assert_eq!(
+            receipt["signed"]["host"],
+            registration.url.host_for_signing()
+        );
+    }
+    // The old secret over the new URL matches nothing: each secret belongs to its URL.
+    let body = event_body(MSN, "acme-order-9101", "cap-1", "CAPTURED", 100);
+    let crossed = signed_headers(&old.secret, &new.url, &body, &now_date());
+    let (status, _) = server.post_webhook("vipps-test", &crossed, body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}

@@ -141,3 +141,49 @@ pub async fn rotate(
         .await
         .expect("append the rotation");
 }
+
+/// Adds a live registration with secret `version` for `url` (the old one stays live, as during
+/// a re-registration's handover after the public URL changed).
+pub async fn add_registration(
+    store: &dyn EventStore,
+    vault: &SecretVault,
+    provider: &SeededProvider,
+    registration_id: &str,
+    secret: &str,
+    url: &str,
+    version: u32,
+) -> SeededProvider {
+    let secret = WebhookSecret::new(secret);
+    let version = SecretVersion::new(version).expect("version");
+    vault
+        .put_webhook_secret(&provider.id, version, &secret)
+        .expect("store the secret");
+    let registered = DomainEvent::from(WebhookRegistered {
+        registration_id: RegistrationId::parse(registration_id).expect("registration id"),
+        url: HttpUrl::parse(url).expect("url"),
+        events: WebhookEventType::all_epayment(),
+        secret_version: version,
+        secret_fingerprint: Fingerprint::parse(&secret.fingerprint()).expect("fingerprint"),
+        reason: RegistrationReason::PublicUrlChanged,
+    });
+    let new = NewEvent::new(
+        registered.type_name(),
+        registered.schema_version(),
+        registered.to_payload(),
+    );
+    store
+        .append(
+            &StreamId::new(streams::provider_stream(&provider.id)),
+            ExpectedVersion::Exists,
+            vec![new],
+        )
+        .await
+        .expect("append the registration");
+    SeededProvider {
+        id: provider.id.clone(),
+        msn: provider.msn.clone(),
+        url: RegisteredUrl::parse(url).expect("registered url"),
+        registration_id: registration_id.to_owned(),
+        secret,
+    }
+}
