@@ -181,3 +181,97 @@ pub async fn record(
 pub fn body_base64(body: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paystate_domain::events::{EventMeta, ProviderCreated};
+    use paystate_domain::{
+        Environment, Fingerprint, HttpUrl, Msn, ProviderId, ProviderKind, WebhookEventType,
+    };
+    use time::OffsetDateTime;
+
+    fn provider() -> Provider {
+        let created = ProviderCreated {
+            provider_id: ProviderId::parse("vipps-test").unwrap(),
+            kind: ProviderKind::Vipps,
+            environment: Environment::Test,
+            msn: Msn::parse("123456").unwrap(),
+            events: WebhookEventType::all_epayment(),
+            credentials_fingerprint: Fingerprint::parse("fp").unwrap(),
+            public_url: HttpUrl::parse("https://pay.example.no").unwrap(),
+        };
+        let meta = EventMeta {
+            position: 1,
+            recorded_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        Provider::created(meta, &created)
+    }
+
+    fn body(msn: &str, reference: &str, name: &str, value: &str) -> bytes::Bytes {
+        bytes::Bytes::from(format!(
+            r#"{{"msn":"{msn}","reference":"{reference}","pspReference":"psp-1","name":"{name}","amount":{{"currency":"NOK","value":{value}}},"timestamp":"2025-01-14T09:30:01.123Z","idempotencyKey":null,"success":true}}"#
+        ))
+    }
+
+    fn fact_anomaly(parsed: Parsed) -> Option<IngestAnomaly> {
+        match parsed {
+            Parsed::Fact(fact) => fact.anomaly,
+            Parsed::Anomaly { anomaly, .. } => {
+                panic!("expected a fact, got the anomaly {anomaly:?}")
+            }
+        }
+    }
+
+    #[test]
+    fn a_well_formed_event_is_a_fact_without_anomaly() {
+        let parsed = parse(
+            &provider(),
+            &body("123456", "acme-order-1001", "AUTHORIZED", "49900"),
+        );
+        assert_eq!(fact_anomaly(parsed), None);
+    }
+
+    #[test]
+    fn another_msn_and_an_unknown_name_are_facts_with_an_anomaly() {
+        let other = parse(
+            &provider(),
+            &body("999999", "acme-order-1001", "AUTHORIZED", "1"),
+        );
+        assert!(matches!(
+            fact_anomaly(other),
+            Some(IngestAnomaly::MsnMismatch { .. })
+        ));
+        let unknown = parse(
+            &provider(),
+            &body("123456", "acme-order-1001", "TELEPORTED", "1"),
+        );
+        assert!(
+            matches!(fact_anomaly(unknown), Some(IngestAnomaly::UnknownEventName { name }) if name == "TELEPORTED")
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_a_fact_is_an_anomaly_filed_under_its_reference_when_readable() {
+        match parse(&provider(), &bytes::Bytes::from_static(b"{not json")) {
+            Parsed::Anomaly {
+                anomaly: IngestAnomaly::Unparseable { .. },
+                reference_raw: None,
+            } => {}
+            other => panic!("{other:?}"),
+        }
+        match parse(
+            &provider(),
+            &body("123456", "acme-order-1001", "CAPTURED", "-5"),
+        ) {
+            Parsed::Anomaly {
+                anomaly: IngestAnomaly::InvalidField { field, .. },
+                reference_raw: Some(reference),
+            } => {
+                assert_eq!(field, "amount.value");
+                assert_eq!(reference, "acme-order-1001");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
