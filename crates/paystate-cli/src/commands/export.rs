@@ -56,10 +56,16 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     out.flush().context("writing the export")?;
     let head = store.head()?;
     offline::runtime()?.block_on(offline::close(&store))?;
-    eprintln!(
-        "exported {written} events (positions {}..={}), log head {head}",
-        args.after + 1,
-        after
-    );
+    if written == 0 {
+        eprintln!(
+            "exported 0 events: the log holds nothing after position {}",
+            args.after
+        );
+    } else {
+        eprintln!(
+            "exported {written} events (positions {}..={after}), log head {head}",
+            args.after + 1
+        );
+    }
     Ok(Outcome::Clean)
 }
