@@ -23,6 +23,9 @@ pub const STORE_BATCH_EVENTS: &str = "paystate_store_batch_events";
 pub const LOG_HEAD: &str = "paystate_log_head_position";
 /// The position the projections have applied.
 pub const PROJECTIONS_APPLIED: &str = "paystate_projections_applied_position";
+/// Events the projections could not use, by `reason` (`unknown_type`, `undecodable`,
+/// `orphaned`): a newer writer, or a bug worth a look.
+pub const PROJECTIONS_SKIPPED: &str = "paystate_projections_skipped_events";
 /// Events between the log head and a reactor's position, by `reactor`.
 pub const REACTOR_LAG: &str = "paystate_reactor_lag_events";
 /// HTTP requests by `method`, matched `route` and `status`.
@@ -94,6 +97,10 @@ fn describe() {
     metrics::describe_gauge!(
         PROJECTIONS_APPLIED,
         "Position the projections have applied."
+    );
+    metrics::describe_gauge!(
+        PROJECTIONS_SKIPPED,
+        "Events the projections could not use, by reason."
     );
     metrics::describe_gauge!(REACTOR_LAG, "Events a reactor is behind the log head.");
     metrics::describe_counter!(

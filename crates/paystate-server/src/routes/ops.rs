@@ -105,6 +105,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics::gauge!(crate::metrics::LOG_HEAD).set(head.0 as f64);
     }
     metrics::gauge!(crate::metrics::PROJECTIONS_APPLIED).set(state.projections.applied().0 as f64);
+    let skipped = state.projections.read(|p| p.skipped().clone());
+    for (reason, count) in [
+        ("unknown_type", skipped.unknown_types),
+        ("undecodable", skipped.undecodable),
+        ("orphaned", skipped.orphaned),
+    ] {
+        metrics::gauge!(crate::metrics::PROJECTIONS_SKIPPED, "reason" => reason).set(count as f64);
+    }
     (
         [(
             header::CONTENT_TYPE,
