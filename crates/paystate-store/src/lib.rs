@@ -16,11 +16,32 @@
 //! - Projections keep their state and checkpoint together ([`EventStore::commit_projection`]).
 //! - Old event schemas are upcast on read ([`Upcasters`]); stored bytes are never rewritten.
 //!
-//! Module map: `types` (the values at the boundary), `event_store` (the trait and
-//! subscriptions), `sequencer` (deciding a batch: versions, dedupe, positions, chain), `codec`
-//! (record encoding and the chain hash), `upcast`, `sled_store` (disk, single writer, group
-//! commit), `memory`. `docs/store.md` describes the write path, durability and the on-disk
-//! format.
+//! Module map: `types` (the values at the boundary), `error`, `event_store` (the trait and
+//! subscriptions), `sequencer` (deciding a batch: versions, dedupe, positions, event ids,
+//! chain), `codec` (record encoding and the chain hash), `upcast` and `options` (what a store
+//! is opened with), `stats`, `memory`, and `sled_store`: `layout` (trees, keys, recognising a
+//! store), `chunk` (one commit's records in one value), `writer` (the writer and sync threads:
+//! group commit), `disk_sync` (the fsync after sled's flush). `docs/store.md` describes the
+//! write path, what durable means, recovery and the on-disk format.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), paystate_store::StoreError> {
+//! use paystate_store::{AppendOutcome, EventStore, ExpectedVersion, MemoryStore, NewEvent, Position, StreamId};
+//! let store = MemoryStore::new();
+//! let stream = StreamId::new("payment-vipps-test-acme-order-1001");
+//! let delivery = NewEvent::new("webhook_received", 1, b"{}".to_vec()).with_dedupe_key("delivery-1");
+//! let first = store.append(&stream, ExpectedVersion::NoStream, vec![delivery.clone()]).await?;
+//! assert!(matches!(first, AppendOutcome::Appended { first: Position(1), .. }));
+//! // The same delivery again appends nothing.
+//! let again = store.append(&stream, ExpectedVersion::Any, vec![delivery]).await?;
+//! assert!(matches!(again, AppendOutcome::Duplicate { original_position: Position(1), .. }));
+//! assert_eq!(store.read_all(Position::START, 10)?.len(), 1);
+//! assert_eq!(store.verify()?.first_bad, None);
+//! # Ok(()) }
+//! ```
+//!
+//! On disk:
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), paystate_store::StoreError> {
