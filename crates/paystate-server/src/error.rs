@@ -185,15 +185,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The longest framework message an error repeats: rejections may quote the request's own
+/// (arbitrarily long) input.
+const MAX_ECHO: usize = 200;
+
+fn bounded(text: &str) -> String {
+    let mut shown: String = text.chars().take(MAX_ECHO).collect();
+    if text.chars().nth(MAX_ECHO).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> ApiError {
-        ApiError::invalid_request(format!("path: {}", rejection.body_text()))
+        ApiError::invalid_request(format!("path: {}", bounded(&rejection.body_text())))
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::invalid_request(format!("query: {}", rejection.body_text()))
+        ApiError::invalid_request(format!("query: {}", bounded(&rejection.body_text())))
     }
 }
 
@@ -206,7 +218,7 @@ impl From<JsonRejection> for ApiError {
                 "the body must be JSON (Content-Type: application/json)",
             ),
             JsonRejection::BytesRejection(bytes) => ApiError::from(bytes),
-            other => ApiError::invalid_request(other.body_text()),
+            other => ApiError::invalid_request(bounded(&other.body_text())),
         }
     }
 }
@@ -263,6 +275,14 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["error"]["code"], "unavailable");
         assert!(!body.to_string().contains("/x"));
+    }
+
+    #[test]
+    fn echoed_input_is_bounded() {
+        let long = "x".repeat(10_000);
+        let shown = bounded(&long);
+        assert_eq!(shown.chars().count(), MAX_ECHO + 1);
+        assert_eq!(bounded("short"), "short");
     }
 
     #[test]
