@@ -145,7 +145,7 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
         let first = self.tail.next;
         let mut version = actual;
         for event in events {
-            version = StreamVersion(version.0 + 1);
+            version = StreamVersion(version.0.saturating_add(1));
             let mut envelope = Envelope {
                 position: self.tail.next,
                 stream: stream.clone(),
@@ -190,7 +190,7 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
                 return Err(refuse("empty stream or event type".into()));
             }
             let current = self.version_in(&overlay, &envelope.stream)?;
-            if envelope.stream_version.0 != current.0 + 1 {
+            if envelope.stream_version.0 != current.0.saturating_add(1) {
                 return Err(refuse(format!(
                     "stream {} is at version {current}, the envelope has {}",
                     envelope.stream, envelope.stream_version

@@ -15,8 +15,9 @@ pub struct Position(pub u64);
 impl Position {
     /// The position before the first event.
     pub const START: Position = Position(0);
+    /// The following position (saturating: a damaged record cannot make it wrap or panic).
     pub fn next(self) -> Position {
-        Position(self.0 + 1)
+        Position(self.0.saturating_add(1))
     }
 }
 

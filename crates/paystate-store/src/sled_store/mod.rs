@@ -94,7 +94,7 @@ impl SledStore {
                     .unwrap_or(0);
                 (
                     Tail {
-                        next: Position(last + 1),
+                        next: Position(last.saturating_add(1)),
                         last_hash: GENESIS_HASH,
                     },
                     Some(format!(

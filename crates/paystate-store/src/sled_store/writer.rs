@@ -477,8 +477,8 @@ fn stream_runs(envelopes: &[Envelope]) -> Vec<(Vec<u8>, [u8; 16])> {
         let mut last = first;
         for next in &envelopes[index + 1..] {
             let continues = next.stream == first.stream
-                && next.stream_version.0 == last.stream_version.0 + 1
-                && next.position.0 == last.position.0 + 1;
+                && next.stream_version.0 == last.stream_version.0.saturating_add(1)
+                && next.position.0 == last.position.0.saturating_add(1);
             if !continues {
                 break;
             }
