@@ -1,44 +1,12 @@
-//! Arbitrary requests against the whole router (in-process, in-memory store): every answer
-//! is either a success or a JSON error of the documented shape, never a 5xx, never a panic.
+//! Arbitrary requests against the whole router: every answer is either a success or a JSON
+//! error of the documented shape, never a 5xx, never a panic.
 
+use crate::{app, TOKEN};
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use paystate_projections::ProjectionsHandle;
-use paystate_server::ingestion::rejections::RejectionBudget;
-use paystate_server::secrets::{MasterKey, SecretVault};
-use paystate_server::{AdminToken, AppState, ServerConfig};
-use paystate_store::{EventStore, MemoryStore};
 use proptest::prelude::*;
-use std::sync::Arc;
 use tower::ServiceExt;
-
-const TOKEN: &str = "fuzz-admin-token-0123456789";
-
-fn app() -> axum::Router {
-    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
-    let config = ServerConfig::new(
-        "/nonexistent-fuzz-data",
-        "127.0.0.1:9".parse().expect("address"),
-        AdminToken::new(TOKEN).expect("token"),
-    );
-    let vault = Arc::new(SecretVault::open(store.clone(), MasterKey::generate()).expect("vault"));
-    // Were a route to call Vipps, it would reach a closed loopback port, never the internet.
-    let vipps = "http://127.0.0.1:9".parse().expect("URL");
-    let webhook_apis = paystate_server::registration::vipps_apis(vault.clone(), Some(&vipps));
-    let projections = ProjectionsHandle::default();
-    projections.mark_caught_up();
-    let state = AppState {
-        store,
-        config: Arc::new(config),
-        projections,
-        vault,
-        webhook_apis,
-        rejections: Arc::new(RejectionBudget::new(2)),
-        metrics: paystate_server::metrics::install(),
-    };
-    paystate_server::app::app(state)
-}
 
 /// Percent-encodes arbitrary bytes into one path segment or query value.
 fn encode(bytes: &[u8]) -> String {
@@ -109,7 +77,7 @@ proptest! {
         let request = request.body(Body::from(body)).expect("request");
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let (status, bytes) = runtime.block_on(async {
-            let response = app().oneshot(request).await.expect("infallible");
+            let response = app(true).oneshot(request).await.expect("infallible");
             let status = response.status();
             let bytes = response.into_body().collect().await.expect("body").to_bytes();
             (status, bytes)
