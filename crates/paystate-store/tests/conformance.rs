@@ -822,6 +822,115 @@ async fn check_closed_store_refuses_writes<B: Backend>() {
     );
 }
 
+/// A long pseudo-random sequence of appends, each answer compared with a model of the rules
+/// (dedupe first, then the expected version), then the whole log compared with the model.
+async fn check_appends_follow_the_model<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    let mut versions = std::collections::HashMap::<String, u64>::new();
+    let mut keys = std::collections::HashMap::<String, u64>::new();
+    let mut head = 0u64;
+    let mut seen = [0u32; 3]; // duplicates, conflicts, appends
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % below
+    };
+    for step in 0..300 {
+        let name = format!("s{}", next(3));
+        let expected = match next(4) {
+            0 => ExpectedVersion::Any,
+            1 => ExpectedVersion::NoStream,
+            2 => ExpectedVersion::Exists,
+            _ => ExpectedVersion::Exact(StreamVersion(next(5))),
+        };
+        let count = 1 + next(3);
+        let events: Vec<NewEvent> = (0..count)
+            .map(|index| {
+                let e = event(&format!("{step}-{index}"));
+                match next(3) {
+                    0 => e.with_dedupe_key(format!("k{}-{index}", next(12))),
+                    _ => e,
+                }
+            })
+            .collect();
+
+        let current = versions.get(&name).copied().unwrap_or(0);
+        let taken = events
+            .iter()
+            .filter_map(|e| e.dedupe_key.as_ref())
+            .find_map(|key| keys.get(key).map(|position| (key.clone(), *position)));
+        let holds = match expected {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => current == 0,
+            ExpectedVersion::Exists => current > 0,
+            ExpectedVersion::Exact(v) => v.0 == current,
+        };
+        let got = store.append(&stream(&name), expected, events.clone()).await;
+        match (taken, holds, got) {
+            (
+                Some((key, position)),
+                _,
+                Ok(AppendOutcome::Duplicate {
+                    original_position,
+                    dedupe_key,
+                }),
+            ) => {
+                assert_eq!(
+                    (original_position.0, dedupe_key),
+                    (position, key),
+                    "step {step}"
+                );
+                seen[0] += 1;
+            }
+            (None, false, Err(StoreError::Conflict { actual, .. })) => {
+                assert_eq!(actual.0, current, "step {step}");
+                seen[1] += 1;
+            }
+            (
+                None,
+                true,
+                Ok(AppendOutcome::Appended {
+                    first,
+                    last,
+                    stream_version,
+                }),
+            ) => {
+                assert_eq!((first.0, last.0), (head + 1, head + count), "step {step}");
+                assert_eq!(stream_version.0, current + count, "step {step}");
+                for (offset, e) in events.iter().enumerate() {
+                    if let Some(key) = &e.dedupe_key {
+                        keys.insert(key.clone(), head + 1 + offset as u64);
+                    }
+                }
+                head += count;
+                versions.insert(name, current + count);
+                seen[2] += 1;
+            }
+            (taken, holds, got) => {
+                panic!("step {step}: model says taken={taken:?} holds={holds}, store says {got:?}")
+            }
+        }
+    }
+    assert!(
+        seen.iter().all(|&n| n > 10),
+        "the sequence exercises every rule: {seen:?}"
+    );
+    assert_eq!(store.head().unwrap(), Position(head));
+    for (name, version) in &versions {
+        assert_eq!(store.stream_version(&stream(name)).unwrap().0, *version);
+    }
+    for (key, position) in &keys {
+        assert_eq!(
+            store.dedupe_position(key).unwrap(),
+            Some(Position(*position))
+        );
+    }
+    assert_eq!(store.verify().unwrap().first_bad, None);
+}
+
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -857,6 +966,7 @@ conformance!(
     check_side_data_stays_out_of_the_log,
     check_reopen_keeps_everything,
     check_closed_store_refuses_writes,
+    check_appends_follow_the_model,
 );
 
 /// Directories the sled store must refuse, each with a clear error naming the path.

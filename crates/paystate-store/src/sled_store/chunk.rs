@@ -212,4 +212,30 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        /// Whatever bytes sit under whatever key, reading them is an answer, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(last in 0u64..1_000, bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            if let Ok(chunk) = Chunk::parse(last, &bytes) {
+                for (position, record) in chunk.records().flatten() {
+                    let _ = decode_record(position, record);
+                }
+            }
+        }
+
+        /// Flipping any byte of a stored chunk is either still readable or reported, never a
+        /// panic; when it is readable, the hash chain is what catches it.
+        #[test]
+        fn flipped_bytes_never_panic(index in 0usize..2_000, mask in 1u8..=255) {
+            let (last, mut bytes) = encode_chunks(&[envelope(1, 40), envelope(2, 40)]).unwrap().remove(0);
+            let index = index % bytes.len();
+            bytes[index] ^= mask;
+            if let Ok(chunk) = Chunk::parse(last, &bytes) {
+                for (position, record) in chunk.records().flatten() {
+                    let _ = decode_record(position, record);
+                }
+            }
+        }
+    }
 }
