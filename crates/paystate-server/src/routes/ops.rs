@@ -103,6 +103,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(head) = state.store.head() {
         metrics::gauge!(crate::metrics::LOG_HEAD).set(head.0 as f64);
+        let lag = head.0.saturating_sub(state.projections.applied().0);
+        metrics::gauge!(crate::metrics::REACTOR_LAG, "reactor" => "projections").set(lag as f64);
     }
     metrics::gauge!(crate::metrics::PROJECTIONS_APPLIED).set(state.projections.applied().0 as f64);
     let skipped = state.projections.read(|p| p.skipped().clone());
