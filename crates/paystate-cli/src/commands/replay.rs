@@ -6,7 +6,7 @@ use super::offline::{self, DataDirArg};
 use super::outcome::Outcome;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use paystate_projections::{persist, Projections, ProjectionsHandle};
+use paystate_projections::{persist, Projections, ProjectionsHandle, Skipped};
 use paystate_store::{EventStore, Position};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,7 +58,7 @@ fn replace(store: &dyn EventStore, head: Position) -> anyhow::Result<Outcome> {
     print_rate("rebuilt", &rebuilt, started.elapsed());
     println!(
         "persisted projections replaced (checkpoint {})",
-        rebuilt.applied()
+        rebuilt.applied
     );
     Ok(Outcome::Clean)
 }
@@ -88,7 +88,7 @@ fn verify(store: &dyn EventStore, head: Position) -> anyhow::Result<Outcome> {
     let rebuilt =
         paystate_projections::rebuild_with_progress(store, |applied| bar.set_position(applied.0))?;
     bar.finish_and_clear();
-    print_rate("rebuilt", &rebuilt, started.elapsed());
+    print_rate("rebuilt", &RebuildCounts::of(&rebuilt), started.elapsed());
 
     let differences = live.differences(&rebuilt);
     match differences.first() {
@@ -164,7 +164,7 @@ fn view_differences(live: &Projections, rebuilt: &Projections) -> Vec<String> {
 pub fn rebuild_and_persist(
     store: &dyn EventStore,
     mut progress: impl FnMut(Position),
-) -> anyhow::Result<Projections> {
+) -> anyhow::Result<RebuildCounts> {
     // Applied one by one (not through `rebuild`) so that every view is marked as changed and
     // the commit below writes all of them.
     let mut projections = Projections::default();
@@ -178,14 +178,14 @@ pub fn rebuild_and_persist(
         }
         progress(projections.applied());
     }
-    let rebuilt = projections.clone();
+    let counts = RebuildCounts::of(&projections);
     store
         .projection_reset(persist::PROJECTION_NAME)
         .context("dropping the persisted projections")?;
     ProjectionsHandle::new(projections)
         .commit(store)
         .context("writing the rebuilt projections")?;
-    Ok(rebuilt)
+    Ok(counts)
 }
 
 fn progress_bar(head: Position) -> ProgressBar {
@@ -197,8 +197,28 @@ fn progress_bar(head: Position) -> ProgressBar {
     bar
 }
 
-fn print_rate(what: &str, projections: &Projections, elapsed: Duration) {
-    let events = projections.applied().0;
+/// What a rebuild produced, in numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildCounts {
+    pub applied: Position,
+    pub providers: usize,
+    pub payments: usize,
+    pub skipped: Skipped,
+}
+
+impl RebuildCounts {
+    fn of(projections: &Projections) -> RebuildCounts {
+        RebuildCounts {
+            applied: projections.applied(),
+            providers: projections.providers().count(),
+            payments: projections.payment_count(),
+            skipped: projections.skipped().clone(),
+        }
+    }
+}
+
+fn print_rate(what: &str, counts: &RebuildCounts, elapsed: Duration) {
+    let events = counts.applied.0;
     let seconds = elapsed.as_secs_f64();
     let rate = if seconds > 0.0 {
         events as f64 / seconds
@@ -207,12 +227,10 @@ fn print_rate(what: &str, projections: &Projections, elapsed: Duration) {
     };
     println!(
         "{what} {} providers and {} payments from {events} events in {:.3} s ({rate:.0} events/s)",
-        projections.providers().count(),
-        projections.payment_count(),
-        seconds
+        counts.providers, counts.payments, seconds
     );
-    let skipped = projections.skipped();
-    if *skipped != Default::default() {
+    let skipped = &counts.skipped;
+    if *skipped != Skipped::default() {
         println!(
             "events the projections could not use: {} of unknown type, {} undecodable, {} orphaned",
             skipped.unknown_types, skipped.undecodable, skipped.orphaned

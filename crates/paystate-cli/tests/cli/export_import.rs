@@ -129,4 +129,57 @@ fn import_refuses_a_broken_file_and_creates_nothing() {
         "{}",
         import.stderr
     );
+    assert!(
+        !target.path().exists(),
+        "a refused import leaves no directory behind"
+    );
+}
+
+#[test]
+fn a_log_longer_than_one_import_batch_round_trips_and_a_late_refusal_removes_everything() {
+    let data = DataDir::empty();
+    let log = LogBuilder::new(&data);
+    log.many_payments(520);
+    log.finish();
+    let export = run(&["export", "--data", &data.arg()]).expect_code(0);
+    let lines: Vec<&str> = export.stdout.lines().collect();
+    assert_eq!(lines.len(), 1043);
+
+    // Into a new directory, in batches.
+    let copy = DataDir::empty();
+    run_with_input(&["import", "--data", &copy.arg()], export.stdout.as_bytes()).expect_code(0);
+    assert_eq!(chain_head(&copy), chain_head(&data));
+
+    // Into an existing empty store, in one batch.
+    let empty = DataDir::empty();
+    drop(empty.open());
+    run_with_input(
+        &["import", "--data", &empty.arg()],
+        export.stdout.as_bytes(),
+    )
+    .expect_code(0);
+    assert_eq!(chain_head(&empty), chain_head(&data));
+
+    // A record past the first batch whose hash no longer matches: refused after a batch was
+    // written, and the directory created for it is gone again.
+    let mut line: serde_json::Value = serde_json::from_str(lines[1020]).unwrap();
+    line["hash"] = serde_json::json!(hex::encode([7u8; 32]));
+    let edited_line = line.to_string();
+    let mut edited = lines.clone();
+    edited[1020] = &edited_line;
+    let target = DataDir::empty();
+    let import = run_with_input(
+        &["import", "--data", &target.arg()],
+        edited.join("\n").as_bytes(),
+    )
+    .expect_code(2);
+    assert!(
+        import.stderr.contains("import refused at position 1021"),
+        "{}",
+        import.stderr
+    );
+    assert!(
+        !target.path().exists(),
+        "a refused import leaves no directory behind"
+    );
 }

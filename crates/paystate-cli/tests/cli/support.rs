@@ -330,6 +330,21 @@ impl LogBuilder {
         Position(last.0 - 1)
     }
 
+    /// The provider and `payments` created payments: 3 + 2 × `payments` events.
+    pub fn many_payments(&self, payments: usize) {
+        self.provider_setup();
+        for n in 0..payments {
+            let reference = format!("bulk-order-{n:05}");
+            self.delivery(
+                &reference,
+                "CREATED",
+                &format!("psp-{n}"),
+                1000,
+                Tamper::None,
+            );
+        }
+    }
+
     /// A provider with two payments: one authorized, partly captured and refunded, one
     /// created only.
     pub fn story(&self) {
