@@ -43,6 +43,8 @@ pub struct Projections {
     pub(crate) payments: BTreeMap<PaymentKey, PaymentEntry>,
     /// Listing order: first position -> payment.
     pub(crate) by_first_position: BTreeMap<u64, PaymentKey>,
+    /// Listing filter: provider -> first positions.
+    pub(crate) by_provider: BTreeMap<ProviderId, BTreeSet<u64>>,
     /// Listing filter: (provider, state) -> first positions.
     pub(crate) by_provider_state: BTreeMap<(ProviderId, PaymentState), BTreeSet<u64>>,
     pub(crate) skipped: Skipped,
@@ -132,22 +134,15 @@ impl Projections {
         let limit = limit.max(1);
         let start = std::ops::Bound::Excluded(after);
         let keys: Box<dyn Iterator<Item = (u64, &PaymentKey)>> = match (provider, state) {
-            (Some(provider), Some(state)) => Box::new(
-                self.by_provider_state
-                    .get(&(provider.clone(), state))
-                    .into_iter()
-                    .flat_map(move |positions| positions.range((start, std::ops::Bound::Unbounded)))
-                    .filter_map(|position| {
-                        self.by_first_position
-                            .get(position)
-                            .map(|key| (*position, key))
-                    }),
-            ),
-            _ => Box::new(
+            (Some(provider), Some(state)) => Box::new(self.listed(
+                self.by_provider_state.get(&(provider.clone(), state)),
+                after,
+            )),
+            (Some(provider), None) => Box::new(self.listed(self.by_provider.get(provider), after)),
+            (None, state) => Box::new(
                 self.by_first_position
                     .range((start, std::ops::Bound::Unbounded))
                     .map(|(position, key)| (*position, key))
-                    .filter(move |(_, key)| provider.is_none_or(|p| &key.0 == p))
                     .filter(move |(_, key)| {
                         state.is_none_or(|s| {
                             self.payments
@@ -167,6 +162,24 @@ impl Projections {
         }
         let next = if payments.len() == limit { last } else { None };
         PaymentPage { payments, next }
+    }
+
+    /// The payments at `positions` (first positions) after `after`, in order.
+    fn listed<'a>(
+        &'a self,
+        positions: Option<&'a BTreeSet<u64>>,
+        after: u64,
+    ) -> impl Iterator<Item = (u64, &'a PaymentKey)> + 'a {
+        positions
+            .into_iter()
+            .flat_map(move |positions| {
+                positions.range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            })
+            .filter_map(|position| {
+                self.by_first_position
+                    .get(position)
+                    .map(|key| (*position, key))
+            })
     }
 
     /// Applies one envelope. Envelopes at or before [`Projections::applied`] are ignored, so
@@ -287,6 +300,10 @@ impl Projections {
         let (first_position, new_state) = (entry.first_position, entry.state);
         if was_new {
             self.by_first_position.insert(first_position, key.clone());
+            self.by_provider
+                .entry(key.0.clone())
+                .or_default()
+                .insert(first_position);
         } else if old_state != new_state {
             if let Some(set) = self.by_provider_state.get_mut(&(key.0.clone(), old_state)) {
                 set.remove(&first_position);
@@ -302,10 +319,15 @@ impl Projections {
     /// Rebuilds the listing indexes from the payments (after loading persisted state).
     pub(crate) fn reindex(&mut self) {
         self.by_first_position.clear();
+        self.by_provider.clear();
         self.by_provider_state.clear();
         for (key, entry) in &self.payments {
             self.by_first_position
                 .insert(entry.first_position, key.clone());
+            self.by_provider
+                .entry(key.0.clone())
+                .or_default()
+                .insert(entry.first_position);
             self.by_provider_state
                 .entry((key.0.clone(), entry.state))
                 .or_default()

@@ -205,6 +205,12 @@ async fn persisted_state_reloads_equal_and_catches_up_to_a_rebuild() {
         Vec::<String>::new()
     );
     assert_eq!(reloaded.snapshot(), rebuilt);
+    let listed = reloaded.read(|p| p.list_payments(Some(&provider_id()), None, 0, 10));
+    assert_eq!(
+        listed.payments.len(),
+        2,
+        "the provider index is rebuilt on load"
+    );
 
     // A difference is named.
     assert!(!live.snapshot().differences(&rebuilt).is_empty());
