@@ -82,8 +82,14 @@ impl ServeArgs {
         }
         let mut config = ServerConfig::new(self.data, bound, admin_token);
         config.listen = self.listen;
-        if let Some(public_url) = self.public_url {
-            config.public_url = public_url;
+        match self.public_url {
+            Some(public_url) => config.public_url = public_url,
+            None if bound.ip().is_unspecified() || bound.ip().is_loopback() => tracing::warn!(
+                public_url = %config.public_url,
+                "no --public-url: webhook URLs use the listen address, which Vipps itself cannot reach \
+                 (the simulator can); set --public-url to the externally reachable base"
+            ),
+            None => {}
         }
         config.vipps_base_url = self.vipps_base_url;
         config.body_limit = self.body_limit;
