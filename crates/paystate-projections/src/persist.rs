@@ -99,6 +99,15 @@ pub fn load(store: &dyn EventStore) -> Result<Option<Projections>, ProjectionErr
     let Some(checkpoint) = store.projection_checkpoint(PROJECTION_NAME)? else {
         return Ok(None);
     };
+    if checkpoint > store.head()? {
+        // The log is shorter than what the state claims to reflect (a log restored from an
+        // older backup): the state describes events that are not there.
+        tracing::warn!(
+            checkpoint = checkpoint.0,
+            "persisted projections are ahead of the log; rebuilding from the log"
+        );
+        return Ok(None);
+    }
     if store
         .projection_get(PROJECTION_NAME, FORMAT_KEY)?
         .as_deref()

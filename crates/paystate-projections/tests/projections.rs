@@ -308,3 +308,24 @@ async fn a_payment_as_of_a_position_is_the_fold_of_its_prefix() {
     );
     assert_eq!(history[1].data["name"], "CREATED");
 }
+
+#[tokio::test]
+async fn state_ahead_of_the_log_is_dropped_and_rebuilt() {
+    let store = MemoryStore::new();
+    story(&store).await;
+    let ahead = Position(store.head().unwrap().0 + 100);
+    store
+        .commit_projection(
+            persist::PROJECTION_NAME,
+            ahead,
+            vec![KvOp::Put {
+                key: b"meta/format".to_vec(),
+                value: persist::FORMAT.to_vec(),
+            }],
+        )
+        .unwrap();
+    let handle = ProjectionsHandle::open(&store).unwrap();
+    assert_eq!(handle.applied(), Position(0), "starts over");
+    paystate_projections::catch_up(&handle, &store).unwrap();
+    assert_eq!(handle.snapshot(), rebuild(&store).unwrap());
+}
