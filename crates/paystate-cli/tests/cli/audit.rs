@@ -189,6 +189,22 @@ fn a_provider_timeline_shows_its_registration() {
         ]
     );
     assert_eq!(doc["view"]["webhook"]["secret_version"], 1);
+    // Accepted deliveries live in the payment streams: the provider's own timeline does not
+    // pretend there were none, it says where they are.
+    assert!(
+        doc["view"]["webhooks"].get("accepted").is_none(),
+        "{}",
+        doc["view"]
+    );
+    assert_eq!(doc["view"]["webhooks"]["rejected"], 0);
+    assert!(
+        doc["note"]
+            .as_str()
+            .unwrap()
+            .contains("recorded in the payment streams"),
+        "{}",
+        doc["note"]
+    );
 }
 
 #[test]

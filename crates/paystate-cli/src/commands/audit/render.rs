@@ -57,6 +57,9 @@ pub fn table(timeline: &Timeline) -> String {
     let _ = writeln!(out, "{table}");
     let _ = writeln!(out, "Resulting view:");
     let _ = writeln!(out, "{}", pretty(&timeline.view));
+    if let Some(note) = timeline.note {
+        let _ = writeln!(out, "{note}");
+    }
     out
 }
 

@@ -56,6 +56,9 @@ pub struct Timeline {
     pub entries: Vec<Entry>,
     /// The view after the last entry (`null` if nothing was known).
     pub view: Value,
+    /// What the view leaves out, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
 }
 
 /// The facts of a payment's stream.
@@ -97,12 +100,20 @@ pub fn provider(
     let stream = streams::provider_stream(id);
     let mut provider: Option<Provider> = None;
     let view = |provider: &Option<Provider>| {
-        provider
+        let mut view = provider
             .as_ref()
             .and_then(|provider| serde_json::to_value(provider.view()).ok())
-            .unwrap_or(Value::Null)
+            .unwrap_or(Value::Null);
+        // Accepted and duplicate deliveries are recorded in the payment streams, not in this
+        // one: counters folded from this stream alone would read 0 and mislead.
+        if let Some(counters) = view.get_mut("webhooks").and_then(Value::as_object_mut) {
+            for field in ["accepted", "duplicates", "last_received_at"] {
+                counters.remove(field);
+            }
+        }
+        view
     };
-    build(
+    let mut timeline = build(
         store,
         format!("provider {id}"),
         stream,
@@ -119,8 +130,15 @@ pub fn provider(
             }
             (before, view(&provider))
         },
-    )
+    )?;
+    timeline.note = Some(PROVIDER_NOTE);
+    Ok(timeline)
 }
+
+/// Why a provider's timeline shows no accepted deliveries.
+const PROVIDER_NOTE: &str = "Accepted and duplicate deliveries are recorded in the payment \
+    streams (see `paystate audit payment`); their counters are in the provider view of a running \
+    server (GET /providers/{id}).";
 
 /// Reads `stream`, stops at `cutoff`, and lets `fold` apply each decodable fact, returning the
 /// view before and after it.
@@ -165,6 +183,7 @@ fn build(
         as_of: cutoff.time,
         entries,
         view,
+        note: None,
     })
 }
 
