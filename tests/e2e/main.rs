@@ -2,6 +2,7 @@
 //!
 //! One test binary; one module per concern.
 
+mod connections;
 mod crash;
 mod hostile;
 mod ingestion;

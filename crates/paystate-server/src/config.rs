@@ -343,6 +343,9 @@ pub struct ServerConfig {
     /// How long one request may take before it is answered `503 unavailable` (Vipps gives up
     /// on a delivery after about 10 s and retries).
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers before the connection is
+    /// closed, so a slow or stalled client cannot hold a connection open forever.
+    pub header_read_timeout: Duration,
     pub log_format: LogFormat,
 }
 
@@ -356,6 +359,7 @@ impl ServerConfig {
     pub const DEFAULT_PROJECTION_COMMIT_INTERVAL: Duration = Duration::from_secs(5);
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// A configuration with every default, for `data_dir` and a bound address.
     pub fn new(
@@ -376,6 +380,7 @@ impl ServerConfig {
             projection_commit_interval: ServerConfig::DEFAULT_PROJECTION_COMMIT_INTERVAL,
             shutdown_grace: ServerConfig::DEFAULT_SHUTDOWN_GRACE,
             request_timeout: ServerConfig::DEFAULT_REQUEST_TIMEOUT,
+            header_read_timeout: ServerConfig::DEFAULT_HEADER_READ_TIMEOUT,
             log_format: LogFormat::Text,
         }
     }
@@ -401,6 +406,9 @@ impl ServerConfig {
         }
         if self.request_timeout.is_zero() {
             return invalid("request timeout", "it must be positive");
+        }
+        if self.header_read_timeout.is_zero() {
+            return invalid("header read timeout", "it must be positive");
         }
         if self.projection_commit_interval.is_zero() {
             return invalid("projection commit interval", "it must be positive");

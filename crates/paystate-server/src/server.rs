@@ -2,18 +2,17 @@
 //! [`run_with_store`] (any [`EventStore`], e.g. in memory).
 
 use crate::config::{ConfigError, ServerConfig};
+use crate::http::serve::{ConnectionOptions, Drained};
 use crate::ingestion::rejections::{self, RejectionBudget};
 use crate::secrets::{MasterKey, MasterKeyError, SecretVault, VaultError};
 use crate::shutdown::BackgroundTasks;
 use crate::state::AppState;
 use paystate_projections::{ProjectionError, ProjectionsHandle};
 use paystate_store::{EventStore, StoreError};
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -78,37 +77,20 @@ pub async fn run_with_store(
     let address = listener.local_addr()?;
     tracing::info!(%address, public_url = %config.public_url, data = %config.data_dir.display(), "listening");
 
-    // The shutdown future is observed twice: by axum (stop accepting, drain connections) and
-    // by the grace timer that bounds the drain, so it goes through a watch.
-    let (stopping_tx, mut stopping_rx) = watch::channel(false);
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
-        let _ = stopping_tx.send(true);
     };
-    let serve = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .into_future();
-    let grace = config.shutdown_grace;
-    let drain_deadline = async move {
-        let _ = stopping_rx.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(grace).await;
+    let options = ConnectionOptions {
+        header_read_timeout: config.header_read_timeout,
+        shutdown_grace: config.shutdown_grace,
     };
-    let served = tokio::select! {
-        result = serve => result,
-        () = drain_deadline => {
-            tracing::warn!(?grace, "in-flight requests did not finish in time; closing anyway");
-            Ok(())
-        }
-    };
+    if crate::http::serve::serve(listener, app, options, signal).await == Drained::TimedOut {
+        tracing::warn!(grace = ?config.shutdown_grace, "in-flight requests did not finish in time; closing anyway");
+    }
 
     tasks.shutdown(config.shutdown_grace).await;
-    let closed = store.close().await;
-    served?;
-    closed?;
+    store.close().await?;
     tracing::info!("stopped");
     Ok(())
 }
