@@ -582,6 +582,53 @@ async fn a_stray_registration_for_our_url_is_removed_and_foreign_ones_kept() {
 }
 
 #[tokio::test]
+async fn reconciliation_runs_on_the_configured_interval_without_any_change() {
+    let sim = start_sim(Duration::from_secs(30)).await;
+    let base: paystate_server::config::VippsBaseUrl =
+        sim.base_url().parse().expect("a Vipps base URL");
+    let server = TestServer::start_with(move |config| {
+        config.vipps_base_url = Some(base);
+        config.registration.reconcile_interval = Duration::from_secs(1);
+    })
+    .await;
+    let setup = Setup {
+        sim,
+        api: Api::of(&server),
+        server,
+    };
+    let api = &setup.api;
+    create_and_enable(api).await;
+    let view = registered_with(api, 1).await;
+    let ours = view["webhook"]["registration_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // A stray registration for our URL appears while nothing changes at paystate: only the
+    // periodic reconciliation can find it.
+    let (stray, _) = setup
+        .merchant()
+        .await
+        .register_webhook(&api.webhook_url())
+        .await;
+    assert_eq!(setup.registered_at_sim().len(), 2);
+    eventually(
+        "the periodic reconciliation to delete the stray",
+        PATIENCE,
+        || async { (setup.registered_at_sim() == vec![ours.clone()]).then_some(()) },
+    )
+    .await;
+    let deleted = eventually("the deletion to be recorded", PATIENCE, || async {
+        of_type(&history(api).await, "webhook_deleted")
+            .first()
+            .map(|entry| (*entry).clone())
+    })
+    .await;
+    assert_eq!(deleted["data"]["registration_id"], stray.as_str());
+    setup.stop().await;
+}
+
+#[tokio::test]
 async fn bad_credentials_fail_visibly_are_retried_and_heal_with_new_credentials() {
     let merchant = MerchantCredentials::parse(&format!(
         "{MSN}:{CLIENT_ID}:{CLIENT_SECRET}:{SUBSCRIPTION_KEY}"

@@ -106,3 +106,35 @@ async fn serve_on_port_zero_generates_a_private_token_and_stops_on_sigterm() {
         "a clean stop is logged"
     );
 }
+
+/// Runs `paystate serve` with `args` and `env` on a fresh data directory, expecting it to refuse
+/// to start; returns its stderr.
+fn refused_start(args: &[&str], env: &[(&str, &str)]) -> String {
+    let data = tempfile::tempdir().expect("data directory");
+    let mut command = Command::new(paystate_binary());
+    command
+        .args(["serve", "--listen", ":0", "--data"])
+        .arg(data.path())
+        .args(args)
+        .env_remove("PAYSTATE_ADMIN_TOKEN")
+        .env_remove("PAYSTATE_MASTER_KEY")
+        .stdin(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().expect("run paystate serve");
+    assert!(!output.status.success(), "{args:?} {env:?} started");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn registration_timing_flags_and_their_environment_variables_are_validated() {
+    let stderr = refused_start(&["--reconcile-interval-secs", "0"], &[]);
+    assert!(stderr.contains("reconciliation interval"), "{stderr}");
+    let stderr = refused_start(&[], &[("PAYSTATE_REGISTRATION_HANDOVER_SECS", "7200")]);
+    assert!(stderr.contains("registration handover"), "{stderr}");
+    let stderr = refused_start(&["--registration-backoff-max-secs", "1"], &[]);
+    assert!(stderr.contains("registration backoff"), "{stderr}");
+    let stderr = refused_start(&[], &[("PAYSTATE_HEADER_READ_TIMEOUT_SECS", "0")]);
+    assert!(stderr.contains("header read timeout"), "{stderr}");
+}

@@ -3,6 +3,7 @@
 //! Every value that has a rule is a type here ([`PublicUrl`], [`ListenAddr`], [`AdminToken`]), so
 //! a [`ServerConfig`] that exists is a configuration the server can run with.
 
+use crate::registration::ReactorOptions;
 use rand::RngCore;
 use std::fmt;
 use std::io::Write;
@@ -346,6 +347,8 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's headers before the connection is
     /// closed, so a slow or stalled client cannot hold a connection open forever.
     pub header_read_timeout: Duration,
+    /// The registration reactor's timing: handover delay, reconciliation interval, backoff.
+    pub registration: ReactorOptions,
     pub log_format: LogFormat,
 }
 
@@ -381,6 +384,7 @@ impl ServerConfig {
             shutdown_grace: ServerConfig::DEFAULT_SHUTDOWN_GRACE,
             request_timeout: ServerConfig::DEFAULT_REQUEST_TIMEOUT,
             header_read_timeout: ServerConfig::DEFAULT_HEADER_READ_TIMEOUT,
+            registration: ReactorOptions::default(),
             log_format: LogFormat::Text,
         }
     }
@@ -409,6 +413,27 @@ impl ServerConfig {
         }
         if self.header_read_timeout.is_zero() {
             return invalid("header read timeout", "it must be positive");
+        }
+        let registration = &self.registration;
+        if registration.handover > Duration::from_secs(60 * 60) {
+            return invalid("registration handover", "it must be at most 1 hour");
+        }
+        if registration.reconcile_interval < Duration::from_secs(1)
+            || registration.reconcile_interval > Duration::from_secs(7 * 24 * 60 * 60)
+        {
+            return invalid(
+                "reconciliation interval",
+                "it must be between 1 second and 7 days",
+            );
+        }
+        if registration.backoff.initial.is_zero()
+            || registration.backoff.max < registration.backoff.initial
+            || registration.backoff.max > Duration::from_secs(24 * 60 * 60)
+        {
+            return invalid(
+                "registration backoff",
+                "the cap must be at least the first delay and at most 24 hours",
+            );
         }
         if self.projection_commit_interval.is_zero() {
             return invalid("projection commit interval", "it must be positive");
@@ -505,6 +530,23 @@ mod tests {
         assert_eq!(config.body_limit, 65536);
         config.body_limit = 10;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn registration_timing_is_checked() {
+        let token = AdminToken::generate();
+        let valid = ServerConfig::new("/tmp/x", "127.0.0.1:0".parse().unwrap(), token);
+        let refused = |change: fn(&mut ReactorOptions)| {
+            let mut config = valid.clone();
+            change(&mut config.registration);
+            config.validate().is_err()
+        };
+        assert!(refused(|r| r.reconcile_interval = Duration::ZERO));
+        assert!(refused(|r| r.handover = Duration::from_secs(2 * 60 * 60)));
+        assert!(refused(|r| r.backoff.max = r.backoff.initial / 2));
+        assert!(refused(|r| r.backoff.initial = Duration::ZERO));
+        assert!(!refused(|r| r.handover = Duration::ZERO));
+        assert!(!refused(|r| r.backoff.max = r.backoff.initial));
     }
 
     #[test]

@@ -101,8 +101,7 @@ const SUPPRESSED_FLUSH_INTERVAL: Duration = Duration::from_secs(15);
 /// Every background task of a server: each gets the stop signal and finishes its step on
 /// shutdown. Reactors on the log are spawned here.
 fn spawn_background(state: &AppState, tasks: &mut BackgroundTasks) {
-    let reactor_options = crate::registration::ReactorOptions::default();
-    if let Err(error) = crate::registration::start(tasks, state, reactor_options) {
+    if let Err(error) = crate::registration::start(tasks, state, state.config.registration) {
         tracing::error!(%error, "the public URL cannot be a webhook base: webhooks will not be registered");
     }
 

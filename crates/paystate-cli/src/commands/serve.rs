@@ -1,6 +1,7 @@
 //! `paystate serve`: run the server on the embedded store until SIGINT or SIGTERM.
 
 use anyhow::Context;
+use paystate_server::registration::ReactorOptions;
 use paystate_server::{
     AdminToken, AdminTokenSource, ListenAddr, LogFormat, PublicUrl, ServerConfig,
 };
@@ -55,6 +56,34 @@ pub struct ServeArgs {
     /// Rejected deliveries recorded in full per provider per minute; past it only counts.
     #[arg(long, env = "PAYSTATE_REJECTION_RECORDS_PER_MINUTE", default_value_t = ServerConfig::DEFAULT_REJECTION_RECORD_BUDGET)]
     rejection_records_per_minute: u32,
+
+    /// Connection and registration timing, boxed to keep the command enum small.
+    #[command(flatten)]
+    timing: Box<TimingArgs>,
+}
+
+/// Timing of connections and of the registration reactor.
+#[derive(Debug, clap::Args)]
+struct TimingArgs {
+    /// How long a client may take to send a request's headers before the connection is closed,
+    /// in seconds.
+    #[arg(long, env = "PAYSTATE_HEADER_READ_TIMEOUT_SECS", default_value_t = ServerConfig::DEFAULT_HEADER_READ_TIMEOUT.as_secs())]
+    header_read_timeout_secs: u64,
+
+    /// How long a superseded webhook registration is kept after its successor is recorded, so
+    /// deliveries Vipps already queued for it still arrive, in seconds.
+    #[arg(long, env = "PAYSTATE_REGISTRATION_HANDOVER_SECS", default_value_t = ReactorOptions::default().handover.as_secs())]
+    registration_handover_secs: u64,
+
+    /// How often each enabled provider's registrations are compared with what Vipps lists
+    /// (besides after every change and at start), in seconds.
+    #[arg(long, env = "PAYSTATE_RECONCILE_INTERVAL_SECS", default_value_t = ReactorOptions::default().reconcile_interval.as_secs())]
+    reconcile_interval_secs: u64,
+
+    /// Longest wait between retries of a failed registration (the backoff doubles up to it),
+    /// in seconds.
+    #[arg(long, env = "PAYSTATE_REGISTRATION_BACKOFF_MAX_SECS", default_value_t = ReactorOptions::default().backoff.max.as_secs())]
+    registration_backoff_max_secs: u64,
 }
 
 fn parse_admin_token(input: &str) -> Result<AdminToken, String> {
@@ -96,6 +125,12 @@ impl ServeArgs {
         config.date_tolerance = Duration::from_secs(self.date_tolerance_secs);
         config.secret_grace_period = Duration::from_secs(self.secret_grace_secs);
         config.rejection_record_budget = self.rejection_records_per_minute;
+        config.header_read_timeout = Duration::from_secs(self.timing.header_read_timeout_secs);
+        config.registration.handover = Duration::from_secs(self.timing.registration_handover_secs);
+        config.registration.reconcile_interval =
+            Duration::from_secs(self.timing.reconcile_interval_secs);
+        config.registration.backoff.max =
+            Duration::from_secs(self.timing.registration_backoff_max_secs);
         config.log_format = log_format;
         config.validate()?;
         Ok(config)
