@@ -6,7 +6,9 @@
 //!   provider, kind and version or fingerprint bound as associated data) and kept in the store's
 //!   side trees, never in the log or an export. Webhook secret versions are write-once and kept
 //!   forever, so an audit can re-verify any stored delivery; every credential set is kept under
-//!   its fingerprint, so whoever acts on the log uses the credentials the log names.
+//!   its fingerprint, so whoever acts on the log uses the credentials the log names. Webhook
+//!   secrets read on every delivery are opened once per sealed record (`opened`): the record
+//!   is still read each time, and a changed record is opened again.
 //!
 //! Every secret-bearing type prints `***` in `Debug` and has no `Display`.
 //!
@@ -29,6 +31,7 @@
 
 mod error;
 mod master_key;
+mod opened;
 mod sealed;
 mod vault;
 

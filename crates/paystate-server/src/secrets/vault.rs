@@ -2,6 +2,7 @@
 
 use super::error::VaultError;
 use super::master_key::MasterKey;
+use super::opened::OpenedSecrets;
 use super::sealed::{Sealer, SecretKind, Slot};
 use paystate_domain::{Fingerprint, ProviderId, SecretVersion};
 use paystate_store::EventStore;
@@ -31,6 +32,7 @@ const LATEST_CREDENTIALS: &str = "latest";
 pub struct SecretVault {
     store: Arc<dyn EventStore>,
     sealer: Sealer,
+    opened: OpenedSecrets,
 }
 
 impl SecretVault {
@@ -44,6 +46,7 @@ impl SecretVault {
         let vault = SecretVault {
             store,
             sealer: Sealer::new(&master_key),
+            opened: OpenedSecrets::default(),
         };
         let slot = Slot {
             kind: SecretKind::KeyCheck,
@@ -137,7 +140,8 @@ impl SecretVault {
             .transpose()
     }
 
-    /// Every stored webhook secret version of `provider`, oldest first.
+    /// Every stored webhook secret version of `provider`, oldest first. Called on every
+    /// delivery: a record already opened in this form is not decrypted again.
     pub fn webhook_secrets(
         &self,
         provider: &ProviderId,
@@ -158,8 +162,11 @@ impl SecretVault {
                     reason: "storage key without a secret version",
                 })?;
             let slot = webhook_slot(provider, version);
-            let plaintext = self.sealer.open(&slot, &record)?;
-            secrets.push((version, decode_webhook_secret(&slot, &plaintext)?));
+            let secret = self.opened.get_or_open(&key, &record, || {
+                let plaintext = self.sealer.open(&slot, &record)?;
+                decode_webhook_secret(&slot, &plaintext)
+            })?;
+            secrets.push((version, secret));
         }
         Ok(secrets)
     }
@@ -463,6 +470,52 @@ mod tests {
             "{error:?}"
         );
         assert!(vault.webhook_secrets(&id).is_err());
+    }
+
+    #[test]
+    fn a_record_tampered_after_it_was_read_is_an_error_on_the_next_read() {
+        let store = store();
+        let vault = SecretVault::open(store.clone(), MasterKey::generate()).unwrap();
+        let id = provider("p1");
+        vault
+            .put_webhook_secret(&id, version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        assert_eq!(vault.webhook_secrets(&id).unwrap().len(), 1);
+
+        let key = webhook_slot(&id, version(1)).storage_key();
+        let mut record = store.side_get(VAULT_NAMESPACE, &key).unwrap().unwrap();
+        let last = record.len() - 1;
+        record[last] ^= 0x80;
+        store.side_put(VAULT_NAMESPACE, &key, &record).unwrap();
+
+        let error = vault.webhook_secrets(&id).unwrap_err();
+        assert!(matches!(error, VaultError::Tampered { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn versions_stored_by_another_vault_on_the_same_store_are_read() {
+        let store = store();
+        let server = SecretVault::open(store.clone(), MasterKey::from_bytes([7; 32])).unwrap();
+        let offline = SecretVault::open(store, MasterKey::from_bytes([7; 32])).unwrap();
+        let id = provider("p1");
+        offline
+            .put_webhook_secret(&id, version(1), &WebhookSecret::new(SECRET_1))
+            .unwrap();
+        assert_eq!(server.webhook_secrets(&id).unwrap().len(), 1);
+
+        offline
+            .put_webhook_secret(&id, version(2), &WebhookSecret::new(SECRET_2))
+            .unwrap();
+        let listed: Vec<(u32, String)> = server
+            .webhook_secrets(&id)
+            .unwrap()
+            .into_iter()
+            .map(|(v, s)| (v.get(), s.expose().to_string()))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![(1, SECRET_1.to_string()), (2, SECRET_2.to_string())]
+        );
     }
 
     #[test]
