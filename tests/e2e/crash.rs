@@ -119,15 +119,18 @@ async fn duplicates_and_reordering_from_the_simulator_end_in_its_state() {
     .await;
 
     for reference in &references {
-        let (_, view) = server
-            .admin_get(&format!("/payments/seeded/{reference}"))
-            .await;
-        let events = view["events"].as_u64().expect("events");
-        assert_eq!(
-            view["duplicates"].as_u64(),
-            Some(events),
-            "{reference}: every event came twice: {view}"
-        );
+        // The state can match before the last event's second copy has arrived: wait for it.
+        let path = format!("/payments/seeded/{reference}");
+        let view = eventually(
+            &format!("{reference}: every event to come twice"),
+            Duration::from_secs(60),
+            || async {
+                let (_, view) = server.admin_get(&path).await;
+                let events = view["events"].as_u64()?;
+                (view["duplicates"].as_u64() == Some(events)).then_some(view)
+            },
+        )
+        .await;
         assert_eq!(
             view["anomalies"],
             serde_json::json!([]),
