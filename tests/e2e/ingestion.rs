@@ -557,3 +557,95 @@ async fn each_live_registration_verifies_under_its_own_registered_url() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     server.stop().await;
 }
+
+/// `headers` with `authorization` and `x-vipps-authorization` replaced by `name` alone.
+fn with_only_authorization(
+    headers: Vec<(&'static str, String)>,
+    name: &'static str,
+) -> Vec<(&'static str, String)> {
+    let is_authorization = |header: &str| {
+        header.eq_ignore_ascii_case("authorization")
+            || header.eq_ignore_ascii_case("x-vipps-authorization")
+    };
+    let value = headers
+        .iter()
+        .find(|(header, _)| is_authorization(header))
+        .map(|(_, value)| value.clone())
+        .expect("a signed authorization header");
+    headers
+        .into_iter()
+        .filter(|(header, _)| !is_authorization(header))
+        .chain([(name, value)])
+        .collect()
+}
+
+#[tokio::test]
+async fn either_authorization_header_alone_verifies_and_the_answers_have_exactly_the_spec_shape() {
+    let fixture = Fixture::start().await;
+    let fx = &fixture;
+    let post = |body: Vec<u8>, header: &'static str| async move {
+        let headers = with_only_authorization(
+            signed_headers(&fx.provider.secret, &fx.provider.url, &body, &now_date()),
+            header,
+        );
+        fx.server.post_webhook("vipps-test", &headers, body).await
+    };
+    let first = event_body(MSN, "acme-order-7001", "psp-71", "CREATED", 1000);
+    let second = event_body(MSN, "acme-order-7002", "psp-72", "CREATED", 2000);
+
+    let (status, by_authorization) = post(first.clone(), "authorization").await;
+    assert_eq!(status, StatusCode::OK, "{by_authorization}");
+    let position = by_authorization["position"].as_u64().expect("a position");
+    assert_eq!(
+        by_authorization,
+        serde_json::json!({"status": "accepted", "position": position})
+    );
+
+    // A proxy that strips `Authorization` leaves Vipps' copy in `X-Vipps-Authorization`.
+    let (status, by_copy) = post(second, "x-vipps-authorization").await;
+    assert_eq!(status, StatusCode::OK, "{by_copy}");
+    let second_position = by_copy["position"].as_u64().expect("a position");
+    assert!(second_position > position);
+    assert_eq!(
+        by_copy,
+        serde_json::json!({"status": "accepted", "position": second_position})
+    );
+
+    let (status, duplicate) = post(first, "x-vipps-authorization").await;
+    assert_eq!(status, StatusCode::OK, "{duplicate}");
+    assert_eq!(
+        duplicate,
+        serde_json::json!({"status": "duplicate", "original_position": position})
+    );
+    fixture.server.stop().await;
+}
+
+/// Posts `body` signed with the provider's secret and dated `seconds` from now.
+async fn deliver_dated(fx: &Fixture, body: Vec<u8>, seconds: i64) -> (StatusCode, Value) {
+    let date = date_offset(seconds);
+    let headers = signed_headers(&fx.provider.secret, &fx.provider.url, &body, &date);
+    fx.server.post_webhook("vipps-test", &headers, body).await
+}
+
+#[tokio::test]
+async fn the_date_tolerance_is_configurable() {
+    let body = |reference: &str| event_body(MSN, reference, "psp-81", "CREATED", 1000);
+
+    let default = Fixture::start().await;
+    let (status, answer) = deliver_dated(&default, body("acme-order-8001"), -600).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(answer["error"]["code"], "stale_date");
+    default.server.stop().await;
+
+    let wide = Fixture::start_with(|config| {
+        config.date_tolerance = std::time::Duration::from_secs(900);
+    })
+    .await;
+    let (status, answer) = deliver_dated(&wide, body("acme-order-8001"), -600).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "accepted");
+    let (status, answer) = deliver_dated(&wide, body("acme-order-8002"), 1000).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(answer["error"]["code"], "stale_date");
+    wide.server.stop().await;
+}
