@@ -126,6 +126,7 @@ async fn the_openapi_document_lists_every_route() {
         "/healthz",
         "/readyz",
         "/metrics",
+        "/openapi.json",
     ] {
         assert!(
             document["paths"][path].is_object(),

@@ -1,4 +1,5 @@
 //! The application: every route group merged into one router with the shared layers.
+//! `/openapi.json` describes itself too: its handler gets the finished document as an extension.
 
 use crate::error::ApiError;
 use crate::http::{auth, fallback};
@@ -10,9 +11,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderName};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use std::sync::Arc;
+use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
@@ -47,15 +46,9 @@ fn admin_api(state: &AppState) -> OpenApiRouter<AppState> {
 pub fn app(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
     let (router, openapi) = api().merge(admin_api(&state)).split_for_parts();
-    let openapi = Arc::new(openapi);
+    let document = routes::ops::OpenApiDocument::new(&openapi);
     router
-        .route(
-            "/openapi.json",
-            get(move || {
-                let openapi = openapi.clone();
-                async move { Json(openapi.as_ref().clone()) }
-            }),
-        )
+        .layer(Extension(document))
         .fallback(fallback::no_route)
         .method_not_allowed_fallback(fallback::wrong_method)
         .layer(

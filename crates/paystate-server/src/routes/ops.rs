@@ -1,11 +1,14 @@
-//! Operations: `GET /healthz`, `GET /readyz`, `GET /metrics` (no token: probes and scrapers).
+//! Operations: `GET /healthz`, `GET /readyz`, `GET /metrics` (no token: probes and scrapers), and
+//! `GET /openapi.json`, the API description itself.
 
 use crate::error::ErrorBody;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
+use axum::Extension;
 use axum::Json;
+use bytes::Bytes;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,6 +19,37 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
+        .routes(routes!(openapi_document))
+}
+
+/// The OpenAPI document of the whole application as JSON, built and serialized once from the
+/// route definitions, and handed to the handler as an extension (it is only complete after
+/// every route is merged).
+#[derive(Debug, Clone)]
+pub struct OpenApiDocument(Bytes);
+
+impl OpenApiDocument {
+    /// Serializes `document`. The document comes from static route definitions, so it always
+    /// serializes; were it ever not to, the route answers an empty object rather than the
+    /// server not starting.
+    pub fn new(document: &utoipa::openapi::OpenApi) -> OpenApiDocument {
+        match serde_json::to_vec(document) {
+            Ok(json) => OpenApiDocument(Bytes::from(json)),
+            Err(error) => {
+                tracing::error!(%error, "the OpenAPI document could not be serialized");
+                OpenApiDocument(Bytes::from_static(b"{}"))
+            }
+        }
+    }
+}
+
+/// This API's OpenAPI 3 document, generated from the route definitions.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3 document", body = Object, content_type = "application/json")))]
+pub async fn openapi_document(
+    Extension(OpenApiDocument(json)): Extension<OpenApiDocument>,
+) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], json)
 }
 
 /// Liveness and readiness answers.
