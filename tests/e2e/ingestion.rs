@@ -649,3 +649,16 @@ async fn the_date_tolerance_is_configurable() {
     assert_eq!(answer["error"]["code"], "stale_date");
     wide.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_delivery_that_cannot_be_made_durable_is_answered_503_so_vipps_retries() {
+    let fx = Fixture::start().await;
+    // The log stops taking appends (what a failed disk looks like to ingestion).
+    fx.server.store.close().await.expect("close the store");
+    let body = event_body(MSN, "acme-order-9001", "psp-91", "CREATED", 1000);
+    let (status, answer) = fx.deliver(&body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(answer["error"]["code"], "unavailable", "{answer}");
+    assert!(answer["error"]["message"].is_string(), "{answer}");
+    fx.server.stop().await;
+}
