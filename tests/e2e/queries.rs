@@ -153,6 +153,7 @@ async fn metrics_count_webhooks_by_outcome_and_provider() {
         "paystate_webhooks_total{outcome=\"rejected\",provider=\"vipps-test\"}",
         "paystate_append_duration_seconds_bucket",
         "paystate_store_batch_events_bucket",
+        "paystate_store_append_seconds_bucket",
         "paystate_log_head_position",
         "paystate_reactor_lag_events{reactor=\"projections\"}",
         "paystate_projections_skipped_events{reason=\"unknown_type\"}",

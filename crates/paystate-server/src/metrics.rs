@@ -19,6 +19,8 @@ pub const APPEND_SECONDS: &str = "paystate_append_duration_seconds";
 pub const APPEND_BATCH_EVENTS: &str = "paystate_append_batch_events";
 /// Events per group commit (one flush), recorded by the store's writer.
 pub const STORE_BATCH_EVENTS: &str = "paystate_store_batch_events";
+/// Recorded by the store itself: how long one durable append (group commit included) took.
+pub const STORE_APPEND_SECONDS: &str = "paystate_store_append_seconds";
 /// The log's head position.
 pub const LOG_HEAD: &str = "paystate_log_head_position";
 /// The position the projections have applied.
@@ -31,6 +33,12 @@ pub const REACTOR_LAG: &str = "paystate_reactor_lag_events";
 /// HTTP requests by `method`, matched `route` and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "paystate_http_requests_total";
 
+/// Latency buckets in seconds, for histograms rather than summaries (quantiles can be
+/// aggregated across instances only from buckets).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide Prometheus recorder on first use and returns its handle.
@@ -41,12 +49,13 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full(APPEND_SECONDS.to_owned()),
-                    &[
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                    ],
-                )
+                .set_buckets_for_metric(Matcher::Full(APPEND_SECONDS.to_owned()), LATENCY_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(STORE_APPEND_SECONDS.to_owned()),
+                        LATENCY_BUCKETS,
+                    )
+                })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full(APPEND_BATCH_EVENTS.to_owned()),
