@@ -1157,6 +1157,33 @@ async fn bad_input_names_the_field_and_unknown_providers_are_404() {
         "{answer}"
     );
 
+    // A body of the wrong JSON shape is described in the client's terms, not the server's.
+    for (method, path, body) in [
+        (Method::POST, "/providers".to_owned(), json!([])),
+        (Method::POST, "/providers".to_owned(), json!("vipps")),
+        (
+            Method::PUT,
+            format!("/providers/{ID}/credentials"),
+            json!("x"),
+        ),
+        (
+            Method::PUT,
+            format!("/providers/{ID}/environment"),
+            json!(7),
+        ),
+        (
+            Method::POST,
+            "/providers".to_owned(),
+            json!({"id": ID, "credentials": []}),
+        ),
+    ] {
+        let (status, answer) = admin(&api, method, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        let message = answer["error"]["message"].as_str().expect("a message");
+        assert!(message.contains("a JSON object"), "{path}: {message}");
+        assert!(!message.contains("Request"), "{path}: {message}");
+    }
+
     for (method, path, body) in [
         (Method::GET, format!("/providers/{ID}"), None),
         (Method::GET, format!("/providers/{ID}/history"), None),

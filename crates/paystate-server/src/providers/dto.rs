@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 /// `POST /providers`.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
 pub struct CreateProviderRequest {
     /// 1 to 63 of `[a-z0-9_-]`, starting with a letter or digit, e.g. `vipps-test`.
     #[schema(example = "vipps-test")]
@@ -31,7 +31,7 @@ pub struct CreateProviderRequest {
 /// API credentials of a merchant (`PUT /providers/{id}/credentials`, and inside
 /// `POST /providers`). Stored encrypted, never answered; `Debug` prints `***` for the secrets.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
 pub struct CredentialsRequest {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -50,7 +50,7 @@ impl fmt::Debug for CredentialsRequest {
 
 /// `PUT /providers/{id}/environment`.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
 pub struct EnvironmentRequest {
     /// `test` or `production`.
     #[schema(example = "production")]
