@@ -431,6 +431,16 @@ async fn time_travel_answers_as_of_a_position_or_a_time() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{both}");
 
+    // An unencoded `+` of an offset arrives as a space: the answer says how to write it.
+    let (status, unencoded) = fx
+        .server
+        .admin_get("/payments/vipps-test/acme-order-7001?as_of=2025-01-14T10:30:05+01:00")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{unencoded}");
+    let message = unencoded["error"]["message"].as_str().expect("a message");
+    assert!(message.starts_with("as_of:"), "{message}");
+    assert!(message.contains("%2B"), "{message}");
+
     let (status, history) = fx
         .server
         .admin_get("/payments/vipps-test/acme-order-7001/history")

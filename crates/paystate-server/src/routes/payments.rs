@@ -66,7 +66,8 @@ impl AsOfQuery {
                 .map_err(|_| {
                     ApiError::invalid_field(
                         "as_of",
-                        "must be an RFC 3339 date-time, e.g. 2025-01-14T09:30:05Z",
+                        "must be an RFC 3339 date-time, e.g. 2025-01-14T09:30:05Z \
+                         (in a URL, write the + of an offset as %2B)",
                     )
                 }),
             (None, None) => Ok(None),
