@@ -41,6 +41,29 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 }
 
 #[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_too() {
+    let server = TestServer::start_with(|config| {
+        config.header_read_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let mut stream = TcpStream::connect(address(&server)).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: paystate\r\n\r\n")
+        .await
+        .expect("a complete request");
+    let mut answer = vec![0; 4096];
+    let read = stream.read(&mut answer).await.expect("the answer");
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // The connection stays open for a next request, but not forever.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(GUARD, stream.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the idle connection was still open");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_graceful_stop_answers_the_request_being_received_then_refuses_new_ones() {
     let server = TestServer::start().await;
     let address = address(&server);
