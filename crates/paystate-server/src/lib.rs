@@ -4,14 +4,16 @@
 //! [`ServerConfig`] and a shutdown future, so tests start the real server on port 0.
 //!
 //! Module map:
-//! - [`config`]: the one validated [`ServerConfig`] (listen, public URL, admin token, limits).
+//! - [`config`]: the one validated [`ServerConfig`] (listen, public URL, admin token, limits,
+//!   timeouts, the registration reactor's timing).
 //! - [`error`]: [`ApiError`], the single `{"error": {"code", "message"}}` answer of the edge.
 //! - [`state`]: [`AppState`], what handlers reach (store, projections, vault, config,
 //!   rejection budget, metrics).
 //! - [`app`]: every route group merged into one router, with request ids, tracing, metrics,
 //!   the admin guard, JSON fallbacks and `/openapi.json`.
 //! - [`ingestion`]: `POST /webhooks/vipps/{provider_id}`: verify, parse, record durably.
-//! - [`http`]: extractors with JSON rejections, the bearer guard, fallbacks.
+//! - [`http`]: extractors with JSON rejections, the bearer guard, fallbacks, and the accept loop
+//!   (HTTP/1 with a header-read timeout, graceful stop).
 //! - [`routes`]: `/payments` (views, histories, listing, time travel), `/events` (the log),
 //!   operations (`/healthz`, `/readyz`, `/metrics`), their JSON shapes, read-your-writes.
 //! - [`providers`]: `/providers...` administration.
