@@ -70,7 +70,7 @@ mod upcast;
 pub use error::StoreError;
 pub use event_store::{EventStore, KvOp, KvPairs, Subscription, SubscriptionItem};
 pub use memory::MemoryStore;
-pub use options::StoreOptions;
+pub use options::{StoreOptions, DEFAULT_CACHE_CAPACITY_BYTES};
 pub use sled_store::{SledStore, FORMAT_VERSION};
 pub use stats::StoreStats;
 pub use types::{

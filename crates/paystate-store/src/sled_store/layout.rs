@@ -156,7 +156,10 @@ const MARKER_FILE_TEXT: &str = "This directory is a paystate event store. Do not
 
 /// Opens the sled database at `path`, creating a new store if the directory is missing or
 /// empty, and refusing anything that is not a paystate store this build can read.
-pub(crate) fn open_database(path: &Path) -> Result<sled::Db, StoreError> {
+pub(crate) fn open_database(
+    path: &Path,
+    cache_capacity_bytes: u64,
+) -> Result<sled::Db, StoreError> {
     let not_a_store = |reason: &str| StoreError::NotAStore {
         path: path.to_path_buf(),
         reason: reason.to_owned(),
@@ -183,6 +186,7 @@ pub(crate) fn open_database(path: &Path) -> Result<sled::Db, StoreError> {
 
     let db = sled::Config::new()
         .path(path)
+        .cache_capacity(cache_capacity_bytes)
         .open()
         .map_err(|error| classify_open_error(path, error))?;
     check_or_initialize(&db, path)?;

@@ -71,7 +71,7 @@ impl SledStore {
         options: StoreOptions,
     ) -> Result<SledStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let db = layout::open_database(&path)?;
+        let db = layout::open_database(&path, options.cache_capacity_bytes)?;
         let trees = Trees::open(&db, &path)?;
         let io = |source| StoreError::Io {
             path: path.clone(),
