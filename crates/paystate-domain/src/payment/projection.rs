@@ -214,6 +214,12 @@ impl PaymentProjection {
         self.position
     }
 
+    /// The state alone, as [`PaymentProjection::view`] derives it, without building the view
+    /// (the projections re-index a payment by state after every event).
+    pub fn state(&self) -> PaymentState {
+        derive(&self.facts).state
+    }
+
     /// The view, derived from the set of facts.
     pub fn view(&self) -> PaymentView {
         let derived = derive(&self.facts);

@@ -234,6 +234,18 @@ proptest! {
     }
 
     #[test]
+    fn the_state_alone_is_the_views_state(
+        facts in arbitrary_facts(),
+    ) {
+        let projection = PaymentProjection::fold(
+            provider_id(),
+            reference(),
+            (1..).map(meta).zip(events(&facts).iter()),
+        );
+        prop_assert_eq!(projection.state(), projection.view().state);
+    }
+
+    #[test]
     fn folding_is_deterministic((_, arrivals) in delivered()) {
         let events = events(&arrivals);
         prop_assert_eq!(fold(&events), fold(&events));
