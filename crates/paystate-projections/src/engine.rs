@@ -30,7 +30,7 @@ pub async fn follow(
         tokio::select! {
             biased;
             () = &mut stop => break,
-            _ = ticker.tick() => commit_logged(&handle, store.as_ref()),
+            _ = ticker.tick() => commit_logged(&handle, &store).await,
             item = subscription.next() => match item {
                 Ok(SubscriptionItem::Event(envelope)) => handle.apply(std::slice::from_ref(&envelope)),
                 Ok(SubscriptionItem::CaughtUp(position)) => {
@@ -48,12 +48,22 @@ pub async fn follow(
             },
         }
     }
-    commit_logged(&handle, store.as_ref());
+    commit_logged(&handle, &store).await;
 }
 
-fn commit_logged(handle: &ProjectionsHandle, store: &dyn EventStore) {
-    if let Err(error) = handle.commit(store) {
-        tracing::warn!(%error, "could not persist the projections; will retry");
+/// Commits on a blocking thread: a commit waits for the store's writer and its fsync, and
+/// encodes every changed entry, which must not hold one of the runtime's workers (and with
+/// it every request scheduled there) for that long.
+async fn commit_logged(handle: &ProjectionsHandle, store: &Arc<dyn EventStore>) {
+    let (handle, store) = (handle.clone(), store.clone());
+    match tokio::task::spawn_blocking(move || handle.commit(store.as_ref())).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "could not persist the projections; will retry");
+        }
+        Err(error) => {
+            tracing::warn!(%error, "persisting the projections did not finish; will retry");
+        }
     }
 }
 
@@ -68,6 +78,7 @@ pub fn rebuild_with_progress(
     mut progress: impl FnMut(Position),
 ) -> Result<Projections, ProjectionError> {
     let mut projections = Projections::default();
+    projections.dirty.paused = true;
     loop {
         let page = store.read_all(projections.applied(), PAGE)?;
         if page.is_empty() {

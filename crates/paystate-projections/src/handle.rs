@@ -127,7 +127,8 @@ impl ProjectionsHandle {
     }
 
     /// Writes what changed since the last commit, with the checkpoint, atomically. The lock is
-    /// held only to collect the changes, never during the disk write.
+    /// held only to copy the changed entries, never while encoding them or during the disk
+    /// write. Blocks until the store has made the commit durable.
     pub fn commit(&self, store: &dyn EventStore) -> Result<Position, ProjectionError> {
         let pending = {
             let mut projections = self.write_guard();
@@ -136,7 +137,7 @@ impl ProjectionsHandle {
         let Some(pending) = pending else {
             return Ok(self.committed());
         };
-        match store.commit_projection(persist::PROJECTION_NAME, pending.checkpoint, pending.ops) {
+        match store.commit_projection(persist::PROJECTION_NAME, pending.checkpoint, pending.ops()) {
             Ok(()) => {
                 self.shared
                     .committed

@@ -11,8 +11,9 @@
 //! commit, so after a crash the stored state is exactly the state as of its checkpoint.
 
 use crate::error::ProjectionError;
-use crate::views::{Dirty, PaymentEntry, Projections, Skipped};
+use crate::views::{Dirty, PaymentEntry, PaymentKey, Projections, Skipped};
 use paystate_domain::provider::Provider;
+use paystate_domain::ProviderId;
 use paystate_store::{EventStore, KvOp, Position};
 
 /// The name of the projection state in the store.
@@ -25,12 +26,15 @@ const SKIPPED_KEY: &[u8] = b"meta/skipped";
 const PROVIDER_PREFIX: &str = "provider/";
 const PAYMENT_PREFIX: &str = "payment/";
 
-/// What a commit will write: taken under the lock, written outside it.
+/// What a commit will write: copied under the lock, serialized and written outside it, so
+/// readers (every ingestion request looks its provider up) never wait for the JSON encoding.
 #[derive(Debug)]
 pub(crate) struct PendingCommit {
     pub checkpoint: Position,
-    pub ops: Vec<KvOp>,
     pub dirty: Dirty,
+    skipped: Option<Skipped>,
+    providers: Vec<(ProviderId, Option<Provider>)>,
+    payments: Vec<(PaymentKey, Option<PaymentEntry>)>,
 }
 
 /// Takes the changes since the last commit out of `projections`; `None` if nothing changed.
@@ -46,35 +50,52 @@ pub(crate) fn take_changes(
     {
         return None;
     }
-    let mut ops = vec![KvOp::Put {
-        key: FORMAT_KEY.to_vec(),
-        value: FORMAT.to_vec(),
-    }];
-    if dirty.skipped {
-        ops.push(put_json(SKIPPED_KEY.to_vec(), &projections.skipped));
-    }
-    for id in &dirty.providers {
-        let key = format!("{PROVIDER_PREFIX}{id}").into_bytes();
-        match projections.providers.get(id) {
-            Some(provider) => ops.push(put_json(key, provider)),
-            None => ops.push(KvOp::Delete { key }),
-        }
-    }
-    for (provider, reference) in &dirty.payments {
-        let key = format!("{PAYMENT_PREFIX}{provider}/{reference}").into_bytes();
-        match projections
-            .payments
-            .get(&(provider.clone(), reference.clone()))
-        {
-            Some(entry) => ops.push(put_json(key, entry)),
-            None => ops.push(KvOp::Delete { key }),
-        }
-    }
+    let providers = dirty
+        .providers
+        .iter()
+        .map(|id| (id.clone(), projections.providers.get(id).cloned()))
+        .collect();
+    let payments = dirty
+        .payments
+        .iter()
+        .map(|key| (key.clone(), projections.payments.get(key).cloned()))
+        .collect();
     Some(PendingCommit {
         checkpoint: projections.applied,
-        ops,
+        skipped: dirty.skipped.then(|| projections.skipped.clone()),
+        providers,
+        payments,
         dirty,
     })
+}
+
+impl PendingCommit {
+    /// The store operations of this commit: the format marker and every changed entry.
+    pub(crate) fn ops(&self) -> Vec<KvOp> {
+        let mut ops = Vec::with_capacity(2 + self.providers.len() + self.payments.len());
+        ops.push(KvOp::Put {
+            key: FORMAT_KEY.to_vec(),
+            value: FORMAT.to_vec(),
+        });
+        if let Some(skipped) = &self.skipped {
+            ops.push(put_json(SKIPPED_KEY.to_vec(), skipped));
+        }
+        for (id, provider) in &self.providers {
+            let key = format!("{PROVIDER_PREFIX}{id}").into_bytes();
+            match provider {
+                Some(provider) => ops.push(put_json(key, provider)),
+                None => ops.push(KvOp::Delete { key }),
+            }
+        }
+        for ((provider, reference), entry) in &self.payments {
+            let key = format!("{PAYMENT_PREFIX}{provider}/{reference}").into_bytes();
+            match entry {
+                Some(entry) => ops.push(put_json(key, entry)),
+                None => ops.push(KvOp::Delete { key }),
+            }
+        }
+        ops
+    }
 }
 
 /// Puts the dirty marks of a failed commit back, so the next commit writes them.

@@ -57,6 +57,23 @@ pub(crate) struct Dirty {
     pub providers: BTreeSet<ProviderId>,
     pub payments: BTreeSet<PaymentKey>,
     pub skipped: bool,
+    /// Set while rebuilding from the log, which persists nothing: marking every payment of
+    /// the log dirty would only copy every key once more.
+    pub paused: bool,
+}
+
+impl Dirty {
+    fn mark_provider(&mut self, id: &ProviderId) {
+        if !self.paused && !self.providers.contains(id) {
+            self.providers.insert(id.clone());
+        }
+    }
+
+    fn mark_payment(&mut self, key: PaymentKey) {
+        if !self.paused {
+            self.payments.insert(key);
+        }
+    }
 }
 
 /// Dirty tracking is bookkeeping, not state: two projections with the same content are equal
@@ -220,9 +237,8 @@ impl Projections {
             if let DomainEvent::ProviderCreated(created) = event {
                 let id = created.provider_id.clone();
                 if !self.providers.contains_key(&id) {
-                    self.providers
-                        .insert(id.clone(), Provider::created(meta, created));
-                    self.dirty.providers.insert(id);
+                    self.dirty.mark_provider(&id);
+                    self.providers.insert(id, Provider::created(meta, created));
                 }
                 return;
             }
@@ -255,7 +271,7 @@ impl Projections {
     fn apply_provider_event(&mut self, id: &ProviderId, meta: EventMeta, event: &DomainEvent) {
         if let Some(provider) = self.providers.get_mut(id) {
             provider.apply(meta, event);
-            self.dirty.providers.insert(id.clone());
+            self.dirty.mark_provider(id);
         }
     }
 
@@ -280,14 +296,20 @@ impl Projections {
             }
             _ => return,
         };
-        let entry = self
-            .payments
-            .entry(key.clone())
-            .or_insert_with(|| PaymentEntry {
-                projection: PaymentProjection::new(key.0.clone(), key.1.clone()),
-                first_position: meta.position,
-                state: PaymentState::Created,
-            });
+        // Looked up before inserting so that an event about a known payment copies no key.
+        if !self.payments.contains_key(&key) {
+            self.payments.insert(
+                key.clone(),
+                PaymentEntry {
+                    projection: PaymentProjection::new(key.0.clone(), key.1.clone()),
+                    first_position: meta.position,
+                    state: PaymentState::Created,
+                },
+            );
+        }
+        let Some(entry) = self.payments.get_mut(&key) else {
+            return;
+        };
         let was_new = entry.projection.is_empty();
         let old_state = entry.state;
         entry.projection.apply(meta, event);
@@ -296,7 +318,7 @@ impl Projections {
             self.payments.remove(&key);
             return;
         }
-        entry.state = entry.projection.view().state;
+        entry.state = entry.projection.state();
         let (first_position, new_state) = (entry.first_position, entry.state);
         if was_new {
             self.by_first_position.insert(first_position, key.clone());
@@ -309,11 +331,13 @@ impl Projections {
                 set.remove(&first_position);
             }
         }
-        self.by_provider_state
-            .entry((key.0.clone(), new_state))
-            .or_default()
-            .insert(first_position);
-        self.dirty.payments.insert(key);
+        if was_new || old_state != new_state {
+            self.by_provider_state
+                .entry((key.0.clone(), new_state))
+                .or_default()
+                .insert(first_position);
+        }
+        self.dirty.mark_payment(key);
     }
 
     /// Rebuilds the listing indexes from the payments (after loading persisted state).
