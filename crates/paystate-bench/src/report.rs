@@ -145,7 +145,8 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
          for byte (a duplicate). A rate counts 200 answers inside the measurement window. Server CPU is \
          user + system time of the server process (for the alternative, plus every PostgreSQL process) \
          in the window, in % of one core; the load generator's CPU and that of every other process on the \
-         machine (\"other\", from `/proc/stat`; anything well above zero means the figures were disturbed) \
+         machine (\"other\", from `/proc/stat`, which also holds kernel work on loopback traffic charged to \
+         no process; anything well above zero means the figures were disturbed) \
          are shown beside it. Peak RSS is the server process's `VmHWM`.\n",
         crate::load::WebhookMix::new("0000", "x").duplicate_every()
     );
