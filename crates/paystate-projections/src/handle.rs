@@ -4,7 +4,7 @@ use crate::error::ProjectionError;
 use crate::persist;
 use crate::views::Projections;
 use paystate_store::{Envelope, EventStore, Position};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,6 +25,8 @@ struct Shared {
     caught_up: AtomicBool,
     /// The checkpoint last committed to the store.
     committed: AtomicU64,
+    /// Entries changed since the last commit, as of the last apply.
+    uncommitted: AtomicUsize,
 }
 
 impl Default for ProjectionsHandle {
@@ -44,6 +46,7 @@ impl ProjectionsHandle {
                 applied: sender,
                 caught_up: AtomicBool::new(false),
                 committed: AtomicU64::new(applied.0),
+                uncommitted: AtomicUsize::new(0),
             }),
         }
     }
@@ -93,6 +96,9 @@ impl ProjectionsHandle {
             for envelope in envelopes {
                 projections.apply(envelope);
             }
+            self.shared
+                .uncommitted
+                .store(projections.dirty.len(), Ordering::Release);
             projections.applied()
         };
         self.shared.applied.send_replace(applied);
@@ -121,6 +127,11 @@ impl ProjectionsHandle {
         self.shared.caught_up.store(true, Ordering::Release);
     }
 
+    /// How many entries have changed since the last commit (as of the last apply).
+    pub fn uncommitted(&self) -> usize {
+        self.shared.uncommitted.load(Ordering::Acquire)
+    }
+
     /// The checkpoint last committed to the store.
     pub fn committed(&self) -> Position {
         Position(self.shared.committed.load(Ordering::Acquire))
@@ -132,6 +143,7 @@ impl ProjectionsHandle {
     pub fn commit(&self, store: &dyn EventStore) -> Result<Position, ProjectionError> {
         let pending = {
             let mut projections = self.write_guard();
+            self.shared.uncommitted.store(0, Ordering::Release);
             persist::take_changes(&mut projections, self.committed())
         };
         let Some(pending) = pending else {
@@ -145,7 +157,11 @@ impl ProjectionsHandle {
                 Ok(pending.checkpoint)
             }
             Err(error) => {
-                persist::restore_changes(&mut self.write_guard(), pending.dirty);
+                let mut projections = self.write_guard();
+                persist::restore_changes(&mut projections, pending.dirty);
+                self.shared
+                    .uncommitted
+                    .store(projections.dirty.len(), Ordering::Release);
                 Err(error.into())
             }
         }

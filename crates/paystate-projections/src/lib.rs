@@ -29,7 +29,7 @@ pub mod history;
 pub mod persist;
 mod views;
 
-pub use engine::{catch_up, follow, rebuild, rebuild_with_progress};
+pub use engine::{catch_up, follow, rebuild, rebuild_with_progress, COMMIT_AFTER_CHANGES};
 pub use error::ProjectionError;
 pub use handle::ProjectionsHandle;
 pub use history::{

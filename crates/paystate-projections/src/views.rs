@@ -63,6 +63,11 @@ pub(crate) struct Dirty {
 }
 
 impl Dirty {
+    /// How many entries a commit would write.
+    pub(crate) fn len(&self) -> usize {
+        self.providers.len() + self.payments.len() + usize::from(self.skipped)
+    }
+
     fn mark_provider(&mut self, id: &ProviderId) {
         if !self.paused && !self.providers.contains(id) {
             self.providers.insert(id.clone());

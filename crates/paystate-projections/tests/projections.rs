@@ -329,3 +329,54 @@ async fn state_ahead_of_the_log_is_dropped_and_rebuilt() {
     paystate_projections::catch_up(&handle, &store).unwrap();
     assert_eq!(handle.snapshot(), rebuild(&store).unwrap());
 }
+
+#[tokio::test]
+async fn the_follower_commits_before_the_interval_once_enough_has_changed() {
+    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    create_provider(store.as_ref()).await;
+    let handle = ProjectionsHandle::open(store.as_ref()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let follower = tokio::spawn(paystate_projections::follow(
+        handle.clone(),
+        store.clone(),
+        Duration::from_secs(3600),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !handle.is_caught_up() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the follower catches up with the provider's creation");
+
+    // Each delivery changes its payment and the provider: the provider and one payment fewer
+    // than the threshold reach it.
+    let mut delivered = Vec::new();
+    for i in 0..paystate_projections::COMMIT_AFTER_CHANGES {
+        let reference = format!("order-{i:05}");
+        delivered.push(deliver(store.as_ref(), fact(&reference, "CREATED", "p", 100)).await);
+    }
+    let reaching_the_threshold = delivered[paystate_projections::COMMIT_AFTER_CHANGES - 2];
+    let last = *delivered.last().unwrap();
+    assert!(handle.wait_for(last, Duration::from_secs(10)).await);
+
+    let checkpoint = store
+        .projection_checkpoint(persist::PROJECTION_NAME)
+        .unwrap()
+        .expect("committed long before the hour-long interval");
+    assert!(
+        checkpoint >= reaching_the_threshold && checkpoint < last,
+        "checkpoint {checkpoint} after the change that reached the threshold ({reaching_the_threshold}) and before the stop"
+    );
+    let persisted = persist::load(store.as_ref()).unwrap().expect("loadable");
+    assert_eq!(persisted.applied(), checkpoint);
+    assert!(persisted
+        .payment(&provider_id(), &Reference::parse("order-00000").unwrap())
+        .is_some());
+
+    stop.send(()).unwrap();
+    follower.await.unwrap();
+}
