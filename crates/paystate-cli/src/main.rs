@@ -38,11 +38,14 @@ fn parse_log_format(input: &str) -> Result<paystate_server::LogFormat, String> {
 }
 
 fn init_logging(format: paystate_server::LogFormat, default_level: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("PAYSTATE_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Colour codes only for a person at a terminal: a log file or a collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         paystate_server::LogFormat::Json => builder.json().init(),
