@@ -17,8 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
 use paystate_domain::events::{
-    bounded_text, DomainEvent, HeaderSummary, RejectionCode, RejectionDiagnosis, WebhookReceived,
-    WebhookRejected,
+    bounded_text, DomainEvent, RejectionCode, RejectionDiagnosis, WebhookReceived, WebhookRejected,
 };
 use paystate_domain::provider::Provider;
 use paystate_domain::{streams, ProviderId};
@@ -56,8 +55,6 @@ pub struct WebhookAck {
     pub anomaly: bool,
 }
 
-/// Longest header value a rejection record keeps.
-const HEADER_TEXT: usize = 256;
 /// How long ingestion waits for the projections to see a just-created provider.
 const PROVIDER_LOOKUP_WAIT: Duration = Duration::from_secs(2);
 
@@ -281,7 +278,7 @@ async fn reject(
                 code: record.code,
                 diagnosis: record.diagnosis,
                 remote_addr: peer.map(|addr| addr.ip().to_string()),
-                headers: header_summary(headers),
+                headers: paystate_vipps::verify::header_summary(headers),
                 body_sha256: hex::encode(Sha256::digest(body)),
                 body_size: body.len() as u64,
                 received_at: now,
@@ -311,28 +308,4 @@ async fn reject(
         record.code.as_str(),
         record.message,
     )
-}
-
-fn header_summary(headers: &HeaderMap) -> HeaderSummary {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .map(|value| bounded_text(&String::from_utf8_lossy(value.as_bytes()), HEADER_TEXT))
-    };
-    let authorization_header = if headers.contains_key("authorization") {
-        Some("authorization".to_owned())
-    } else if headers.contains_key("x-vipps-authorization") {
-        Some("x-vipps-authorization".to_owned())
-    } else {
-        None
-    };
-    HeaderSummary {
-        x_ms_date: text("x-ms-date"),
-        x_ms_content_sha256: text("x-ms-content-sha256"),
-        authorization_header,
-        host: text("host"),
-        webhook_id: text("webhook-id"),
-        content_type: text("content-type"),
-        user_agent: text("user-agent"),
-    }
 }
