@@ -99,6 +99,17 @@ pub struct PaymentPage {
 }
 
 impl Projections {
+    /// Marks every view as changed, so the next commit writes all of them: for projections
+    /// built by [`crate::rebuild`], which tracks no changes, that replace the persisted state.
+    pub fn mark_all_changed(&mut self) {
+        self.dirty = Dirty {
+            providers: self.providers.keys().cloned().collect(),
+            payments: self.payments.keys().cloned().collect(),
+            skipped: true,
+            paused: false,
+        };
+    }
+
     /// The position up to which every envelope has been applied.
     pub fn applied(&self) -> Position {
         self.applied

@@ -12,9 +12,6 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-/// How many envelopes a rebuild reads per page.
-const PAGE: usize = 4096;
-
 /// Rebuild every projection from the event log (--verify: compare with the persisted ones).
 ///
 /// Rebuilds providers, payments and the listing indexes by folding the whole log. Without
@@ -163,21 +160,10 @@ fn view_differences(live: &Projections, rebuilt: &Projections) -> Vec<String> {
 /// old one first). `progress` sees the applied position after each page.
 pub fn rebuild_and_persist(
     store: &dyn EventStore,
-    mut progress: impl FnMut(Position),
+    progress: impl FnMut(Position),
 ) -> anyhow::Result<RebuildCounts> {
-    // Applied one by one (not through `rebuild`) so that every view is marked as changed and
-    // the commit below writes all of them.
-    let mut projections = Projections::default();
-    loop {
-        let page = store.read_all(projections.applied(), PAGE)?;
-        if page.is_empty() {
-            break;
-        }
-        for envelope in &page {
-            projections.apply(envelope);
-        }
-        progress(projections.applied());
-    }
+    let mut projections = paystate_projections::rebuild_with_progress(store, progress)?;
+    projections.mark_all_changed();
     let counts = RebuildCounts::of(&projections);
     store
         .projection_reset(persist::PROJECTION_NAME)
