@@ -8,9 +8,10 @@
 //! version of this one, verifies the same way.
 
 use crate::error::StoreError;
-use crate::types::{Envelope, Hash, Position, StreamId, StreamVersion};
+use crate::types::{Envelope, EnvelopeRef, Hash, Position, StreamVersion};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -99,6 +100,15 @@ pub(crate) fn encode_record(envelope: &Envelope) -> Result<Vec<u8>, StoreError> 
 /// Decodes a stored record; `position` is the key it was found under, used in errors and
 /// checked against the position inside the record.
 pub(crate) fn decode_record(position: u64, bytes: &[u8]) -> Result<Envelope, StoreError> {
+    decode_record_ref(position, bytes).map(EnvelopeRef::into_envelope)
+}
+
+/// As [`decode_record`], borrowing strings, payload and hashes from `bytes` (the payload is
+/// always [`Cow::Borrowed`]).
+pub(crate) fn decode_record_ref<'a>(
+    position: u64,
+    bytes: &'a [u8],
+) -> Result<EnvelopeRef<'a>, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt { position, reason };
     let (tag, body) = bytes
         .split_first()
@@ -106,7 +116,7 @@ pub(crate) fn decode_record(position: u64, bytes: &[u8]) -> Result<Envelope, Sto
     if *tag != RECORD_TAG_V1 {
         return Err(corrupt(format!("unknown record tag {tag}")));
     }
-    let (record, rest): (RecordV1<'_>, &[u8]) = postcard::take_from_bytes(body)
+    let (record, rest): (RecordV1<'a>, &[u8]) = postcard::take_from_bytes(body)
         .map_err(|error| corrupt(format!("undecodable: {error}")))?;
     if !rest.is_empty() {
         return Err(corrupt(format!("{} trailing bytes", rest.len())));
@@ -120,15 +130,15 @@ pub(crate) fn decode_record(position: u64, bytes: &[u8]) -> Result<Envelope, Sto
     let uuid = |bytes: Raw<'_>, field: &str| {
         Uuid::from_slice(bytes.0).map_err(|_| corrupt(format!("{field} is not 16 bytes")))
     };
-    let hash = |bytes: Raw<'_>, field: &str| {
-        Hash::try_from(bytes.0).map_err(|_| corrupt(format!("{field} is not 32 bytes")))
+    let hash = |bytes: Raw<'a>, field: &str| -> Result<&'a Hash, StoreError> {
+        <&Hash>::try_from(bytes.0).map_err(|_| corrupt(format!("{field} is not 32 bytes")))
     };
-    Ok(Envelope {
+    Ok(EnvelopeRef {
         position: Position(record.position),
-        stream: StreamId::new(record.stream),
+        stream: record.stream,
         stream_version: StreamVersion(record.stream_version),
         event_id: uuid(record.event_id, "event id")?,
-        event_type: record.event_type.to_owned(),
+        event_type: record.event_type,
         schema_version: record.schema_version,
         recorded_at: OffsetDateTime::from_unix_timestamp_nanos(record.recorded_at_unix_nanos)
             .map_err(|_| corrupt("recorded time out of range".into()))?,
@@ -140,8 +150,8 @@ pub(crate) fn decode_record(position: u64, bytes: &[u8]) -> Result<Envelope, Sto
             .causation_id
             .map(|id| uuid(id, "causation id"))
             .transpose()?,
-        dedupe_key: record.dedupe_key.map(str::to_owned),
-        payload: record.payload.0.to_vec(),
+        dedupe_key: record.dedupe_key,
+        payload: Cow::Borrowed(record.payload.0),
         prev_hash: hash(record.prev_hash, "previous hash")?,
         hash: hash(record.hash, "hash")?,
     })
@@ -155,7 +165,7 @@ pub(crate) fn decode_record(position: u64, bytes: &[u8]) -> Result<Envelope, Sto
 /// event id 16 bytes, event type str, schema version u32, recorded time as i128 Unix
 /// nanoseconds, correlation id opt 16 bytes, causation id opt 16 bytes, dedupe key opt str,
 /// payload bytes, previous hash 32 bytes.
-pub(crate) fn envelope_hash(envelope: &Envelope) -> Hash {
+pub(crate) fn envelope_hash(envelope: &EnvelopeRef<'_>) -> Hash {
     fn bytes(hasher: &mut Sha256, value: &[u8]) {
         hasher.update((value.len() as u64).to_be_bytes());
         hasher.update(value);
@@ -176,7 +186,7 @@ pub(crate) fn envelope_hash(envelope: &Envelope) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update(HASH_DOMAIN);
     hasher.update(envelope.position.0.to_be_bytes());
-    bytes(&mut hasher, envelope.stream.as_str().as_bytes());
+    bytes(&mut hasher, envelope.stream.as_bytes());
     hasher.update(envelope.stream_version.0.to_be_bytes());
     hasher.update(envelope.event_id.as_bytes());
     bytes(&mut hasher, envelope.event_type.as_bytes());
@@ -198,11 +208,7 @@ pub(crate) fn envelope_hash(envelope: &Envelope) -> Hash {
             .map(|id| id.as_bytes().as_slice()),
         false,
     );
-    optional(
-        &mut hasher,
-        envelope.dedupe_key.as_deref().map(str::as_bytes),
-        true,
-    );
+    optional(&mut hasher, envelope.dedupe_key.map(str::as_bytes), true);
     bytes(&mut hasher, &envelope.payload);
     hasher.update(envelope.prev_hash);
     hasher.finalize().into()
@@ -211,7 +217,7 @@ pub(crate) fn envelope_hash(envelope: &Envelope) -> Hash {
 /// Checks one record against the chain: the position that must come next and the hash the
 /// previous record ended with. Returns why it is bad, if it is.
 pub(crate) fn chain_fault(
-    envelope: &Envelope,
+    envelope: &EnvelopeRef<'_>,
     expected: Position,
     prev_hash: &Hash,
 ) -> Option<String> {
@@ -221,10 +227,10 @@ pub(crate) fn chain_fault(
             envelope.position
         ));
     }
-    if &envelope.prev_hash != prev_hash {
+    if envelope.prev_hash != prev_hash {
         return Some("previous hash does not match the hash of the record before".into());
     }
-    if envelope_hash(envelope) != envelope.hash {
+    if &envelope_hash(envelope) != envelope.hash {
         return Some("hash does not match the record's contents".into());
     }
     None
@@ -233,6 +239,7 @@ pub(crate) fn chain_fault(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::StreamId;
 
     fn sample() -> Envelope {
         let mut envelope = Envelope {
@@ -250,7 +257,7 @@ mod tests {
             prev_hash: [9u8; 32],
             hash: [0u8; 32],
         };
-        envelope.hash = envelope_hash(&envelope);
+        envelope.hash = envelope_hash(&envelope.as_borrowed());
         envelope
     }
 
@@ -301,7 +308,11 @@ mod tests {
         for (index, change) in changes.into_iter().enumerate() {
             let mut changed = base.clone();
             change(&mut changed);
-            assert_ne!(envelope_hash(&changed), base.hash, "field change {index}");
+            assert_ne!(
+                envelope_hash(&changed.as_borrowed()),
+                base.hash,
+                "field change {index}"
+            );
         }
     }
 }

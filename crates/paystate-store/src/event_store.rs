@@ -2,8 +2,8 @@
 
 use crate::error::StoreError;
 use crate::types::{
-    AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion,
-    VerifyReport,
+    AppendOutcome, Envelope, EnvelopeRef, ExpectedVersion, NewEvent, Position, StreamId,
+    StreamVersion, VerifyReport,
 };
 use async_trait::async_trait;
 use std::collections::VecDeque;
@@ -43,6 +43,38 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Up to `limit` events with position > `after`, in order, upcast to current schemas.
     fn read_all(&self, after: Position, limit: usize) -> Result<Vec<Envelope>, StoreError>;
+
+    /// Visits up to `limit` events with position > `after`, in order, upcast, without copying
+    /// them: what a replay over the whole log uses. Returns the position of the last event
+    /// visited (`after` when there was none). Never visits past the durable head.
+    ///
+    /// An unreadable record (or a failing upcaster) stops the scan with an error naming its
+    /// position; some of the events before it may have been visited by then, in order.
+    ///
+    /// The default pages through [`EventStore::read_all`]; an implementation that keeps
+    /// records encoded decodes them borrowed instead.
+    fn scan_all(
+        &self,
+        after: Position,
+        limit: usize,
+        visit: &mut dyn FnMut(EnvelopeRef<'_>),
+    ) -> Result<Position, StoreError> {
+        const PAGE: usize = 1024;
+        let mut last = after;
+        let mut remaining = limit;
+        while remaining > 0 {
+            let page = self.read_all(last, remaining.min(PAGE))?;
+            let Some(end) = page.last().map(|envelope| envelope.position) else {
+                break;
+            };
+            remaining -= page.len();
+            for envelope in &page {
+                visit(envelope.as_borrowed());
+            }
+            last = end;
+        }
+        Ok(last)
+    }
 
     /// As [`EventStore::read_all`], but with the payload and schema version exactly as stored
     /// (what the hash covers): for export and verification.

@@ -12,7 +12,8 @@
 //!   walks it and names the first bad position.
 //! - An append returns only once its events are durable; concurrent appenders share one flush
 //!   (group commit).
-//! - [`Subscription`] reads from a position, then follows the log live.
+//! - [`Subscription`] reads from a position, then follows the log live;
+//!   [`EventStore::scan_all`] walks the log without copying events ([`EnvelopeRef`]).
 //! - Projections keep their state and checkpoint together ([`EventStore::commit_projection`]).
 //! - Old event schemas are upcast on read ([`Upcasters`]); stored bytes are never rewritten.
 //!
@@ -74,7 +75,7 @@ pub use options::{StoreOptions, DEFAULT_CACHE_CAPACITY_BYTES};
 pub use sled_store::{SledStore, FORMAT_VERSION};
 pub use stats::StoreStats;
 pub use types::{
-    AppendOutcome, Envelope, ExpectedVersion, Hash, NewEvent, Position, StreamId, StreamVersion,
-    VerifyReport,
+    AppendOutcome, Envelope, EnvelopeRef, ExpectedVersion, Hash, NewEvent, Position, StreamId,
+    StreamVersion, VerifyReport,
 };
 pub use upcast::{UpcastFn, Upcasters};

@@ -3,7 +3,7 @@
 //! Records are kept in their stored encoding, so reads, upcasting and `verify` run the same
 //! code as on disk. One mutex serializes writes; an append is "durable" as soon as it returns.
 
-use crate::codec::{chain_fault, decode_record, encode_record, GENESIS_HASH};
+use crate::codec::{chain_fault, decode_record, decode_record_ref, encode_record, GENESIS_HASH};
 use crate::error::StoreError;
 use crate::event_store::{EventStore, KvOp, KvPairs};
 use crate::options::StoreOptions;
@@ -311,10 +311,10 @@ impl EventStore for MemoryStore {
         };
         for (index, bytes) in state.records.iter().enumerate() {
             let position = Position(index as u64 + 1);
-            let fault = match decode_record(position.0, bytes) {
+            let fault = match decode_record_ref(position.0, bytes) {
                 Err(error) => Some(error.to_string()),
                 Ok(envelope) => chain_fault(&envelope, position, &report.head_hash).or_else(|| {
-                    report.head_hash = envelope.hash;
+                    report.head_hash = *envelope.hash;
                     None
                 }),
             };

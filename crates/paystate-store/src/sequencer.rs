@@ -161,7 +161,7 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
                 prev_hash: self.tail.last_hash,
                 hash: [0; 32],
             };
-            envelope.hash = envelope_hash(&envelope);
+            envelope.hash = envelope_hash(&envelope.as_borrowed());
             self.accept(envelope);
         }
         Ok(AppendOutcome::Appended {
@@ -183,7 +183,7 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
                     envelope.position
                 ))
             };
-            if let Some(fault) = chain_fault(envelope, tail.next, &tail.last_hash) {
+            if let Some(fault) = chain_fault(&envelope.as_borrowed(), tail.next, &tail.last_hash) {
                 return Err(refuse(fault));
             }
             if envelope.stream.as_str().is_empty() || envelope.event_type.is_empty() {

@@ -1,6 +1,7 @@
 //! The values that cross the store boundary.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -137,6 +138,73 @@ pub struct Envelope {
     pub payload: Vec<u8>,
     pub prev_hash: Hash,
     pub hash: Hash,
+}
+
+impl Envelope {
+    /// This envelope as an [`EnvelopeRef`] borrowing every field.
+    pub fn as_borrowed(&self) -> EnvelopeRef<'_> {
+        EnvelopeRef {
+            position: self.position,
+            stream: self.stream.as_str(),
+            stream_version: self.stream_version,
+            event_id: self.event_id,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            recorded_at: self.recorded_at,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            dedupe_key: self.dedupe_key.as_deref(),
+            payload: Cow::Borrowed(&self.payload),
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
+}
+
+/// A stored event borrowed from the store's buffer, for scans that need not own it
+/// ([`crate::EventStore::scan_all`]). The fields mean what they mean in [`Envelope`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeRef<'a> {
+    pub position: Position,
+    pub stream: &'a str,
+    pub stream_version: StreamVersion,
+    pub event_id: Uuid,
+    pub event_type: &'a str,
+    pub schema_version: u32,
+    pub recorded_at: OffsetDateTime,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    pub dedupe_key: Option<&'a str>,
+    /// Upcast to the newest schema when an upcaster applies (owned then), as stored otherwise.
+    pub payload: Cow<'a, [u8]>,
+    pub prev_hash: &'a Hash,
+    pub hash: &'a Hash,
+}
+
+impl EnvelopeRef<'_> {
+    /// An owned copy, as [`crate::EventStore::read_all`] would have returned it.
+    pub fn to_envelope(&self) -> Envelope {
+        self.clone().into_envelope()
+    }
+
+    /// An owned copy that takes over an owned (upcast) payload instead of copying it.
+    pub fn into_envelope(self) -> Envelope {
+        Envelope {
+            position: self.position,
+            stream: StreamId::new(self.stream),
+            stream_version: self.stream_version,
+            event_id: self.event_id,
+            event_type: self.event_type.to_owned(),
+            schema_version: self.schema_version,
+            recorded_at: self.recorded_at,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            dedupe_key: self.dedupe_key.map(str::to_owned),
+            payload: self.payload.into_owned(),
+            prev_hash: *self.prev_hash,
+            hash: *self.hash,
+        }
+    }
 }
 
 /// The answer to an append.

@@ -1,7 +1,8 @@
 //! Schema evolution on read: stored bytes stay as written; readers see the newest schema.
 
 use crate::error::StoreError;
-use crate::types::Envelope;
+use crate::types::{Envelope, EnvelopeRef};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
@@ -56,28 +57,68 @@ impl Upcasters {
 
     /// Brings an envelope's payload and schema version to the newest registered version.
     pub fn upcast(&self, mut envelope: Envelope) -> Result<Envelope, StoreError> {
-        let Some(steps) = self.by_type.get(envelope.event_type.as_str()) else {
-            return Ok(envelope);
-        };
-        while let Some(step) = steps.get(&envelope.schema_version) {
-            let next_version =
-                envelope
-                    .schema_version
-                    .checked_add(1)
-                    .ok_or_else(|| StoreError::Corrupt {
-                        position: envelope.position.0,
-                        reason: "schema version overflows".into(),
-                    })?;
-            envelope.payload = step(&envelope.payload).map_err(|reason| StoreError::Corrupt {
-                position: envelope.position.0,
-                reason: format!(
-                    "upcasting {} from schema version {} failed: {reason}",
-                    envelope.event_type, envelope.schema_version
-                ),
-            })?;
-            envelope.schema_version = next_version;
+        let (version, payload) = self.upcast_payload(
+            envelope.position.0,
+            &envelope.event_type,
+            envelope.schema_version,
+            Cow::Borrowed(&envelope.payload),
+        )?;
+        if let Cow::Owned(payload) = payload {
+            envelope.payload = payload;
+            envelope.schema_version = version;
         }
         Ok(envelope)
+    }
+
+    /// As [`Upcasters::upcast`] for a borrowed envelope: its payload stays borrowed unless an
+    /// upcaster applies.
+    pub(crate) fn upcast_ref<'a>(
+        &self,
+        mut envelope: EnvelopeRef<'a>,
+    ) -> Result<EnvelopeRef<'a>, StoreError> {
+        if self.is_empty() {
+            return Ok(envelope);
+        }
+        let (version, payload) = self.upcast_payload(
+            envelope.position.0,
+            envelope.event_type,
+            envelope.schema_version,
+            envelope.payload,
+        )?;
+        envelope.schema_version = version;
+        envelope.payload = payload;
+        Ok(envelope)
+    }
+
+    /// Runs the chain of steps for (`event_type`, `schema_version`); returns the newest
+    /// version and its payload, which is owned exactly when at least one step ran.
+    fn upcast_payload<'a>(
+        &self,
+        position: u64,
+        event_type: &str,
+        mut schema_version: u32,
+        mut payload: Cow<'a, [u8]>,
+    ) -> Result<(u32, Cow<'a, [u8]>), StoreError> {
+        let Some(steps) = self.by_type.get(event_type) else {
+            return Ok((schema_version, payload));
+        };
+        while let Some(step) = steps.get(&schema_version) {
+            let next_version =
+                schema_version
+                    .checked_add(1)
+                    .ok_or_else(|| StoreError::Corrupt {
+                        position,
+                        reason: "schema version overflows".into(),
+                    })?;
+            payload = Cow::Owned(step(&payload).map_err(|reason| StoreError::Corrupt {
+                position,
+                reason: format!(
+                    "upcasting {event_type} from schema version {schema_version} failed: {reason}"
+                ),
+            })?);
+            schema_version = next_version;
+        }
+        Ok((schema_version, payload))
     }
 }
 

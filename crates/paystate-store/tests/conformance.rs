@@ -418,6 +418,110 @@ async fn check_paging<B: Backend>() {
     );
 }
 
+/// Collects what one `scan_all` visits, and the position it returns.
+fn scan(
+    store: &dyn EventStore,
+    after: Position,
+    limit: usize,
+) -> (Vec<Envelope>, Result<Position, StoreError>) {
+    let mut seen = Vec::new();
+    let last = store.scan_all(after, limit, &mut |envelope| {
+        seen.push(envelope.to_envelope())
+    });
+    (seen, last)
+}
+
+async fn check_scan_all_visits_what_read_all_reads<B: Backend>() {
+    let backend = B::create(StoreOptions::default().with_upcasters(upcasters()));
+    let store = backend.store();
+    assert_eq!(
+        scan(&*store, Position::START, 10).1.unwrap(),
+        Position::START
+    );
+    for index in 0..20 {
+        let (event_type, version) = if index % 4 == 0 {
+            ("other", 1)
+        } else {
+            ("thing_happened", if index % 3 == 0 { 3 } else { 1 })
+        };
+        let mut events =
+            vec![
+                NewEvent::new(event_type, version, format!("payload {index}").into_bytes())
+                    .with_dedupe_key(format!("key-{index}"))
+                    .with_correlation(uuid::Uuid::now_v7()),
+            ];
+        if index % 5 == 0 {
+            events.push(
+                NewEvent::new("other", 1, b"second".to_vec()).with_causation(uuid::Uuid::now_v7()),
+            );
+        }
+        store
+            .append(
+                &stream(&format!("s{}", index % 3)),
+                ExpectedVersion::Any,
+                events,
+            )
+            .await
+            .unwrap();
+    }
+    let everything = store.read_all(Position::START, 1000).unwrap();
+    assert_eq!(everything.len(), 24);
+    let head = store.head().unwrap();
+
+    let (seen, last) = scan(&*store, Position::START, usize::MAX);
+    assert_eq!(last.unwrap(), head);
+    assert_eq!(seen, everything, "upcast exactly as read_all upcasts");
+    assert!(seen
+        .iter()
+        .any(|e| e.payload.starts_with(b"v3:v2(") && e.schema_version == 3));
+    assert!(seen
+        .iter()
+        .any(|e| e.event_type == "other" && e.schema_version == 1));
+
+    // Paging by the returned position covers the log once, in order.
+    let mut paged = Vec::new();
+    let mut after = Position::START;
+    loop {
+        let (page, last) = scan(&*store, after, 7);
+        let last = last.unwrap();
+        assert!(page.len() <= 7);
+        match page.last() {
+            Some(envelope) => assert_eq!(last, envelope.position),
+            None => {
+                assert_eq!(last, after);
+                break;
+            }
+        }
+        after = last;
+        paged.extend(page);
+    }
+    assert_eq!(paged, everything);
+
+    // Nothing to visit: the position given comes back.
+    for (after, limit) in [(head, 10), (Position(3), 0), (Position(1_000), 10)] {
+        let (seen, last) = scan(&*store, after, limit);
+        assert_eq!((seen.len(), last.unwrap()), (0, after));
+    }
+    assert_eq!(scan(&*store, Position(5), 3).0, everything[5..8].to_vec());
+
+    // A payload no upcaster can read stops the scan with an error naming its position; what
+    // was visited before it is a prefix of the log.
+    store
+        .append(
+            &stream("s0"),
+            ExpectedVersion::Any,
+            vec![NewEvent::new("thing_happened", 2, b"garbage".to_vec())],
+        )
+        .await
+        .unwrap();
+    let (seen, last) = scan(&*store, Position::START, usize::MAX);
+    assert_eq!(seen, everything[..seen.len()].to_vec());
+    match last {
+        Err(StoreError::Corrupt { position, .. }) => assert_eq!(position, head.0 + 1),
+        other => panic!("expected an upcast error, got {other:?}"),
+    }
+}
+
 async fn next_item(subscription: &mut Subscription) -> SubscriptionItem {
     // A generous bound so a broken subscription fails the test instead of hanging it.
     tokio::time::timeout(Duration::from_secs(30), subscription.next())
@@ -958,6 +1062,7 @@ conformance!(
     check_dedupe_first_wins_forever,
     check_gapless_positions_under_concurrency,
     check_paging,
+    check_scan_all_visits_what_read_all_reads,
     check_subscription_catches_up_then_goes_live,
     check_verify_names_a_damaged_record,
     check_upcasting_on_read_keeps_stored_bytes,

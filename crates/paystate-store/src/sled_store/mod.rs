@@ -15,15 +15,15 @@ mod writer;
 
 pub use layout::FORMAT_VERSION;
 
-use crate::codec::{chain_fault, decode_record, GENESIS_HASH};
+use crate::codec::{chain_fault, decode_record, decode_record_ref, GENESIS_HASH};
 use crate::error::StoreError;
 use crate::event_store::{EventStore, KvOp, KvPairs};
 use crate::options::StoreOptions;
 use crate::sequencer::{EventIds, Tail};
 use crate::stats::{StatCounters, StoreStats};
 use crate::types::{
-    AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion,
-    VerifyReport,
+    AppendOutcome, Envelope, EnvelopeRef, ExpectedVersion, NewEvent, Position, StreamId,
+    StreamVersion, VerifyReport,
 };
 use async_trait::async_trait;
 use chunk::Chunk;
@@ -373,6 +373,33 @@ impl EventStore for SledStore {
         self.read_range(after, limit, true)
     }
 
+    fn scan_all(
+        &self,
+        after: Position,
+        limit: usize,
+        visit: &mut dyn FnMut(EnvelopeRef<'_>),
+    ) -> Result<Position, StoreError> {
+        let head = self.durable_head();
+        let mut last = after;
+        if after >= head || limit == 0 {
+            return Ok(last);
+        }
+        let mut visited = 0usize;
+        // Each record is decoded straight from the chunk sled hands out (a shared buffer),
+        // so a scan allocates only for payloads an upcaster rewrites.
+        self.for_each_record(after.next(), head, |position, bytes| {
+            let envelope = self
+                .options
+                .upcasters
+                .upcast_ref(decode_record_ref(position, bytes)?)?;
+            visit(envelope);
+            last = Position(position);
+            visited += 1;
+            Ok(visited < limit)
+        })?;
+        Ok(last)
+    }
+
     fn read_event(&self, position: Position) -> Result<Option<Envelope>, StoreError> {
         if position == Position::START {
             return Ok(None);
@@ -448,13 +475,13 @@ impl EventStore for SledStore {
             first_bad: None,
         };
         let walked = self.for_each_record(Position(1), head, |position, bytes| {
-            let envelope = decode_record(position, bytes)?;
+            let envelope = decode_record_ref(position, bytes)?;
             if let Some(reason) =
                 chain_fault(&envelope, Position(report.events + 1), &report.head_hash)
             {
                 return Err(StoreError::Corrupt { position, reason });
             }
-            report.head_hash = envelope.hash;
+            report.head_hash = *envelope.hash;
             report.events += 1;
             Ok(true)
         });
