@@ -17,6 +17,11 @@ mod store;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The same allocator as the `paystate` binary, so the reference servers this binary runs
+/// (`ceiling`, `alternative`) and the in-process measurements are on equal terms with it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "paystate-bench", about = "Benchmarks of paystate")]
 struct Cli {

@@ -4,6 +4,11 @@
 
 mod commands;
 
+/// mimalloc rather than glibc's malloc: the request path allocates and frees many small,
+/// short-lived buffers on several threads, where glibc's arenas spend a large share of the CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use commands::outcome::finish;
 use std::process::ExitCode;
