@@ -1,22 +1,47 @@
 //! Following the log: catch up from the projections' position, then apply new events live,
-//! committing state and checkpoint periodically and once more on stop.
+//! committing state and checkpoint periodically and once more on stop; and rebuilding from
+//! scratch.
+//!
+//! Both read the log with [`EventStore::scan_all`] (events borrowed from the store, nothing
+//! copied per event) and decode apart from applying: a rebuild decodes on a second thread
+//! while the first applies, and the follower decodes a batch before it takes the lock that
+//! readers wait on, then applies the whole batch under one lock.
 
+use crate::decode::{decode, DecodedEnvelope};
 use crate::error::ProjectionError;
 use crate::handle::ProjectionsHandle;
 use crate::views::Projections;
-use paystate_store::{EventStore, Position, Subscription, SubscriptionItem};
+use paystate_store::{EventStore, Position, StoreError};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How many envelopes a rebuild reads per page.
+/// How many envelopes a rebuild reads per batch.
 const PAGE: usize = 4096;
+
+/// How many envelopes the follower applies under one lock at most: enough to make a backlog
+/// cheap, few enough that a reader never waits long.
+const FOLLOW_BATCH: usize = 256;
+
+/// Decoded batches a rebuild's reader may be ahead of its applier.
+const BATCHES_AHEAD: usize = 4;
 
 /// Changed entries after which the follower commits without waiting for the interval. The
 /// store's single writer applies a commit between two append batches, so every entry in it
 /// delays the appends queued behind it: a bounded commit keeps that delay to a few
 /// milliseconds under a sustained load.
 pub const COMMIT_AFTER_CHANGES: usize = 512;
+
+/// Reads and decodes up to `limit` envelopes after `after`.
+fn read_decoded(
+    store: &dyn EventStore,
+    after: Position,
+    limit: usize,
+) -> Result<Vec<DecodedEnvelope>, StoreError> {
+    let mut batch = Vec::with_capacity(limit.min(PAGE));
+    store.scan_all(after, limit, &mut |envelope| batch.push(decode(&envelope)))?;
+    Ok(batch)
+}
 
 /// Applies the log to `handle` until `stop` resolves, then commits a last time. Commits every
 /// `commit_interval`, and sooner once [`COMMIT_AFTER_CHANGES`] entries have changed.
@@ -30,36 +55,63 @@ pub async fn follow(
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
-    let mut ticker = tokio::time::interval(commit_interval);
+    // The first commit is one interval away, not at once: nothing has changed yet.
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + commit_interval,
+        commit_interval,
+    );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut subscription = Subscription::new(store.clone(), handle.applied());
+    let mut head = store.watch_head();
     loop {
+        let after = handle.applied();
+        let batch = match read_decoded(store.as_ref(), after, FOLLOW_BATCH) {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::error!(%error, "projections cannot read the log; retrying");
+                tokio::select! {
+                    () = &mut stop => break,
+                    () = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                }
+            }
+        };
+        if batch.is_empty() {
+            if !handle.is_caught_up() {
+                tracing::info!(position = after.0, "projections caught up with the log");
+                handle.mark_caught_up();
+            }
+            tokio::select! {
+                biased;
+                () = &mut stop => break,
+                _ = ticker.tick() => commit_logged(&handle, &store).await,
+                closed = async { head.wait_for(|head| *head > after).await.is_err() } => {
+                    if closed {
+                        // The store is closing: nothing more will come.
+                        stop.as_mut().await;
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        // Not while catching up after a start: nobody waits on the writer yet, and one
+        // commit per interval restarts faster than many small ones.
+        let changes = if handle.is_caught_up() {
+            COMMIT_AFTER_CHANGES
+        } else {
+            usize::MAX
+        };
+        let mut batch = batch.into_iter().peekable();
+        while batch.peek().is_some() {
+            handle.apply_decoded_until(&mut batch, changes);
+            if handle.uncommitted() >= changes {
+                commit_logged(&handle, &store).await;
+            }
+        }
         tokio::select! {
             biased;
             () = &mut stop => break,
             _ = ticker.tick() => commit_logged(&handle, &store).await,
-            item = subscription.next() => match item {
-                Ok(SubscriptionItem::Event(envelope)) => {
-                    handle.apply(std::slice::from_ref(&envelope));
-                    // Not while catching up after a start: nobody waits on the writer yet, and
-                    // one commit per interval restarts faster than many small ones.
-                    if handle.is_caught_up() && handle.uncommitted() >= COMMIT_AFTER_CHANGES {
-                        commit_logged(&handle, &store).await;
-                    }
-                }
-                Ok(SubscriptionItem::CaughtUp(position)) => {
-                    tracing::info!(position = position.0, "projections caught up with the log");
-                    handle.mark_caught_up();
-                }
-                Err(error) => {
-                    tracing::error!(%error, "projections cannot read the log; retrying");
-                    tokio::select! {
-                        () = &mut stop => break,
-                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    }
-                    subscription = Subscription::new(store.clone(), handle.applied());
-                }
-            },
+            () = std::future::ready(()) => {}
         }
     }
     commit_logged(&handle, &store).await;
@@ -86,23 +138,41 @@ pub fn rebuild(store: &dyn EventStore) -> Result<Projections, ProjectionError> {
     rebuild_with_progress(store, |_| {})
 }
 
-/// As [`rebuild`], calling `progress` with the applied position after each page.
+/// As [`rebuild`], calling `progress` with the applied position after each batch.
+///
+/// A second thread reads and decodes the log while this one applies it.
 pub fn rebuild_with_progress(
     store: &dyn EventStore,
     mut progress: impl FnMut(Position),
 ) -> Result<Projections, ProjectionError> {
     let mut projections = Projections::default();
     projections.dirty.paused = true;
-    loop {
-        let page = store.read_all(projections.applied(), PAGE)?;
-        if page.is_empty() {
-            break;
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<DecodedEnvelope>>(BATCHES_AHEAD);
+    let read = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> Result<(), StoreError> {
+            let mut after = Position::START;
+            loop {
+                let batch = read_decoded(store, after, PAGE)?;
+                let Some(last) = batch.last() else {
+                    return Ok(());
+                };
+                after = last.position;
+                if sender.send(batch).is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        for batch in receiver {
+            for envelope in batch {
+                projections.apply_decoded(envelope);
+            }
+            progress(projections.applied());
         }
-        for envelope in &page {
-            projections.apply(envelope);
-        }
-        progress(projections.applied());
-    }
+        reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
+    read?;
     projections.dirty = Default::default();
     Ok(projections)
 }
@@ -114,10 +184,10 @@ pub fn catch_up(
     store: &dyn EventStore,
 ) -> Result<Position, ProjectionError> {
     loop {
-        let page = store.read_all(handle.applied(), PAGE)?;
-        if page.is_empty() {
+        let batch = read_decoded(store, handle.applied(), PAGE)?;
+        if batch.is_empty() {
             return Ok(handle.applied());
         }
-        handle.apply(&page);
+        handle.apply_decoded(batch);
     }
 }

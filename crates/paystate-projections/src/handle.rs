@@ -1,11 +1,12 @@
 //! The shared handle to the live projections: read them, wait for them, commit them.
 
+use crate::decode::{decode, DecodedEnvelope};
 use crate::error::ProjectionError;
 use crate::persist;
 use crate::views::Projections;
 use paystate_store::{Envelope, EventStore, Position};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -27,6 +28,9 @@ struct Shared {
     committed: AtomicU64,
     /// Entries changed since the last commit, as of the last apply.
     uncommitted: AtomicUsize,
+    /// Held for a whole commit: two commits at once could write an older copy of an entry
+    /// after a newer one.
+    committing: Mutex<()>,
 }
 
 impl Default for ProjectionsHandle {
@@ -47,6 +51,7 @@ impl ProjectionsHandle {
                 caught_up: AtomicBool::new(false),
                 committed: AtomicU64::new(applied.0),
                 uncommitted: AtomicUsize::new(0),
+                committing: Mutex::new(()),
             }),
         }
     }
@@ -89,12 +94,38 @@ impl ProjectionsHandle {
         self.read_guard().clone()
     }
 
-    /// Applies envelopes in log order and publishes the new applied position.
+    /// Applies envelopes in log order and publishes the new applied position. They are
+    /// decoded before the lock is taken.
     pub fn apply(&self, envelopes: &[Envelope]) {
+        self.apply_decoded(
+            envelopes
+                .iter()
+                .map(|envelope| decode(&envelope.as_borrowed()))
+                .collect(),
+        );
+    }
+
+    /// Applies decoded envelopes in log order under one lock, and publishes the new applied
+    /// position.
+    pub(crate) fn apply_decoded(&self, envelopes: Vec<DecodedEnvelope>) {
+        self.apply_decoded_until(&mut envelopes.into_iter(), usize::MAX);
+    }
+
+    /// Applies decoded envelopes in log order under one lock until `changes` entries are
+    /// uncommitted (so that a commit can follow at once) or none is left; publishes the new
+    /// applied position.
+    pub(crate) fn apply_decoded_until(
+        &self,
+        envelopes: &mut impl Iterator<Item = DecodedEnvelope>,
+        changes: usize,
+    ) {
         let applied = {
             let mut projections = self.write_guard();
-            for envelope in envelopes {
-                projections.apply(envelope);
+            for envelope in envelopes.by_ref() {
+                projections.apply_decoded(envelope);
+                if projections.dirty.len() >= changes {
+                    break;
+                }
             }
             self.shared
                 .uncommitted
@@ -138,9 +169,15 @@ impl ProjectionsHandle {
     }
 
     /// Writes what changed since the last commit, with the checkpoint, atomically. The lock is
-    /// held only to copy the changed entries, never while encoding them or during the disk
-    /// write. Blocks until the store has made the commit durable.
+    /// held only to copy the changed entries and, once durable, to keep the payments written
+    /// in their compact stored form; never while encoding them or during the disk write.
+    /// Blocks until the store has made the commit durable.
     pub fn commit(&self, store: &dyn EventStore) -> Result<Position, ProjectionError> {
+        let _one_at_a_time = self
+            .shared
+            .committing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let pending = {
             let mut projections = self.write_guard();
             self.shared.uncommitted.store(0, Ordering::Release);
@@ -149,16 +186,18 @@ impl ProjectionsHandle {
         let Some(pending) = pending else {
             return Ok(self.committed());
         };
-        match store.commit_projection(persist::PROJECTION_NAME, pending.checkpoint, pending.ops()) {
+        let checkpoint = pending.checkpoint;
+        let dirty = pending.dirty.clone();
+        let (ops, encoded) = pending.into_ops();
+        match store.commit_projection(persist::PROJECTION_NAME, checkpoint, ops) {
             Ok(()) => {
-                self.shared
-                    .committed
-                    .store(pending.checkpoint.0, Ordering::Release);
-                Ok(pending.checkpoint)
+                self.shared.committed.store(checkpoint.0, Ordering::Release);
+                persist::keep_encoded(&mut self.write_guard(), encoded);
+                Ok(checkpoint)
             }
             Err(error) => {
                 let mut projections = self.write_guard();
-                persist::restore_changes(&mut projections, pending.dirty);
+                persist::restore_changes(&mut projections, dirty);
                 self.shared
                     .uncommitted
                     .store(projections.dirty.len(), Ordering::Release);

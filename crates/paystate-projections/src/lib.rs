@@ -22,10 +22,13 @@
 //! # Ok(()) }
 //! ```
 
+mod codec;
+mod decode;
 mod engine;
 mod error;
 mod handle;
 pub mod history;
+mod payments;
 pub mod persist;
 mod views;
 
@@ -36,4 +39,4 @@ pub use history::{
     payment_as_of, payment_history, provider_as_of, provider_history, stream_history, AsOf,
     HistoryEntry,
 };
-pub use views::{PaymentEntry, PaymentKey, PaymentPage, Projections, Skipped};
+pub use views::{PaymentKey, PaymentPage, Projections, Skipped};

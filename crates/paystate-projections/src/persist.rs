@@ -5,36 +5,63 @@
 //! - `meta/format` -> [`FORMAT`]: a state written in another format is dropped and rebuilt;
 //! - `meta/skipped` -> JSON [`Skipped`];
 //! - `provider/{id}` -> JSON of the provider aggregate;
-//! - `payment/{provider}/{reference}` -> JSON [`PaymentEntry`] (neither id contains `/`).
+//! - `payment/{provider}/{reference}` -> the payment in its compact binary form (postcard, see
+//!   `codec.rs`), which is also how a payment not changed since the last commit is kept in
+//!   memory (neither id contains `/`).
 //!
 //! Only what changed since the last commit is written; state and checkpoint go in one atomic
-//! commit, so after a crash the stored state is exactly the state as of its checkpoint.
+//! commit, so after a crash the stored state is exactly the state as of its checkpoint. After
+//! a commit, the payments it wrote are kept in memory in the form it wrote, unless they have
+//! changed again meanwhile.
 
+use crate::codec;
 use crate::error::ProjectionError;
-use crate::views::{Dirty, PaymentEntry, PaymentKey, Projections, Skipped};
+use crate::payments::{Body, Slot};
+use crate::views::{Dirty, Projections, Skipped};
+use paystate_domain::payment::{PaymentProjection, PaymentState};
 use paystate_domain::provider::Provider;
 use paystate_domain::ProviderId;
 use paystate_store::{EventStore, KvOp, Position};
 
 /// The name of the projection state in the store.
 pub const PROJECTION_NAME: &str = "views";
-/// The layout version of the persisted state.
-pub const FORMAT: &[u8] = b"1";
+/// The layout version of the persisted state (2: payments in binary form).
+pub const FORMAT: &[u8] = b"2";
 
 const FORMAT_KEY: &[u8] = b"meta/format";
 const SKIPPED_KEY: &[u8] = b"meta/skipped";
 const PROVIDER_PREFIX: &str = "provider/";
 const PAYMENT_PREFIX: &str = "payment/";
 
-/// What a commit will write: copied under the lock, serialized and written outside it, so
-/// readers (every ingestion request looks its provider up) never wait for the JSON encoding.
+/// A changed payment, as copied under the lock.
+#[derive(Debug)]
+enum PendingPayment {
+    /// Changed since it was last encoded: encoded outside the lock.
+    Decoded {
+        slot: u32,
+        projection: Box<PaymentProjection>,
+        first_position: u64,
+        state: PaymentState,
+    },
+    /// Already in stored form (a rebuild marked as changed after a load, for instance).
+    Encoded(Box<[u8]>),
+}
+
+/// What a commit will write: copied under the lock, encoded and written outside it, so
+/// readers (every ingestion request looks its provider up) never wait for the encoding.
 #[derive(Debug)]
 pub(crate) struct PendingCommit {
     pub checkpoint: Position,
     pub dirty: Dirty,
     skipped: Option<Skipped>,
     providers: Vec<(ProviderId, Option<Provider>)>,
-    payments: Vec<(PaymentKey, Option<PaymentEntry>)>,
+    payments: Vec<(String, PendingPayment)>,
+}
+
+/// The payments a commit encoded, to keep in memory in that form once it is durable.
+#[derive(Debug, Default)]
+pub(crate) struct Encoded {
+    payments: Vec<(u32, Box<PaymentProjection>, Vec<u8>)>,
 }
 
 /// Takes the changes since the last commit out of `projections`; `None` if nothing changed.
@@ -55,10 +82,25 @@ pub(crate) fn take_changes(
         .iter()
         .map(|id| (id.clone(), projections.providers.get(id).cloned()))
         .collect();
+    let table = &projections.payments;
     let payments = dirty
         .payments
         .iter()
-        .map(|key| (key.clone(), projections.payments.get(key).cloned()))
+        .filter_map(|&number| {
+            let slot = table.slot(number)?;
+            let provider = table.provider_id(slot.provider)?;
+            let key = payment_key(provider, crate::payments::PaymentTable::reference(slot));
+            let pending = match &slot.body {
+                Body::Decoded(projection) => PendingPayment::Decoded {
+                    slot: number,
+                    projection: projection.clone(),
+                    first_position: slot.first_position,
+                    state: slot.state,
+                },
+                Body::Encoded(bytes) => PendingPayment::Encoded(bytes.clone()),
+            };
+            Some((key, pending))
+        })
         .collect();
     Some(PendingCommit {
         checkpoint: projections.applied,
@@ -69,10 +111,16 @@ pub(crate) fn take_changes(
     })
 }
 
+fn payment_key(provider: &ProviderId, reference: &str) -> String {
+    format!("{PAYMENT_PREFIX}{provider}/{reference}")
+}
+
 impl PendingCommit {
-    /// The store operations of this commit: the format marker and every changed entry.
-    pub(crate) fn ops(&self) -> Vec<KvOp> {
+    /// The store operations of this commit (the format marker and every changed entry), and
+    /// the payments encoded for them.
+    pub(crate) fn into_ops(self) -> (Vec<KvOp>, Encoded) {
         let mut ops = Vec::with_capacity(2 + self.providers.len() + self.payments.len());
+        let mut encoded = Encoded::default();
         ops.push(KvOp::Put {
             key: FORMAT_KEY.to_vec(),
             value: FORMAT.to_vec(),
@@ -87,14 +135,34 @@ impl PendingCommit {
                 None => ops.push(KvOp::Delete { key }),
             }
         }
-        for ((provider, reference), entry) in &self.payments {
-            let key = format!("{PAYMENT_PREFIX}{provider}/{reference}").into_bytes();
-            match entry {
-                Some(entry) => ops.push(put_json(key, entry)),
-                None => ops.push(KvOp::Delete { key }),
-            }
+        for (key, pending) in self.payments {
+            let value = match pending {
+                PendingPayment::Decoded {
+                    slot,
+                    projection,
+                    first_position,
+                    state,
+                } => {
+                    let value = codec::encode(&projection, first_position, state);
+                    encoded.payments.push((slot, projection, value.clone()));
+                    value
+                }
+                PendingPayment::Encoded(bytes) => bytes.into_vec(),
+            };
+            ops.push(KvOp::Put {
+                key: key.into_bytes(),
+                value,
+            });
         }
-        ops
+        (ops, encoded)
+    }
+}
+
+/// After a durable commit: keeps the payments it wrote in their stored form, each only if it
+/// has not changed since it was copied.
+pub(crate) fn keep_encoded(projections: &mut Projections, encoded: Encoded) {
+    for (slot, projection, bytes) in encoded.payments {
+        projections.payments.compact(slot, &projection, bytes);
     }
 }
 
@@ -116,6 +184,9 @@ fn put_json<T: serde::Serialize>(key: Vec<u8>, value: &T) -> KvOp {
 
 /// Loads the persisted projections, or `None` when there are none or they cannot be used
 /// (another format, undecodable entries): the caller then rebuilds from the log.
+///
+/// Each payment is checked by decoding it once, then kept in its stored form: the bytes read
+/// from the store become the in-memory payment, so loading copies no payment.
 pub fn load(store: &dyn EventStore) -> Result<Option<Projections>, ProjectionError> {
     let Some(checkpoint) = store.projection_checkpoint(PROJECTION_NAME)? else {
         return Ok(None);
@@ -155,23 +226,47 @@ pub fn load(store: &dyn EventStore) -> Result<Option<Projections>, ProjectionErr
             Err(error) => return unusable(&String::from_utf8_lossy(&key), &error),
         }
     }
-    for (key, value) in store.projection_scan(PROJECTION_NAME, PAYMENT_PREFIX.as_bytes())? {
-        match serde_json::from_slice::<PaymentEntry>(&value) {
-            Ok(entry) => {
-                let key = (
-                    entry.projection.provider_id().clone(),
-                    entry.projection.reference().clone(),
-                );
-                projections.payments.insert(key, entry);
-            }
+    let stored = store.projection_scan(PROJECTION_NAME, PAYMENT_PREFIX.as_bytes())?;
+    let mut slots = Vec::with_capacity(stored.len());
+    for (key, value) in stored {
+        match loaded_slot(&mut projections, &key, value) {
+            Ok(slot) => slots.push(slot),
             Err(error) => return unusable(&String::from_utf8_lossy(&key), &error),
         }
     }
-    projections.reindex();
+    projections.payments.insert_loaded(slots);
     Ok(Some(projections))
 }
 
-fn unusable(key: &str, error: &serde_json::Error) -> Result<Option<Projections>, ProjectionError> {
+/// One stored payment as a slot, checked: its key names a valid provider and the reference
+/// the value holds, and the value decodes.
+fn loaded_slot(
+    projections: &mut Projections,
+    key: &[u8],
+    value: Vec<u8>,
+) -> Result<Slot, Box<dyn std::error::Error>> {
+    let key = std::str::from_utf8(key)?;
+    let (provider, reference) = key
+        .strip_prefix(PAYMENT_PREFIX)
+        .and_then(|rest| rest.split_once('/'))
+        .ok_or("not a payment key")?;
+    let provider_id = ProviderId::parse(provider)?;
+    let stored = codec::decode(&provider_id, &value)?;
+    if stored.projection.reference().as_str() != reference {
+        return Err("the key names another reference".into());
+    }
+    Ok(Slot {
+        provider: projections.payments.intern(&provider_id),
+        first_position: stored.first_position,
+        state: stored.state,
+        body: Body::Encoded(value.into_boxed_slice()),
+    })
+}
+
+fn unusable(
+    key: &str,
+    error: &dyn std::fmt::Display,
+) -> Result<Option<Projections>, ProjectionError> {
     tracing::warn!(key, %error, "persisted projection entry unreadable; rebuilding from the log");
     Ok(None)
 }

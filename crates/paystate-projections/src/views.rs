@@ -1,25 +1,18 @@
 //! The in-memory read models and how one envelope changes them.
 
+use crate::decode::{decode, Decoded, DecodedEnvelope, Receipt};
+use crate::payments::{Body, PaymentTable, Slot};
 use paystate_domain::events::{DomainEvent, EventMeta};
 use paystate_domain::payment::{PaymentProjection, PaymentState, PaymentView};
 use paystate_domain::provider::{Provider, ProviderView};
 use paystate_domain::{ProviderId, Reference};
-use paystate_store::{Envelope, Position};
+use paystate_store::{Envelope, EnvelopeRef, Position};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A payment's key: the provider it came through and its reference.
 pub type PaymentKey = (ProviderId, Reference);
-
-/// One payment in the projections: its fold, plus what the listing index needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentEntry {
-    pub projection: PaymentProjection,
-    /// The position of the first event about this payment: the listing order.
-    pub first_position: u64,
-    /// The state last derived, kept so the state index can be updated without a re-derive.
-    pub state: PaymentState,
-}
 
 /// Counts of envelopes the projections could not use. They never stop the projections.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,29 +29,24 @@ pub struct Skipped {
 ///
 /// Applying the same envelopes in log order always gives an equal value, which is what
 /// `replay --verify` compares.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Projections {
     pub(crate) applied: Position,
     pub(crate) providers: BTreeMap<ProviderId, Provider>,
-    pub(crate) payments: BTreeMap<PaymentKey, PaymentEntry>,
-    /// Listing order: first position -> payment.
-    pub(crate) by_first_position: BTreeMap<u64, PaymentKey>,
-    /// Listing filter: provider -> first positions.
-    pub(crate) by_provider: BTreeMap<ProviderId, BTreeSet<u64>>,
-    /// Listing filter: (provider, state) -> first positions.
-    pub(crate) by_provider_state: BTreeMap<(ProviderId, PaymentState), BTreeSet<u64>>,
+    pub(crate) payments: PaymentTable,
     pub(crate) skipped: Skipped,
-    /// Keys changed since the last persist, so a commit writes only what changed.
+    /// What changed since the last persist, so a commit writes only that.
     pub(crate) dirty: Dirty,
 }
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Dirty {
     pub providers: BTreeSet<ProviderId>,
-    pub payments: BTreeSet<PaymentKey>,
+    /// Payment slots.
+    pub payments: BTreeSet<u32>,
     pub skipped: bool,
     /// Set while rebuilding from the log, which persists nothing: marking every payment of
-    /// the log dirty would only copy every key once more.
+    /// the log dirty would only fill a set nobody reads.
     pub paused: bool,
 }
 
@@ -74,21 +62,28 @@ impl Dirty {
         }
     }
 
-    fn mark_payment(&mut self, key: PaymentKey) {
+    fn mark_payment(&mut self, slot: u32) {
         if !self.paused {
-            self.payments.insert(key);
+            self.payments.insert(slot);
         }
     }
 }
 
-/// Dirty tracking is bookkeeping, not state: two projections with the same content are equal
-/// whatever they have persisted.
-impl PartialEq for Dirty {
-    fn eq(&self, _: &Dirty) -> bool {
-        true
+/// Two projections are equal when they hold the same content, whatever each has persisted
+/// and whichever payments each keeps decoded.
+impl PartialEq for Projections {
+    fn eq(&self, other: &Projections) -> bool {
+        self.applied == other.applied
+            && self.providers == other.providers
+            && self.skipped == other.skipped
+            && self.payments.len() == other.payments.len()
+            && (0..self.payments.len()).all(|index| {
+                let number = u32::try_from(index).unwrap_or(u32::MAX);
+                self.same_payment(number, other, other.find_slot_of(self, number))
+            })
     }
 }
-impl Eq for Dirty {}
+impl Eq for Projections {}
 
 /// A page of payment views.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,9 +97,10 @@ impl Projections {
     /// Marks every view as changed, so the next commit writes all of them: for projections
     /// built by [`crate::rebuild`], which tracks no changes, that replace the persisted state.
     pub fn mark_all_changed(&mut self) {
+        let slots = u32::try_from(self.payments.len()).unwrap_or(u32::MAX);
         self.dirty = Dirty {
             providers: self.providers.keys().cloned().collect(),
-            payments: self.payments.keys().cloned().collect(),
+            payments: (0..slots).collect(),
             skipped: true,
             paused: false,
         };
@@ -132,14 +128,40 @@ impl Projections {
         self.providers.values()
     }
 
+    fn slot_of(&self, provider: &ProviderId, reference: &str) -> Option<u32> {
+        let number = self.payments.provider_number(provider)?;
+        self.payments.find(number, reference)
+    }
+
+    /// In `self`, the slot of the payment at slot `number` of `other`.
+    fn find_slot_of(&self, other: &Projections, number: u32) -> Option<u32> {
+        let slot = other.payments.slot(number)?;
+        let provider = other.payments.provider_id(slot.provider)?;
+        self.slot_of(provider, PaymentTable::reference(slot))
+    }
+
+    /// Whether slot `number` of `self` and slot `theirs` of `other` hold the same payment.
+    fn same_payment(&self, number: u32, other: &Projections, theirs: Option<u32>) -> bool {
+        let (Some(mine), Some(theirs)) = (self.payments.slot(number), theirs) else {
+            return false;
+        };
+        let Some(their_slot) = other.payments.slot(theirs) else {
+            return false;
+        };
+        mine.first_position == their_slot.first_position
+            && mine.state == their_slot.state
+            && self.payments.projection(number) == other.payments.projection(theirs)
+    }
+
+    /// A payment's fold: borrowed when it is held decoded, decoded from its compact form
+    /// otherwise.
     pub fn payment(
         &self,
         provider: &ProviderId,
         reference: &Reference,
-    ) -> Option<&PaymentProjection> {
-        self.payments
-            .get(&(provider.clone(), reference.clone()))
-            .map(|entry| &entry.projection)
+    ) -> Option<Cow<'_, PaymentProjection>> {
+        let number = self.slot_of(provider, reference.as_str())?;
+        self.payments.projection(number)
     }
 
     pub fn payment_view(
@@ -148,7 +170,7 @@ impl Projections {
         reference: &Reference,
     ) -> Option<PaymentView> {
         self.payment(provider, reference)
-            .map(PaymentProjection::view)
+            .map(|projection| projection.view())
     }
 
     pub fn payment_count(&self) -> usize {
@@ -165,91 +187,118 @@ impl Projections {
         limit: usize,
     ) -> PaymentPage {
         let limit = limit.max(1);
-        let start = std::ops::Bound::Excluded(after);
-        let keys: Box<dyn Iterator<Item = (u64, &PaymentKey)>> = match (provider, state) {
-            (Some(provider), Some(state)) => Box::new(self.listed(
-                self.by_provider_state.get(&(provider.clone(), state)),
-                after,
-            )),
-            (Some(provider), None) => Box::new(self.listed(self.by_provider.get(provider), after)),
+        let table = &self.payments;
+        let from = table.first_after(after);
+        let slots: Box<dyn Iterator<Item = u32>> = match (provider, state) {
+            (Some(provider), state) => match table.provider_number(provider) {
+                None => Box::new(std::iter::empty()),
+                Some(number) => match state {
+                    Some(state) => Box::new(table.of_provider_in_state(number, state, from)),
+                    None => Box::new(table.of_provider(number, after).iter().copied()),
+                },
+            },
             (None, state) => Box::new(
-                self.by_first_position
-                    .range((start, std::ops::Bound::Unbounded))
-                    .map(|(position, key)| (*position, key))
-                    .filter(move |(_, key)| {
-                        state.is_none_or(|s| {
-                            self.payments
-                                .get(*key)
-                                .is_some_and(|entry| entry.state == s)
-                        })
-                    }),
+                (from..u32::try_from(table.len()).unwrap_or(u32::MAX)).filter(move |&number| {
+                    state.is_none_or(|s| table.slot(number).is_some_and(|slot| slot.state == s))
+                }),
             ),
         };
         let mut payments = Vec::new();
         let mut last = None;
-        for (position, key) in keys.take(limit) {
-            if let Some(entry) = self.payments.get(key) {
-                payments.push(entry.projection.view());
-                last = Some(position);
+        for number in slots.take(limit) {
+            if let (Some(slot), Some(projection)) = (table.slot(number), table.projection(number)) {
+                payments.push(projection.view());
+                last = Some(slot.first_position);
             }
         }
         let next = if payments.len() == limit { last } else { None };
         PaymentPage { payments, next }
     }
 
-    /// The payments at `positions` (first positions) after `after`, in order.
-    fn listed<'a>(
-        &'a self,
-        positions: Option<&'a BTreeSet<u64>>,
-        after: u64,
-    ) -> impl Iterator<Item = (u64, &'a PaymentKey)> + 'a {
-        positions
-            .into_iter()
-            .flat_map(move |positions| {
-                positions.range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-            })
-            .filter_map(|position| {
-                self.by_first_position
-                    .get(position)
-                    .map(|key| (*position, key))
-            })
-    }
-
     /// Applies one envelope. Envelopes at or before [`Projections::applied`] are ignored, so
     /// re-delivery after a restart is harmless.
     pub fn apply(&mut self, envelope: &Envelope) {
+        self.apply_borrowed(&envelope.as_borrowed());
+    }
+
+    /// As [`Projections::apply`], for an envelope borrowed from the store
+    /// ([`paystate_store::EventStore::scan_all`]).
+    pub fn apply_borrowed(&mut self, envelope: &EnvelopeRef<'_>) {
+        if envelope.position > self.applied {
+            self.apply_decoded(decode(envelope));
+        }
+    }
+
+    /// Applies an envelope decoded by [`decode`] (the decoding may run elsewhere).
+    pub(crate) fn apply_decoded(&mut self, envelope: DecodedEnvelope) {
         if envelope.position <= self.applied {
             return;
         }
         self.applied = envelope.position;
-        let event = match DomainEvent::decode(
-            &envelope.event_type,
-            envelope.schema_version,
-            &envelope.payload,
-        ) {
-            Ok(event) => event,
-            Err(paystate_domain::events::DecodeError::UnknownType { .. }) => {
+        let meta = EventMeta {
+            position: envelope.position.0,
+            recorded_at: envelope.recorded_at,
+        };
+        let event = match envelope.event {
+            Decoded::Receipt(receipt) => {
+                self.apply_receipt(envelope.provider_stream.as_deref(), meta, &receipt);
+                return;
+            }
+            Decoded::Event(event) => event,
+            Decoded::UnknownType => {
                 self.skipped.unknown_types += 1;
                 self.dirty.skipped = true;
                 return;
             }
-            Err(error) => {
+            Decoded::Undecodable(error) => {
                 tracing::warn!(position = envelope.position.0, %error, "undecodable event skipped by the projections");
                 self.skipped.undecodable += 1;
                 self.dirty.skipped = true;
                 return;
             }
         };
-        let meta = EventMeta {
-            position: envelope.position.0,
-            recorded_at: envelope.recorded_at,
-        };
-        self.apply_to_provider(envelope.stream.as_str(), meta, &event);
-        self.apply_to_payment(meta, &event);
+        self.apply_to_provider(envelope.provider_stream.as_deref(), meta, &event);
+        self.apply_to_payment(meta, *event);
     }
 
-    fn apply_to_provider(&mut self, stream: &str, meta: EventMeta, event: &DomainEvent) {
-        if stream.starts_with("provider-") {
+    /// A receipt counts on its provider; in a provider's own stream it is folded as any
+    /// other event of that stream.
+    fn apply_receipt(&mut self, provider_stream: Option<&str>, meta: EventMeta, receipt: &Receipt) {
+        match provider_stream {
+            Some(owner) => match self.stream_owner(owner) {
+                Some(id) if id == receipt.provider_id => self.count_receipt(&id, meta, receipt),
+                Some(_) => {}
+                None => self.orphaned(),
+            },
+            None => self.count_receipt(&receipt.provider_id, meta, receipt),
+        }
+    }
+
+    fn count_receipt(&mut self, id: &ProviderId, meta: EventMeta, receipt: &Receipt) {
+        if let Some(provider) = self.providers.get_mut(id) {
+            provider.count_receipt(meta, receipt.received_at);
+            self.dirty.mark_provider(id);
+        }
+    }
+
+    fn stream_owner(&self, owner: &str) -> Option<ProviderId> {
+        ProviderId::parse(owner)
+            .ok()
+            .filter(|id| self.providers.contains_key(id))
+    }
+
+    fn orphaned(&mut self) {
+        self.skipped.orphaned += 1;
+        self.dirty.skipped = true;
+    }
+
+    fn apply_to_provider(
+        &mut self,
+        provider_stream: Option<&str>,
+        meta: EventMeta,
+        event: &DomainEvent,
+    ) {
+        if let Some(owner) = provider_stream {
             if let DomainEvent::ProviderCreated(created) = event {
                 let id = created.provider_id.clone();
                 if !self.providers.contains_key(&id) {
@@ -258,16 +307,9 @@ impl Projections {
                 }
                 return;
             }
-            let owner = stream
-                .strip_prefix("provider-")
-                .and_then(|id| ProviderId::parse(id).ok())
-                .filter(|id| self.providers.contains_key(id));
-            match owner {
+            match self.stream_owner(owner) {
                 Some(id) => self.apply_provider_event(&id, meta, event),
-                None => {
-                    self.skipped.orphaned += 1;
-                    self.dirty.skipped = true;
-                }
+                None => self.orphaned(),
             }
             return;
         }
@@ -291,14 +333,14 @@ impl Projections {
         }
     }
 
-    fn apply_to_payment(&mut self, meta: EventMeta, event: &DomainEvent) {
-        let key = match event {
+    fn apply_to_payment(&mut self, meta: EventMeta, event: DomainEvent) {
+        let (provider_id, reference) = match &event {
             DomainEvent::PaymentEventRecorded(fact) => {
-                (fact.provider_id.clone(), fact.reference.clone())
+                (&fact.provider_id, Cow::Borrowed(&fact.reference))
             }
             DomainEvent::WebhookDuplicate(duplicate) => (
-                duplicate.provider_id.clone(),
-                duplicate.identity.reference.clone(),
+                &duplicate.provider_id,
+                Cow::Borrowed(&duplicate.identity.reference),
             ),
             DomainEvent::WebhookAnomaly(anomaly) => {
                 let Some(reference) = anomaly
@@ -308,71 +350,39 @@ impl Projections {
                 else {
                     return;
                 };
-                (anomaly.provider_id.clone(), reference)
+                (&anomaly.provider_id, Cow::Owned(reference))
             }
             _ => return,
         };
-        // Looked up before inserting so that an event about a known payment copies no key.
-        if !self.payments.contains_key(&key) {
-            self.payments.insert(
-                key.clone(),
-                PaymentEntry {
-                    projection: PaymentProjection::new(key.0.clone(), key.1.clone()),
+        let provider = self.payments.intern(provider_id);
+        let Some(number) = self.payments.find(provider, reference.as_str()) else {
+            let mut projection =
+                PaymentProjection::new(provider_id.clone(), reference.into_owned());
+            fold(&mut projection, meta, event);
+            // An event that turns out to say nothing about the payment makes no entry.
+            if !projection.is_empty() {
+                let number = self.payments.push(Slot {
+                    provider,
                     first_position: meta.position,
-                    state: PaymentState::Created,
-                },
-            );
-        }
-        let Some(entry) = self.payments.get_mut(&key) else {
+                    state: projection.state(),
+                    body: Body::Decoded(Box::new(projection)),
+                });
+                self.dirty.mark_payment(number);
+            }
             return;
         };
-        let was_new = entry.projection.is_empty();
-        let old_state = entry.state;
-        entry.projection.apply(meta, event);
-        if entry.projection.is_empty() {
-            // The event turned out to say nothing about this payment: keep no empty entry.
-            self.payments.remove(&key);
+        let Some(slot) = self.payments.decoded_mut(number) else {
             return;
+        };
+        let Body::Decoded(projection) = &mut slot.body else {
+            return;
+        };
+        fold(projection, meta, event);
+        let (old, new) = (slot.state, projection.state());
+        if old != new {
+            self.payments.restate(number, old, new);
         }
-        entry.state = entry.projection.state();
-        let (first_position, new_state) = (entry.first_position, entry.state);
-        if was_new {
-            self.by_first_position.insert(first_position, key.clone());
-            self.by_provider
-                .entry(key.0.clone())
-                .or_default()
-                .insert(first_position);
-        } else if old_state != new_state {
-            if let Some(set) = self.by_provider_state.get_mut(&(key.0.clone(), old_state)) {
-                set.remove(&first_position);
-            }
-        }
-        if was_new || old_state != new_state {
-            self.by_provider_state
-                .entry((key.0.clone(), new_state))
-                .or_default()
-                .insert(first_position);
-        }
-        self.dirty.mark_payment(key);
-    }
-
-    /// Rebuilds the listing indexes from the payments (after loading persisted state).
-    pub(crate) fn reindex(&mut self) {
-        self.by_first_position.clear();
-        self.by_provider.clear();
-        self.by_provider_state.clear();
-        for (key, entry) in &self.payments {
-            self.by_first_position
-                .insert(entry.first_position, key.clone());
-            self.by_provider
-                .entry(key.0.clone())
-                .or_default()
-                .insert(entry.first_position);
-            self.by_provider_state
-                .entry((key.0.clone(), entry.state))
-                .or_default()
-                .insert(entry.first_position);
-        }
+        self.dirty.mark_payment(number);
     }
 
     /// What differs between two projections, in words (empty when equal): for
@@ -398,22 +408,30 @@ impl Projections {
                 _ => {}
             }
         }
-        let payment_keys: BTreeSet<&PaymentKey> =
-            self.payments.keys().chain(other.payments.keys()).collect();
-        for key in payment_keys {
-            let (provider, reference) = key;
-            match (self.payments.get(key), other.payments.get(key)) {
-                (Some(a), Some(b)) if a != b => {
-                    found.push(format!("payment {provider}/{reference} differs"))
-                }
-                (Some(_), None) => {
-                    found.push(format!("payment {provider}/{reference} only in the first"))
-                }
-                (None, Some(_)) => {
-                    found.push(format!("payment {provider}/{reference} only in the second"))
-                }
-                _ => {}
+        let mut payments: BTreeMap<(String, String), &str> = BTreeMap::new();
+        for (first, second, alone) in [
+            (self, other, "only in the first"),
+            (other, self, "only in the second"),
+        ] {
+            for (index, slot) in first.payments.slots().iter().enumerate() {
+                let number = u32::try_from(index).unwrap_or(u32::MAX);
+                let theirs = second.find_slot_of(first, number);
+                let verdict = match theirs {
+                    None => alone,
+                    Some(_) if first.same_payment(number, second, theirs) => continue,
+                    Some(_) => "differs",
+                };
+                let provider = first
+                    .payments
+                    .provider_id(slot.provider)
+                    .map(ProviderId::to_string)
+                    .unwrap_or_default();
+                let key = (provider, PaymentTable::reference(slot).to_owned());
+                payments.entry(key).or_insert(verdict);
             }
+        }
+        for ((provider, reference), verdict) in payments {
+            found.push(format!("payment {provider}/{reference} {verdict}"));
         }
         if self.skipped != other.skipped {
             found.push(format!(
@@ -422,5 +440,13 @@ impl Projections {
             ));
         }
         found
+    }
+}
+
+/// Folds one event into a payment, moving a fact in rather than copying it.
+fn fold(projection: &mut PaymentProjection, meta: EventMeta, event: DomainEvent) {
+    match event {
+        DomainEvent::PaymentEventRecorded(fact) => projection.apply_fact(meta, fact),
+        other => projection.apply(meta, &other),
     }
 }

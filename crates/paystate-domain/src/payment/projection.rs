@@ -7,6 +7,7 @@ use super::state::{PaymentAggregate, PaymentState};
 use crate::events::{DomainEvent, EventMeta, IngestAnomaly, PaymentEventRecorded};
 use crate::ids::{Amount, Currency, Msn, PaymentEventName, ProviderId, PspReference, Reference};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
@@ -43,6 +44,30 @@ pub struct PaymentProjection {
     #[serde(default, with = "time::serde::rfc3339::option")]
     last_event_at: Option<OffsetDateTime>,
     position: u64,
+}
+
+/// The fields of a [`PaymentProjection`], for encodings that store them their own way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentParts {
+    pub provider_id: ProviderId,
+    pub reference: Reference,
+    /// One per identity, in identity order (as [`PaymentProjection::facts`]).
+    pub facts: Vec<RecordedFact>,
+    pub conflicts: BTreeSet<(PaymentEventName, PspReference)>,
+    pub duplicates: u64,
+    pub ingest_anomalies: BTreeSet<IngestAnomaly>,
+    pub first_seen_at: Option<OffsetDateTime>,
+    pub last_event_at: Option<OffsetDateTime>,
+    pub position: u64,
+}
+
+/// Why [`PaymentParts`] are not the parts of a projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PartsError {
+    #[error("a fact belongs to another payment")]
+    ForeignFact,
+    #[error("facts are not one per identity in identity order")]
+    Unordered,
 }
 
 /// A payment as the API shows it (SPEC §3.3).
@@ -129,7 +154,7 @@ impl PaymentProjection {
             DomainEvent::PaymentEventRecorded(fact)
                 if self.is_mine(&fact.provider_id, &fact.reference) =>
             {
-                self.insert_fact(meta, fact);
+                self.insert_fact(meta, Cow::Borrowed(fact));
             }
             DomainEvent::WebhookDuplicate(duplicate)
                 if self.is_mine(&duplicate.provider_id, &duplicate.identity.reference) =>
@@ -144,6 +169,19 @@ impl PaymentProjection {
             }
             _ => return,
         }
+        self.note_event(meta);
+    }
+
+    /// As [`PaymentProjection::apply`] of a `payment_event_recorded`, taking the fact by value
+    /// so that folding a fact decoded for this purpose copies nothing.
+    pub fn apply_fact(&mut self, meta: EventMeta, fact: PaymentEventRecorded) {
+        if self.is_mine(&fact.provider_id, &fact.reference) {
+            self.insert_fact(meta, Cow::Owned(fact));
+            self.note_event(meta);
+        }
+    }
+
+    fn note_event(&mut self, meta: EventMeta) {
         self.position = self.position.max(meta.position);
         self.first_seen_at = Some(
             self.first_seen_at
@@ -159,15 +197,15 @@ impl PaymentProjection {
         provider_id == &self.provider_id && reference == &self.reference
     }
 
-    fn insert_fact(&mut self, meta: EventMeta, fact: &PaymentEventRecorded) {
+    fn insert_fact(&mut self, meta: EventMeta, fact: Cow<'_, PaymentEventRecorded>) {
         let found = self
             .facts
-            .binary_search_by(|existing| compare_identity(&existing.fact, fact));
+            .binary_search_by(|existing| compare_identity(&existing.fact, &fact));
         match found {
             Err(index) => self.facts.insert(
                 index,
                 RecordedFact {
-                    fact: fact.clone(),
+                    fact: fact.into_owned(),
                     position: meta.position,
                     recorded_at: meta.recorded_at,
                 },
@@ -177,13 +215,13 @@ impl PaymentProjection {
                 let Some(kept) = self.facts.get_mut(index) else {
                     return;
                 };
-                if content(&kept.fact) != content(fact) {
+                if content(&kept.fact) != content(&fact) {
                     self.conflicts
                         .insert((fact.name.clone(), fact.psp_reference.clone()));
                 }
                 // Whatever the arrival order, the same copy is kept: the smallest content.
-                if compare_content(fact, &kept.fact) == Ordering::Less {
-                    kept.fact = fact.clone();
+                if compare_content(&fact, &kept.fact) == Ordering::Less {
+                    kept.fact = fact.into_owned();
                 }
                 kept.position = kept.position.min(meta.position);
                 kept.recorded_at = kept.recorded_at.min(meta.recorded_at);
@@ -202,6 +240,75 @@ impl PaymentProjection {
     /// The distinct facts, ordered by identity.
     pub fn facts(&self) -> &[RecordedFact] {
         &self.facts
+    }
+
+    /// Identities seen twice with different content.
+    pub fn conflicts(&self) -> &BTreeSet<(PaymentEventName, PspReference)> {
+        &self.conflicts
+    }
+
+    /// Deliveries of a fact already recorded.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// Anomalies recorded by `webhook_anomaly` for this payment.
+    pub fn ingest_anomalies(&self) -> &BTreeSet<IngestAnomaly> {
+        &self.ingest_anomalies
+    }
+
+    /// When the log recorded the earliest event folded in.
+    pub fn first_seen_at(&self) -> Option<OffsetDateTime> {
+        self.first_seen_at
+    }
+
+    /// When the log recorded the latest event folded in.
+    pub fn last_event_at(&self) -> Option<OffsetDateTime> {
+        self.last_event_at
+    }
+
+    /// Everything the projection holds, by value: for a compact encoding of it.
+    pub fn into_parts(self) -> PaymentParts {
+        PaymentParts {
+            provider_id: self.provider_id,
+            reference: self.reference,
+            facts: self.facts,
+            conflicts: self.conflicts,
+            duplicates: self.duplicates,
+            ingest_anomalies: self.ingest_anomalies,
+            first_seen_at: self.first_seen_at,
+            last_event_at: self.last_event_at,
+            position: self.position,
+        }
+    }
+
+    /// The projection that [`PaymentProjection::into_parts`] gave `parts`, or why `parts`
+    /// cannot be one: facts of another payment, or not one per identity in identity order.
+    pub fn from_parts(parts: PaymentParts) -> Result<PaymentProjection, PartsError> {
+        let foreign = parts.facts.iter().any(|recorded| {
+            recorded.fact.provider_id != parts.provider_id
+                || recorded.fact.reference != parts.reference
+        });
+        if foreign {
+            return Err(PartsError::ForeignFact);
+        }
+        let ordered = parts.facts.windows(2).all(
+            |pair| matches!(pair, [a, b] if compare_identity(&a.fact, &b.fact) == Ordering::Less),
+        );
+        if !ordered {
+            return Err(PartsError::Unordered);
+        }
+        Ok(PaymentProjection {
+            provider_id: parts.provider_id,
+            reference: parts.reference,
+            facts: parts.facts,
+            conflicts: parts.conflicts,
+            duplicates: parts.duplicates,
+            ingest_anomalies: parts.ingest_anomalies,
+            first_seen_at: parts.first_seen_at,
+            last_event_at: parts.last_event_at,
+            position: parts.position,
+        })
     }
 
     /// Whether nothing about this payment has been folded in (an API answers 404).

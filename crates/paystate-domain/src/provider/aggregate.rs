@@ -209,18 +209,26 @@ impl Provider {
                 self.webhooks.rejected = self.webhooks.rejected.saturating_add(event.count);
             }
             DomainEvent::WebhookReceived(event) if event.provider_id == self.id => {
-                self.webhooks.accepted = self.webhooks.accepted.saturating_add(1);
-                self.webhooks.last_received_at = Some(
-                    self.webhooks
-                        .last_received_at
-                        .map_or(event.received_at, |last| last.max(event.received_at)),
-                );
+                return self.count_receipt(meta, event.received_at);
             }
             DomainEvent::WebhookDuplicate(event) if event.provider_id == self.id => {
                 self.webhooks.duplicates = self.webhooks.duplicates.saturating_add(1);
             }
             _ => return,
         }
+        self.position = self.position.max(meta.position);
+    }
+
+    /// Counts an authentic delivery of this provider received at `received_at`: what folding
+    /// its `webhook_received` does. Readers that decode only these two fields of a receipt
+    /// (the projections skip its body) call this instead of [`Provider::apply`].
+    pub fn count_receipt(&mut self, meta: EventMeta, received_at: OffsetDateTime) {
+        self.webhooks.accepted = self.webhooks.accepted.saturating_add(1);
+        self.webhooks.last_received_at = Some(
+            self.webhooks
+                .last_received_at
+                .map_or(received_at, |last| last.max(received_at)),
+        );
         self.position = self.position.max(meta.position);
     }
 
