@@ -11,6 +11,7 @@
 mod chunk;
 mod disk_sync;
 mod layout;
+mod recent;
 mod writer;
 
 pub use layout::FORMAT_VERSION;
@@ -32,6 +33,7 @@ use layout::{
     be_u64, position_key, projection_tree_name, side_tree_name, storage_error, stream_index_key,
     stream_prefix, Run, Trees,
 };
+use recent::RecentEvents;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,6 +109,7 @@ impl SledStore {
         metrics::gauge!("paystate_store_head_position").set(head.0 as f64);
         let shared = Arc::new(Shared {
             durable_head: AtomicU64::new(head.0),
+            recent: RecentEvents::default(),
             stats: StatCounters::default(),
             broken: Mutex::new(broken),
         });
@@ -130,7 +133,7 @@ impl SledStore {
             head: head_sender,
         };
         let handle = std::thread::Builder::new()
-            .name("paystate-store-writer".into())
+            .name("paystate-write".into())
             .spawn(move || writer.run(receiver, syncer))
             .map_err(io)?;
         Ok(SledStore {
@@ -180,7 +183,10 @@ impl SledStore {
     }
 
     fn decode(&self, position: u64, bytes: &[u8], raw: bool) -> Result<Envelope, StoreError> {
-        let envelope = decode_record(position, bytes)?;
+        self.upcast(decode_record(position, bytes)?, raw)
+    }
+
+    fn upcast(&self, envelope: Envelope, raw: bool) -> Result<Envelope, StoreError> {
         if raw || self.options.upcasters.is_empty() {
             Ok(envelope)
         } else {
@@ -200,6 +206,18 @@ impl SledStore {
         }
         let available = usize::try_from(head.0 - after.0).unwrap_or(usize::MAX);
         let mut out = Vec::with_capacity(limit.min(available));
+        if let Some(batches) = self.shared.recent.from(after) {
+            let recent = batches
+                .iter()
+                .flat_map(|batch| batch.iter())
+                .skip_while(|envelope| envelope.position <= after)
+                .take_while(|envelope| envelope.position <= head)
+                .take(limit);
+            for envelope in recent {
+                out.push(self.upcast(envelope.clone(), raw)?);
+            }
+            return Ok(out);
+        }
         self.for_each_record(after.next(), head, |position, bytes| {
             out.push(self.decode(position, bytes, raw)?);
             Ok(out.len() < limit)

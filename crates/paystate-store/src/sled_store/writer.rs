@@ -13,6 +13,7 @@ use super::layout::{
     position_key, projection_tree_name, run_value, side_tree_name, storage_error, stream_index_key,
     stream_prefix, Run, Trees,
 };
+use super::recent::RecentEvents;
 use crate::error::StoreError;
 use crate::event_store::KvOp;
 use crate::sequencer::{BatchPlan, EventIds, LogIndex, PlannedWrites, Tail};
@@ -103,6 +104,8 @@ pub(crate) enum AuxWrite {
 pub(crate) struct Shared {
     /// The last position known to be on disk; readers never look past it.
     pub durable_head: AtomicU64,
+    /// The latest durable envelopes, for readers right behind the head.
+    pub recent: RecentEvents,
     pub stats: StatCounters,
     /// Set once a write or sync failed, or the log tail could not be read at open. From then
     /// on every write is refused: after a failed fsync the state of the file is unknown.
@@ -188,6 +191,8 @@ pub(crate) struct Written {
     head: Position,
     events: u64,
     appended: u64,
+    /// What the batch appended, for [`RecentEvents`] once durable.
+    envelopes: Vec<Envelope>,
     pending: Vec<Pending>,
     closes: Vec<Reply<Result<(), StoreError>>>,
 }
@@ -198,7 +203,7 @@ impl Writer {
     pub fn run(mut self, requests: mpsc::Receiver<Request>, syncer: Syncer) {
         let (written, to_sync) = mpsc::channel();
         let syncer = std::thread::Builder::new()
-            .name("paystate-store-sync".into())
+            .name("paystate-sync".into())
             .spawn(move || syncer.run(to_sync));
         let syncer = match syncer {
             Ok(handle) => handle,
@@ -271,7 +276,8 @@ impl Writer {
         }
         let tail = plan.tail();
         let events = plan.event_count() as u64;
-        let writes = plan.into_writes();
+        let mut writes = plan.into_writes();
+        let mut written = Vec::new();
 
         if let Some(reason) = self.shared.broken() {
             pending.into_iter().for_each(|p| p.fail(&reason));
@@ -292,6 +298,7 @@ impl Writer {
                 self.stream_versions.clear();
             }
             self.stream_versions.extend(writes.stream_versions);
+            written = std::mem::take(&mut writes.envelopes);
             for (write, reply) in aux {
                 pending.push(Pending::Unit(reply, self.write_aux(write)));
             }
@@ -300,6 +307,7 @@ impl Writer {
             head: Position(self.tail.next.0 - 1),
             events: if pending.is_empty() { 0 } else { events },
             appended,
+            envelopes: written,
             pending,
             closes,
         }
@@ -416,7 +424,7 @@ impl Syncer {
     }
 
     /// One flush + fdatasync for every batch waiting; returns true if the store closes.
-    fn sync(&mut self, waiting: Vec<Written>) -> bool {
+    fn sync(&mut self, mut waiting: Vec<Written>) -> bool {
         let closing = waiting.iter().any(|batch| !batch.closes.is_empty());
         let broken = match self.shared.broken() {
             Some(reason) => Some(reason),
@@ -434,7 +442,13 @@ impl Syncer {
             return closing;
         }
         // Batches arrive in log order, so the last one holds the new head. The head moves
-        // before anyone is answered, so an appender can read its own write at once.
+        // before anyone is answered, so an appender can read its own write at once; the
+        // recent events are in place before the head lets readers ask for them.
+        for batch in &mut waiting {
+            self.shared
+                .recent
+                .push(std::mem::take(&mut batch.envelopes));
+        }
         if let Some(head) = waiting.last().map(|batch| batch.head) {
             if head.0 > self.shared.durable_head.load(Ordering::Acquire) {
                 self.shared.durable_head.store(head.0, Ordering::Release);

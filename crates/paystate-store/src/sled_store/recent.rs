@@ -1,0 +1,130 @@
+//! The envelopes of the last few durable batches, kept in memory after their commit.
+//!
+//! A live projection follower reads the log right behind the head after every commit. Without
+//! this, each of those reads seeks sled's `events` tree (taking sled's process-wide
+//! concurrency lock, which the writer holds for the whole of each batch's write) and decodes
+//! records the writer built a moment earlier. The writer already owns those envelopes; handing
+//! them here instead of dropping them costs no copy.
+
+use crate::types::{Envelope, Position};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// How many of the latest events are kept: a few batches at full load, about 4 MiB of
+/// webhook-sized events.
+pub(crate) const RECENT_EVENTS: usize = 4096;
+
+#[derive(Debug, Default)]
+pub(crate) struct RecentEvents {
+    /// Whole batches in log order, each with contiguous positions, together contiguous. A
+    /// batch is shared so a reader copies only the events it returns, outside the lock.
+    batches: Mutex<VecDeque<Arc<Vec<Envelope>>>>,
+}
+
+impl RecentEvents {
+    /// Adds a batch that has just become durable. Called before the head moves past it.
+    pub fn push(&self, batch: Vec<Envelope>) {
+        let Some(first) = batch.first().map(|envelope| envelope.position) else {
+            return;
+        };
+        let Ok(mut batches) = self.batches.lock() else {
+            return;
+        };
+        let follows = batches
+            .back()
+            .and_then(|last| last.last())
+            .is_none_or(|last| last.position.next() == first);
+        if !follows {
+            batches.clear();
+        }
+        batches.push_back(Arc::new(batch));
+        let mut held: usize = batches.iter().map(|batch| batch.len()).sum();
+        while held > RECENT_EVENTS && batches.len() > 1 {
+            held -= batches.pop_front().map_or(0, |batch| batch.len());
+        }
+    }
+
+    /// The batches holding positions after `after`, if the first of them, `after + 1`, is
+    /// still here; `None` sends the reader to sled.
+    pub fn from(&self, after: Position) -> Option<Vec<Arc<Vec<Envelope>>>> {
+        let batches = self.batches.lock().ok()?;
+        let wanted = after.next();
+        let start = batches.iter().position(|batch| {
+            batch.last().is_some_and(|last| last.position >= wanted)
+                && batch.first().is_some_and(|first| first.position <= wanted)
+        })?;
+        Some(batches.range(start..).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{StreamId, StreamVersion};
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    fn batch(positions: std::ops::RangeInclusive<u64>) -> Vec<Envelope> {
+        positions
+            .map(|position| Envelope {
+                position: Position(position),
+                stream: StreamId::new("s"),
+                stream_version: StreamVersion(position),
+                event_id: Uuid::nil(),
+                event_type: "t".into(),
+                schema_version: 1,
+                recorded_at: OffsetDateTime::UNIX_EPOCH,
+                correlation_id: None,
+                causation_id: None,
+                dedupe_key: None,
+                payload: Vec::new(),
+                prev_hash: [0; 32],
+                hash: [0; 32],
+            })
+            .collect()
+    }
+
+    fn positions(batches: Option<Vec<Arc<Vec<Envelope>>>>) -> Option<Vec<u64>> {
+        batches.map(|batches| {
+            batches
+                .iter()
+                .flat_map(|batch| batch.iter().map(|e| e.position.0))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn serves_from_the_batch_holding_the_next_position() {
+        let recent = RecentEvents::default();
+        assert_eq!(positions(recent.from(Position::START)), None);
+        recent.push(batch(1..=3));
+        recent.push(batch(4..=5));
+        assert_eq!(
+            positions(recent.from(Position::START)),
+            Some(vec![1, 2, 3, 4, 5])
+        );
+        assert_eq!(positions(recent.from(Position(3))), Some(vec![4, 5]));
+        assert_eq!(positions(recent.from(Position(4))), Some(vec![4, 5]));
+        assert_eq!(positions(recent.from(Position(5))), None);
+    }
+
+    #[test]
+    fn forgets_the_oldest_batches_beyond_its_bound_and_restarts_on_a_gap() {
+        let recent = RecentEvents::default();
+        let size = RECENT_EVENTS as u64 / 2;
+        recent.push(batch(1..=size));
+        recent.push(batch(size + 1..=2 * size));
+        recent.push(batch(2 * size + 1..=2 * size + 1));
+        assert_eq!(positions(recent.from(Position::START)), None);
+        assert_eq!(
+            positions(recent.from(Position(size))).map(|p| p.len()),
+            Some(size as usize + 1)
+        );
+        recent.push(batch(2 * size + 3..=2 * size + 4));
+        assert_eq!(positions(recent.from(Position(2 * size))), None);
+        assert_eq!(
+            positions(recent.from(Position(2 * size + 2))),
+            Some(vec![2 * size + 3, 2 * size + 4])
+        );
+    }
+}
