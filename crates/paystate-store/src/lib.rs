@@ -22,8 +22,10 @@
 //! chain), `codec` (record encoding and the chain hash), `upcast` and `options` (what a store
 //! is opened with), `stats`, `memory`, and `sled_store`: `layout` (trees, keys, recognising a
 //! store), `chunk` (one commit's records in one value), `writer` (the writer and sync threads:
-//! group commit), `disk_sync` (the fsync after sled's flush). `docs/store.md` describes the
-//! write path, what durable means, recovery and the on-disk format.
+//! group commit), `indexes` (index entries, completed on open after a crash), `recent` (the
+//! latest durable events in memory), `disk_sync` (the fsync after sled's flush).
+//! `docs/store.md` describes the write path, what durable means, recovery and the on-disk
+//! format.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

@@ -56,7 +56,6 @@ pub(crate) struct PlannedWrites {
     pub envelopes: Vec<Envelope>,
     /// The version every stream the batch touched ends at.
     pub stream_versions: Vec<(StreamId, StreamVersion)>,
-    pub dedupe: Vec<(String, Position)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -243,7 +242,6 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
                 .into_iter()
                 .map(|(stream, (version, _))| (stream, version))
                 .collect(),
-            dedupe: self.overlay.dedupe.into_iter().collect(),
         }
     }
 }

@@ -1203,6 +1203,151 @@ mod opening {
         check_refused(other.path(), |e| matches!(e, StoreError::NotAStore { .. }));
     }
 
+    /// Appends three events to two streams (the last with a dedupe key), closes the store and
+    /// hands its directory to `edit` as a raw sled database.
+    async fn store_edited_on_disk(edit: impl FnOnce(&sled::Db)) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store
+                .append(
+                    &stream("a"),
+                    ExpectedVersion::NoStream,
+                    vec![event("1"), event("2")],
+                )
+                .await
+                .unwrap();
+            store
+                .append(
+                    &stream("b"),
+                    ExpectedVersion::NoStream,
+                    vec![event("3").with_dedupe_key("delivery-3")],
+                )
+                .await
+                .unwrap();
+            store.close().await.unwrap();
+        }
+        {
+            let db = sled::open(dir.path()).unwrap();
+            edit(&db);
+            db.flush().unwrap();
+        }
+        dir
+    }
+
+    #[tokio::test]
+    async fn index_entries_a_crash_cut_off_are_written_again_on_open() {
+        // What a crash after the last batch's chunks and before its index entries leaves.
+        let dir = store_edited_on_disk(|db| {
+            let stream_index = db.open_tree("stream_index").unwrap();
+            let key: Vec<u8> = [b"b".as_slice(), &[0xFF], &1u64.to_be_bytes()].concat();
+            assert!(stream_index.remove(key).unwrap().is_some());
+            assert!(db
+                .open_tree("dedupe")
+                .unwrap()
+                .remove(b"delivery-3")
+                .unwrap()
+                .is_some());
+            db.open_tree("paystate.meta")
+                .unwrap()
+                .insert(b"indexed_through", &2u64.to_be_bytes())
+                .unwrap();
+        })
+        .await;
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.dedupe_position("delivery-3").unwrap(),
+            Some(Position(3))
+        );
+        assert_eq!(
+            store.stream_version(&stream("b")).unwrap(),
+            StreamVersion(1)
+        );
+        assert_eq!(
+            store
+                .read_stream(&stream("b"), StreamVersion(0), 10)
+                .unwrap(),
+            store.read_all(Position(2), 10).unwrap()
+        );
+        let again = store
+            .append(
+                &stream("c"),
+                ExpectedVersion::Any,
+                vec![event("3 again").with_dedupe_key("delivery-3")],
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            again,
+            AppendOutcome::Duplicate {
+                original_position: Position(3),
+                ..
+            }
+        ));
+        assert_eq!(store.verify().unwrap().first_bad, None);
+    }
+
+    #[tokio::test]
+    async fn a_format_1_store_opens_and_is_upgraded() {
+        let dir = store_edited_on_disk(|db| {
+            let meta = db.open_tree("paystate.meta").unwrap();
+            meta.remove(b"indexed_through").unwrap();
+            meta.insert(b"format_version", &1u32.to_be_bytes()).unwrap();
+        })
+        .await;
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            assert_eq!(store.head().unwrap(), Position(3));
+            assert_eq!(
+                store.dedupe_position("delivery-3").unwrap(),
+                Some(Position(3))
+            );
+            assert_eq!(
+                store.stream_version(&stream("a")).unwrap(),
+                StreamVersion(2)
+            );
+            store
+                .append(
+                    &stream("a"),
+                    ExpectedVersion::Exact(StreamVersion(2)),
+                    vec![event("4")],
+                )
+                .await
+                .unwrap();
+            store.close().await.unwrap();
+        }
+        let db = sled::open(dir.path()).unwrap();
+        let meta = db.open_tree("paystate.meta").unwrap();
+        assert_eq!(
+            meta.get(b"format_version").unwrap().unwrap().as_ref(),
+            paystate_store::FORMAT_VERSION.to_be_bytes()
+        );
+        assert_eq!(
+            meta.get(b"indexed_through").unwrap().unwrap().as_ref(),
+            4u64.to_be_bytes()
+        );
+    }
+
+    #[tokio::test]
+    async fn indexes_said_to_reach_past_the_log_leave_the_store_read_only() {
+        let dir = store_edited_on_disk(|db| {
+            db.open_tree("paystate.meta")
+                .unwrap()
+                .insert(b"indexed_through", &9u64.to_be_bytes())
+                .unwrap();
+        })
+        .await;
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.read_all(Position::START, 10).unwrap().len(), 3);
+        let refused = store
+            .append(&stream("a"), ExpectedVersion::Any, vec![event("4")])
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+    }
+
     #[test]
     fn a_missing_directory_becomes_a_new_store_and_reopens() {
         let dir = tempfile::tempdir().unwrap();

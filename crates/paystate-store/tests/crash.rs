@@ -4,8 +4,9 @@
 //! writers and prints every acknowledged position with a digest of its payload. The parent
 //! SIGKILLs the child at a random moment, reopens the store, and checks that every
 //! acknowledged event is there with identical bytes, that positions have no gap and were
-//! never reused, that the hash chain verifies, and that a projection committed alongside the
-//! appends is consistent with its checkpoint.
+//! never reused, that the hash chain verifies, that the stream and dedupe indexes agree with
+//! the log, and that a projection committed alongside the appends is consistent with its
+//! checkpoint.
 //!
 //! `PAYSTATE_CRASH_CYCLES` sets the number of kills (default 20); `PAYSTATE_CRASH_SEED` replays
 //! a run's kill timings.
@@ -314,6 +315,41 @@ fn check_store(data: &Path, acknowledged: &BTreeMap<u64, String>) -> Result<(), 
         if &digest(&envelope.payload) != expected {
             return Err(format!(
                 "acknowledged position {position} has different bytes"
+            ));
+        }
+    }
+
+    // The indexes agree with the log: no entry points at a missing event, none is missing.
+    let mut streams: BTreeMap<&str, Vec<Position>> = BTreeMap::new();
+    for envelope in &log {
+        streams
+            .entry(envelope.stream.as_str())
+            .or_default()
+            .push(envelope.position);
+        if let Some(key) = &envelope.dedupe_key {
+            let indexed = store.dedupe_position(key).map_err(|e| e.to_string())?;
+            if indexed != Some(envelope.position) {
+                return Err(format!(
+                    "dedupe key of position {} is indexed at {indexed:?}",
+                    envelope.position
+                ));
+            }
+        }
+    }
+    for (name, positions) in &streams {
+        let stream = StreamId::new(*name);
+        let version = store.stream_version(&stream).map_err(|e| e.to_string())?;
+        let read: Vec<Position> = store
+            .read_stream(&stream, StreamVersion(0), usize::MAX)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|envelope| envelope.position)
+            .collect();
+        if version.0 != positions.len() as u64 || &read != positions {
+            return Err(format!(
+                "stream {name} holds {} events in the log, its index says version {version} and reads {} events",
+                positions.len(),
+                read.len()
             ));
         }
     }

@@ -9,9 +9,11 @@
 //! its length u32 BE and its bytes (see `codec`). A chunk never spans two commits, so a
 //! commit's chunks are all durable or none are.
 
+use super::layout::{be_u64, position_key, storage_error};
 use crate::codec::encode_record;
 use crate::error::StoreError;
-use crate::types::Envelope;
+use crate::types::{Envelope, Position};
+use std::path::Path;
 
 const CHUNK_TAG_V1: u8 = 1;
 const HEADER_LEN: usize = 1 + 8 + 4;
@@ -103,6 +105,54 @@ impl<'a> Chunk<'a> {
             rest: self.body,
         }
     }
+}
+
+/// Calls `visit` with every record stored in `events` from position `from` to `to` in order,
+/// until it returns `false`. A missing or unreadable record is `Corrupt` naming its position.
+pub(crate) fn for_each_record(
+    events: &sled::Tree,
+    path: &Path,
+    from: Position,
+    to: Position,
+    mut visit: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    if from > to {
+        return Ok(());
+    }
+    let mut expected = from.0;
+    // Chunks are keyed by their last position: the first key >= `from` holds `from`.
+    for entry in events.range(position_key(from)..) {
+        let (key, value) = entry.map_err(|e| storage_error(path, e))?;
+        let chunk = be_u64(&key, 0, "a chunk key")
+            .and_then(|last| Chunk::parse(last, &value))
+            .map_err(|error| StoreError::Corrupt {
+                position: expected,
+                reason: error.to_string(),
+            })?;
+        if chunk.first > expected {
+            return Err(StoreError::Corrupt {
+                position: expected,
+                reason: "missing from the log".into(),
+            });
+        }
+        for record in chunk.records() {
+            let (position, bytes) = record?;
+            if position < expected {
+                continue;
+            }
+            if position > to.0 || !visit(position, bytes)? {
+                return Ok(());
+            }
+            expected = position + 1;
+        }
+    }
+    if expected <= to.0 {
+        return Err(StoreError::Corrupt {
+            position: expected,
+            reason: "missing from the log".into(),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `paystate.meta` | `marker`, `format_version` | `paystate-store`, u32 BE |
+//! | `paystate.meta` | `marker`, `format_version`, `indexed_through` | `paystate-store`, u32 BE, u64 BE |
 //! | `events` | position of the chunk's last record, u64 BE | chunk of records (see `chunk`) |
 //! | `stream_index` | stream UTF-8, `0xFF`, last version of a run u64 BE | first version of the run u64 BE, its position u64 BE |
 //! | `dedupe` | dedupe key UTF-8 | position u64 BE |
@@ -23,7 +23,12 @@ use crate::types::{Position, StreamId, StreamVersion};
 use std::path::{Path, PathBuf};
 
 /// The on-disk format this build writes and the newest it can read.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// - 1: a batch's chunks and index entries were written in one sled transaction.
+/// - 2: a batch's chunks are written first, then its index entries, then `indexed_through`;
+///   after a crash the indexes may lack the last batch, and opening adds it back. A format 1
+///   store is upgraded when opened (its indexes are complete: `indexed_through` = its head).
+pub const FORMAT_VERSION: u32 = 2;
 
 pub(crate) const META_TREE: &str = "paystate.meta";
 pub(crate) const EVENTS_TREE: &str = "events";
@@ -34,10 +39,13 @@ const CHECKPOINTS_TREE: &str = "projection_checkpoints";
 const MARKER_KEY: &[u8] = b"marker";
 const MARKER_VALUE: &[u8] = b"paystate-store";
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
+/// The last position whose stream-index and dedupe entries are known to be written.
+const INDEXED_THROUGH_KEY: &[u8] = b"indexed_through";
 
 /// The fixed trees of an open store.
 #[derive(Debug, Clone)]
 pub(crate) struct Trees {
+    pub meta: sled::Tree,
     pub events: sled::Tree,
     pub stream_index: sled::Tree,
     pub dedupe: sled::Tree,
@@ -48,6 +56,7 @@ impl Trees {
     pub fn open(db: &sled::Db, path: &Path) -> Result<Trees, StoreError> {
         let open = |name: &str| db.open_tree(name).map_err(|e| storage_error(path, e));
         Ok(Trees {
+            meta: open(META_TREE)?,
             events: open(EVENTS_TREE)?,
             stream_index: open(STREAM_INDEX_TREE)?,
             dedupe: open(DEDUPE_TREE)?,
@@ -267,11 +276,36 @@ fn check_or_initialize(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
         .map_err(|e| storage_error(path, e))?;
     let mut batch = sled::Batch::default();
     batch.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes());
+    batch.insert(INDEXED_THROUGH_KEY, &0u64.to_be_bytes());
     batch.insert(MARKER_KEY, MARKER_VALUE);
     meta.apply_batch(batch)
         .map_err(|e| storage_error(path, e))?;
     db.flush().map_err(|e| storage_error(path, e))?;
     Ok(())
+}
+
+/// How far the indexes are known to be complete; `None` in a format 1 store, whose indexes
+/// are always complete.
+pub(crate) fn indexed_through(meta: &sled::Tree, path: &Path) -> Result<Option<u64>, StoreError> {
+    meta.get(INDEXED_THROUGH_KEY)
+        .map_err(|e| storage_error(path, e))?
+        .map(|value| be_u64(&value, 0, "the indexed position"))
+        .transpose()
+}
+
+/// Records that every index entry up to `position` is written (not yet durable: the next
+/// flush makes it so).
+pub(crate) fn set_indexed_through(meta: &sled::Tree, position: u64) -> sled::Result<()> {
+    meta.insert(INDEXED_THROUGH_KEY, &position.to_be_bytes())
+        .map(|_| ())
+}
+
+/// Records `position` as indexed and the store as this build's format, in one atomic write.
+pub(crate) fn upgrade_format(meta: &sled::Tree, position: u64) -> sled::Result<()> {
+    let mut batch = sled::Batch::default();
+    batch.insert(INDEXED_THROUGH_KEY, &position.to_be_bytes());
+    batch.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes());
+    meta.apply_batch(batch)
 }
 
 /// Files sled keeps under a store directory, for fsync.

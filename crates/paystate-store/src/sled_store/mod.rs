@@ -3,6 +3,8 @@
 //! - `layout`: tree names, key encodings, recognising a store directory.
 //! - `chunk`: the records of one commit packed into one sled value.
 //! - `writer`: the single writer thread and its group commit.
+//! - `indexes`: a batch's stream-index and dedupe entries, completed on open after a crash.
+//! - `recent`: the latest durable envelopes, for readers right behind the head.
 //! - `disk_sync`: the fsync that follows every sled flush.
 //!
 //! Reads go straight to sled from the caller's thread and never look past the durable head,
@@ -10,6 +12,7 @@
 
 mod chunk;
 mod disk_sync;
+mod indexes;
 mod layout;
 mod recent;
 mod writer;
@@ -30,8 +33,8 @@ use async_trait::async_trait;
 use chunk::Chunk;
 use disk_sync::DiskSync;
 use layout::{
-    be_u64, position_key, projection_tree_name, side_tree_name, storage_error, stream_index_key,
-    stream_prefix, Run, Trees,
+    be_u64, projection_tree_name, side_tree_name, storage_error, stream_index_key, stream_prefix,
+    Run, Trees,
 };
 use recent::RecentEvents;
 use std::collections::HashMap;
@@ -84,7 +87,7 @@ impl SledStore {
         // Recovery is sled's: after a crash it replays its log up to the last complete write.
         // All the store needs is the tail. A tail it cannot read leaves the store readable
         // (so `verify` can name the damage) but refusing writes.
-        let (tail, broken) = match read_tail(&trees) {
+        let (tail, mut broken) = match read_tail(&trees) {
             Ok(tail) => (tail, None),
             Err(error) => {
                 let last = trees
@@ -106,6 +109,22 @@ impl SledStore {
             }
         };
         let head = Position(tail.next.0 - 1);
+        if broken.is_none() {
+            // A crash may have cut off the index entries of the last batch; they must be back
+            // before the writer decides anything from the indexes.
+            match indexes::complete(&trees, &path, head) {
+                Ok(()) => {}
+                Err(StoreError::Corrupt { position, reason }) => {
+                    broken = Some(format!(
+                        "the indexes cannot be completed at position {position} ({reason}); run verify"
+                    ));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let mut disk = disk;
+        db.flush().map_err(|e| storage_error(&path, e))?;
+        disk.sync().map_err(io)?;
         metrics::gauge!("paystate_store_head_position").set(head.0 as f64);
         let shared = Arc::new(Shared {
             durable_head: AtomicU64::new(head.0),
@@ -231,45 +250,9 @@ impl SledStore {
         &self,
         from: Position,
         to: Position,
-        mut visit: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+        visit: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
-        if from > to {
-            return Ok(());
-        }
-        let mut expected = from.0;
-        // Chunks are keyed by their last position: the first key >= `from` holds `from`.
-        for entry in self.trees.events.range(position_key(from)..) {
-            let (key, value) = entry.map_err(|e| self.storage(e))?;
-            let chunk = be_u64(&key, 0, "a chunk key")
-                .and_then(|last| Chunk::parse(last, &value))
-                .map_err(|error| StoreError::Corrupt {
-                    position: expected,
-                    reason: error.to_string(),
-                })?;
-            if chunk.first > expected {
-                return Err(StoreError::Corrupt {
-                    position: expected,
-                    reason: "missing from the log".into(),
-                });
-            }
-            for record in chunk.records() {
-                let (position, bytes) = record?;
-                if position < expected {
-                    continue;
-                }
-                if position > to.0 || !visit(position, bytes)? {
-                    return Ok(());
-                }
-                expected = position + 1;
-            }
-        }
-        if expected <= to.0 {
-            return Err(StoreError::Corrupt {
-                position: expected,
-                reason: "missing from the log".into(),
-            });
-        }
-        Ok(())
+        chunk::for_each_record(&self.trees.events, &self.path, from, to, visit)
     }
 
     /// The stream's index entries with versions after `after`, in version order.

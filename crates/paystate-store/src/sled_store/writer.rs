@@ -2,15 +2,16 @@
 //!
 //! One thread owns every write. It blocks for the first request, takes every request already
 //! queued behind it (up to `max_batch_events` events), decides the appends in arrival order,
-//! writes the log trees in one sled transaction, then makes everything durable with one
-//! `flush` + `fdatasync`, and only then answers. If a write or a sync fails the writer stops
+//! writes the batch's chunks and then its index entries (see `indexes`), then makes everything
+//! durable with one `flush` + `fdatasync`, and only then answers. If a write or a sync fails the writer stops
 //! accepting writes for good: after a failed fsync the state of the file is unknown, and
 //! answering later appends would acknowledge writes that might be lost.
 
 use super::chunk::encode_chunks;
 use super::disk_sync::DiskSync;
+use super::indexes::write_index_entries;
 use super::layout::{
-    position_key, projection_tree_name, run_value, side_tree_name, storage_error, stream_index_key,
+    position_key, projection_tree_name, side_tree_name, storage_error, stream_index_key,
     stream_prefix, Run, Trees,
 };
 use super::recent::RecentEvents;
@@ -313,30 +314,22 @@ impl Writer {
         }
     }
 
-    /// Writes a batch's chunks and indexes in one sled transaction (atomic across trees).
+    /// Writes a batch's chunks (one atomic sled batch), then its index entries (see
+    /// `indexes` for why a crash in between is safe).
     fn write_log(&self, writes: &PlannedWrites) -> Result<(), String> {
         if writes.envelopes.is_empty() {
             return Ok(());
         }
-        let chunks = encode_chunks(&writes.envelopes).map_err(|e| e.to_string())?;
-        let runs = stream_runs(&writes.envelopes);
-        let trees = &self.trees;
-        let result: Result<(), TransactionError<()>> =
-            (&trees.events, &trees.stream_index, &trees.dedupe).transaction(
-                |(events, stream_index, dedupe)| {
-                    for (last, chunk) in &chunks {
-                        events.insert(&last.to_be_bytes(), chunk.as_slice())?;
-                    }
-                    for (key, value) in &runs {
-                        stream_index.insert(key.as_slice(), value)?;
-                    }
-                    for (key, position) in &writes.dedupe {
-                        dedupe.insert(key.as_bytes(), &position_key(*position))?;
-                    }
-                    Ok::<(), ConflictableTransactionError<()>>(())
-                },
-            );
-        result.map_err(|e| format!("writing the log failed: {e:?}"))
+        let mut chunks = sled::Batch::default();
+        for (last, chunk) in encode_chunks(&writes.envelopes).map_err(|e| e.to_string())? {
+            chunks.insert(&last.to_be_bytes(), chunk);
+        }
+        self.trees
+            .events
+            .apply_batch(chunks)
+            .map_err(|e| format!("writing the log failed: {e}"))?;
+        write_index_entries(&self.trees, &writes.envelopes)
+            .map_err(|e| format!("writing the log's indexes failed: {e}"))
     }
 
     /// Applies one projection or side-data write. Invalid requests are answered with an
@@ -480,31 +473,6 @@ fn refuse(request: Request, reason: &str) {
             reply.send(Err(unavailable()))
         }
     }
-}
-
-/// The stream index entries for a batch: one per stretch of consecutive envelopes of one
-/// stream whose versions and positions both advance by one.
-fn stream_runs(envelopes: &[Envelope]) -> Vec<(Vec<u8>, [u8; 16])> {
-    let mut runs = Vec::new();
-    let mut index = 0;
-    while let Some(first) = envelopes.get(index) {
-        let mut last = first;
-        for next in &envelopes[index + 1..] {
-            let continues = next.stream == first.stream
-                && next.stream_version.0 == last.stream_version.0.saturating_add(1)
-                && next.position.0 == last.position.0.saturating_add(1);
-            if !continues {
-                break;
-            }
-            last = next;
-        }
-        runs.push((
-            stream_index_key(&first.stream, last.stream_version),
-            run_value(first.stream_version, first.position),
-        ));
-        index += (last.position.0 - first.position.0) as usize + 1;
-    }
-    runs
 }
 
 /// The writer's view of the stored indexes.
