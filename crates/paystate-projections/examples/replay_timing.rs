@@ -4,7 +4,9 @@
 //!   payment CREATED, AUTHORIZED, CAPTURED, one in eight AUTHORIZED delivered twice), each
 //!   delivery a `webhook_received` receipt and its payment fact, from 64 concurrent appenders.
 //! - `replay_timing time DIR [ROUNDS]`: times `rebuild` and a bare read of the log.
-//! - `replay_timing load DIR`: times persisting a rebuild and loading it back.
+//! - `replay_timing rebuild DIR`: times `rebuild` alone (for a profiler).
+//! - `replay_timing load DIR`: times loading the persisted projections (persisting a rebuild
+//!   first when there are none) and listing every payment, with the peak RSS.
 
 use paystate_domain::events::{
     AuthorizationHeader, DomainEvent, FactSource, PaymentEventRecorded, ProviderCreated,
@@ -35,7 +37,19 @@ fn main() -> Result<(), Failure> {
         ["time", dir] => time(dir, 1),
         ["time", dir, rounds] => time(dir, rounds.parse()?),
         ["load", dir] => load(dir),
-        _ => Err("usage: replay_timing grow DIR WEBHOOKS | time DIR [ROUNDS] | load DIR".into()),
+        ["rebuild", dir] => {
+            let store = SledStore::open(dir)?;
+            let started = Instant::now();
+            let projections = paystate_projections::rebuild(&store)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let events = projections.applied().0 as f64;
+            println!("rebuild {:.0} events/s ({seconds:.2} s)", events / seconds);
+            Ok(())
+        }
+        _ => Err(
+            "usage: replay_timing grow DIR WEBHOOKS | time DIR [ROUNDS] | rebuild DIR | load DIR"
+                .into(),
+        ),
     }
 }
 
@@ -52,14 +66,27 @@ fn time(dir: &str, rounds: usize) -> Result<(), Failure> {
         }
         let read = started.elapsed().as_secs_f64();
         let started = Instant::now();
+        let mut after = Position(0);
+        let mut bytes = 0usize;
+        loop {
+            let last =
+                store.scan_all(after, 4096, &mut |envelope| bytes += envelope.payload.len())?;
+            if last == after {
+                break;
+            }
+            after = last;
+        }
+        let scan = started.elapsed().as_secs_f64();
+        let started = Instant::now();
         let projections = paystate_projections::rebuild(&store)?;
         let rebuild = started.elapsed().as_secs_f64();
         println!(
-            "{} events, {} payments: rebuild {:.0} events/s ({rebuild:.2} s), read_all alone {:.0} events/s",
+            "{} events, {} payments: rebuild {:.0} events/s ({rebuild:.2} s), read_all alone {:.0} events/s, scan_all alone {:.0} events/s ({bytes} payload bytes)",
             head.0,
             projections.payment_count(),
             head.0 as f64 / rebuild,
             head.0 as f64 / read,
+            head.0 as f64 / scan,
         );
     }
     Ok(())
@@ -67,22 +94,56 @@ fn time(dir: &str, rounds: usize) -> Result<(), Failure> {
 
 fn load(dir: &str) -> Result<(), Failure> {
     let store = SledStore::open(dir)?;
-    let started = Instant::now();
-    let mut projections = paystate_projections::rebuild(&store)?;
-    println!("rebuild {:.2} s", started.elapsed().as_secs_f64());
-    projections.mark_all_changed();
-    let started = Instant::now();
-    store.projection_reset(paystate_projections::persist::PROJECTION_NAME)?;
-    paystate_projections::ProjectionsHandle::new(projections).commit(&store)?;
-    println!("persist {:.2} s", started.elapsed().as_secs_f64());
+    if store
+        .projection_checkpoint(paystate_projections::persist::PROJECTION_NAME)?
+        .is_none()
+    {
+        persist(&store)?;
+        return Ok(());
+    }
+    let stored: usize = store
+        .projection_scan(paystate_projections::persist::PROJECTION_NAME, b"payment/")?
+        .iter()
+        .map(|(key, value)| key.len() + value.len())
+        .sum();
+    println!("stored payments: {stored} bytes; peak RSS {}", peak_rss());
+    let before = peak_rss();
     let started = Instant::now();
     let loaded = paystate_projections::persist::load(&store)?.ok_or("nothing loaded")?;
     println!(
-        "load {:.2} s ({} payments), peak RSS {}",
+        "load {:.2} s ({} payments), peak RSS {} (before the load {before})",
         started.elapsed().as_secs_f64(),
         loaded.payment_count(),
         peak_rss()
     );
+    let started = Instant::now();
+    let mut views = 0;
+    let mut after = 0;
+    loop {
+        let page = loaded.list_payments(None, None, after, 1000);
+        views += page.payments.len();
+        match page.next {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    println!(
+        "listed {views} payments in {:.2} s, peak RSS {}",
+        started.elapsed().as_secs_f64(),
+        peak_rss()
+    );
+    Ok(())
+}
+
+fn persist(store: &SledStore) -> Result<(), Failure> {
+    let started = Instant::now();
+    let mut projections = paystate_projections::rebuild(store)?;
+    println!("rebuild {:.2} s", started.elapsed().as_secs_f64());
+    projections.mark_all_changed();
+    let started = Instant::now();
+    store.projection_reset(paystate_projections::persist::PROJECTION_NAME)?;
+    paystate_projections::ProjectionsHandle::new(projections).commit(store)?;
+    println!("persist {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

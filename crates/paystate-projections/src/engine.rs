@@ -7,7 +7,7 @@
 //! while the first applies, and the follower decodes a batch before it takes the lock that
 //! readers wait on, then applies the whole batch under one lock.
 
-use crate::decode::{decode, DecodedEnvelope};
+use crate::decode::Batch;
 use crate::error::ProjectionError;
 use crate::handle::ProjectionsHandle;
 use crate::views::Projections;
@@ -32,15 +32,22 @@ const BATCHES_AHEAD: usize = 4;
 /// milliseconds under a sustained load.
 pub const COMMIT_AFTER_CHANGES: usize = 512;
 
-/// Reads and decodes up to `limit` envelopes after `after`.
-fn read_decoded(
+/// Reads up to `limit` envelopes after `after` into a batch.
+fn read_batch(store: &dyn EventStore, after: Position, limit: usize) -> Result<Batch, StoreError> {
+    let mut batch = Batch::with_capacity(limit.min(PAGE));
+    read_into(&mut batch, store, after, limit)?;
+    Ok(batch)
+}
+
+/// Reads up to `limit` envelopes after `after` into an empty `batch`.
+fn read_into(
+    batch: &mut Batch,
     store: &dyn EventStore,
     after: Position,
     limit: usize,
-) -> Result<Vec<DecodedEnvelope>, StoreError> {
-    let mut batch = Vec::with_capacity(limit.min(PAGE));
-    store.scan_all(after, limit, &mut |envelope| batch.push(decode(&envelope)))?;
-    Ok(batch)
+) -> Result<(), StoreError> {
+    store.scan_all(after, limit, &mut |envelope| batch.push(&envelope))?;
+    Ok(())
 }
 
 /// Applies the log to `handle` until `stop` resolves, then commits a last time. Commits every
@@ -64,7 +71,7 @@ pub async fn follow(
     let mut head = store.watch_head();
     loop {
         let after = handle.applied();
-        let batch = match read_decoded(store.as_ref(), after, FOLLOW_BATCH) {
+        let batch = match read_batch(store.as_ref(), after, FOLLOW_BATCH) {
             Ok(batch) => batch,
             Err(error) => {
                 tracing::error!(%error, "projections cannot read the log; retrying");
@@ -100,9 +107,9 @@ pub async fn follow(
         } else {
             usize::MAX
         };
-        let mut batch = batch.into_iter().peekable();
-        while batch.peek().is_some() {
-            handle.apply_decoded_until(&mut batch, changes);
+        let mut envelopes = batch.envelopes().peekable();
+        while envelopes.peek().is_some() {
+            handle.apply_until(&mut envelopes, changes);
             if handle.uncommitted() >= changes {
                 commit_logged(&handle, &store).await;
             }
@@ -147,26 +154,38 @@ pub fn rebuild_with_progress(
 ) -> Result<Projections, ProjectionError> {
     let mut projections = Projections::default();
     projections.dirty.paused = true;
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<DecodedEnvelope>>(BATCHES_AHEAD);
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_AHEAD);
+    // Applied batches go back to the reader, which refills them: no buffer is allocated (and
+    // paged in) per batch, and none is freed on the other thread than the one that made it.
+    let (give_back, given_back) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_AHEAD + 2);
     let read = std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> Result<(), StoreError> {
             let mut after = Position::START;
             loop {
-                let batch = read_decoded(store, after, PAGE)?;
-                let Some(last) = batch.last() else {
+                let mut batch = match given_back.try_recv() {
+                    Ok(mut batch) => {
+                        batch.clear();
+                        batch
+                    }
+                    Err(_) => Batch::with_capacity(PAGE),
+                };
+                read_into(&mut batch, store, after, PAGE)?;
+                let Some(last) = batch.last_position() else {
                     return Ok(());
                 };
-                after = last.position;
+                after = last;
                 if sender.send(batch).is_err() {
                     return Ok(());
                 }
             }
         });
         for batch in receiver {
-            for envelope in batch {
-                projections.apply_decoded(envelope);
+            for envelope in batch.envelopes() {
+                projections.apply_envelope(envelope);
             }
             progress(projections.applied());
+            // The reader may have finished; the batch is then simply dropped.
+            let _ = give_back.try_send(batch);
         }
         reader
             .join()
@@ -184,10 +203,10 @@ pub fn catch_up(
     store: &dyn EventStore,
 ) -> Result<Position, ProjectionError> {
     loop {
-        let batch = read_decoded(store, handle.applied(), PAGE)?;
+        let batch = read_batch(store, handle.applied(), PAGE)?;
         if batch.is_empty() {
             return Ok(handle.applied());
         }
-        handle.apply_decoded(batch);
+        handle.apply_batch(&batch);
     }
 }

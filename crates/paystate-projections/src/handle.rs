@@ -1,6 +1,6 @@
 //! The shared handle to the live projections: read them, wait for them, commit them.
 
-use crate::decode::{decode, DecodedEnvelope};
+use crate::decode::{Batch, BatchEnvelope};
 use crate::error::ProjectionError;
 use crate::persist;
 use crate::views::Projections;
@@ -94,35 +94,32 @@ impl ProjectionsHandle {
         self.read_guard().clone()
     }
 
-    /// Applies envelopes in log order and publishes the new applied position. They are
-    /// decoded before the lock is taken.
+    /// Applies envelopes in log order and publishes the new applied position.
     pub fn apply(&self, envelopes: &[Envelope]) {
-        self.apply_decoded(
-            envelopes
-                .iter()
-                .map(|envelope| decode(&envelope.as_borrowed()))
-                .collect(),
-        );
+        let mut batch = Batch::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            batch.push(&envelope.as_borrowed());
+        }
+        self.apply_batch(&batch);
     }
 
-    /// Applies decoded envelopes in log order under one lock, and publishes the new applied
-    /// position.
-    pub(crate) fn apply_decoded(&self, envelopes: Vec<DecodedEnvelope>) {
-        self.apply_decoded_until(&mut envelopes.into_iter(), usize::MAX);
+    /// Applies a batch in log order under one lock, and publishes the new applied position.
+    pub(crate) fn apply_batch(&self, batch: &Batch) {
+        self.apply_until(&mut batch.envelopes(), usize::MAX);
     }
 
-    /// Applies decoded envelopes in log order under one lock until `changes` entries are
+    /// Applies envelopes in log order under one lock until `changes` entries are
     /// uncommitted (so that a commit can follow at once) or none is left; publishes the new
     /// applied position.
-    pub(crate) fn apply_decoded_until(
+    pub(crate) fn apply_until<'a>(
         &self,
-        envelopes: &mut impl Iterator<Item = DecodedEnvelope>,
+        envelopes: &mut impl Iterator<Item = BatchEnvelope<'a>>,
         changes: usize,
     ) {
         let applied = {
             let mut projections = self.write_guard();
             for envelope in envelopes.by_ref() {
-                projections.apply_decoded(envelope);
+                projections.apply_envelope(envelope);
                 if projections.dirty.len() >= changes {
                     break;
                 }

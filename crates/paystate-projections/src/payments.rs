@@ -71,7 +71,7 @@ pub(crate) struct PaymentTable {
     /// Seeded per process: the hashes are never stored.
     hasher: RandomState,
     providers: Vec<ProviderId>,
-    provider_numbers: HashMap<ProviderId, u32>,
+    provider_numbers: HashMap<Box<str>, u32>,
     slots: Vec<Slot>,
     /// Key hash -> slot, for the first payment with that hash.
     by_hash: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
@@ -101,21 +101,39 @@ impl PaymentTable {
     }
 
     /// The number of a provider already seen.
-    pub fn provider_number(&self, id: &ProviderId) -> Option<u32> {
+    pub fn provider_number(&self, id: &str) -> Option<u32> {
         self.provider_numbers.get(id).copied()
     }
 
     /// The number of a provider, interning it when first seen.
     pub fn intern(&mut self, id: &ProviderId) -> u32 {
-        if let Some(number) = self.provider_numbers.get(id) {
+        if let Some(number) = self.provider_numbers.get(id.as_str()) {
             return *number;
         }
         let number = u32::try_from(self.providers.len()).unwrap_or(u32::MAX);
         self.providers.push(id.clone());
-        self.provider_numbers.insert(id.clone(), number);
+        self.provider_numbers.insert(Box::from(id.as_str()), number);
         self.by_provider.push(Vec::new());
         self.by_provider_state.push(Default::default());
         number
+    }
+
+    /// The number of the provider `id` names, interning it when first seen; an error when
+    /// `id` is not a valid provider id.
+    pub fn intern_text(&mut self, id: &str) -> Result<u32, paystate_domain::IdError> {
+        match self.provider_numbers.get(id) {
+            Some(number) => Ok(*number),
+            None => Ok(self.intern(&ProviderId::parse(id)?)),
+        }
+    }
+
+    /// The reference of slot `number`'s payment, as its type.
+    pub fn reference_of(&self, number: u32) -> Option<paystate_domain::Reference> {
+        let slot = self.slot(number)?;
+        match &slot.body {
+            Body::Decoded(projection) => Some(projection.reference().clone()),
+            Body::Encoded(_) => paystate_domain::Reference::parse(Self::reference(slot)).ok(),
+        }
     }
 
     fn key_hash(&self, provider: u32, reference: &str) -> u64 {

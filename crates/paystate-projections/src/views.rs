@@ -1,11 +1,13 @@
 //! The in-memory read models and how one envelope changes them.
 
-use crate::decode::{decode, Decoded, DecodedEnvelope, Receipt};
+use crate::decode::{self, Batch, BatchEnvelope, Event, FactFields, Receipt};
 use crate::payments::{Body, PaymentTable, Slot};
-use paystate_domain::events::{DomainEvent, EventMeta};
+use paystate_domain::events::{
+    DecodeError, DomainEvent, EventMeta, PaymentEventRecorded, StoredEvent,
+};
 use paystate_domain::payment::{PaymentProjection, PaymentState, PaymentView};
 use paystate_domain::provider::{Provider, ProviderView};
-use paystate_domain::{ProviderId, Reference};
+use paystate_domain::{Currency, Msn, PaymentEventName, ProviderId, PspReference, Reference};
 use paystate_store::{Envelope, EnvelopeRef, Position};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -129,7 +131,7 @@ impl Projections {
     }
 
     fn slot_of(&self, provider: &ProviderId, reference: &str) -> Option<u32> {
-        let number = self.payments.provider_number(provider)?;
+        let number = self.payments.provider_number(provider.as_str())?;
         self.payments.find(number, reference)
     }
 
@@ -190,7 +192,7 @@ impl Projections {
         let table = &self.payments;
         let from = table.first_after(after);
         let slots: Box<dyn Iterator<Item = u32>> = match (provider, state) {
-            (Some(provider), state) => match table.provider_number(provider) {
+            (Some(provider), state) => match table.provider_number(provider.as_str()) {
                 None => Box::new(std::iter::empty()),
                 Some(number) => match state {
                     Some(state) => Box::new(table.of_provider_in_state(number, state, from)),
@@ -225,12 +227,16 @@ impl Projections {
     /// ([`paystate_store::EventStore::scan_all`]).
     pub fn apply_borrowed(&mut self, envelope: &EnvelopeRef<'_>) {
         if envelope.position > self.applied {
-            self.apply_decoded(decode(envelope));
+            let mut batch = Batch::with_capacity(1);
+            batch.push(envelope);
+            for envelope in batch.envelopes() {
+                self.apply_envelope(envelope);
+            }
         }
     }
 
-    /// Applies an envelope decoded by [`decode`] (the decoding may run elsewhere).
-    pub(crate) fn apply_decoded(&mut self, envelope: DecodedEnvelope) {
+    /// Applies one envelope of a [`Batch`].
+    pub(crate) fn apply_envelope(&mut self, envelope: BatchEnvelope<'_>) {
         if envelope.position <= self.applied {
             return;
         }
@@ -239,44 +245,117 @@ impl Projections {
             position: envelope.position.0,
             recorded_at: envelope.recorded_at,
         };
-        let event = match envelope.event {
-            Decoded::Receipt(receipt) => {
-                self.apply_receipt(envelope.provider_stream.as_deref(), meta, &receipt);
+        let (event_type, schema_version, payload) = match envelope.event {
+            Event::Receipt(receipt) => {
+                return self.apply_receipt(envelope.provider_stream, meta, receipt);
+            }
+            Event::Undecodable(error) => return self.undecodable(meta, error),
+            Event::Stored {
+                event_type,
+                schema_version,
+                payload,
+            } => (event_type, schema_version, payload),
+        };
+        // The common case, a payment fact in a payment stream, borrows its text.
+        if envelope.provider_stream.is_none() {
+            if let Some(fields) = decode::fact_fields(event_type, schema_version, payload) {
+                match fields.and_then(|fields| self.fact(fields)) {
+                    Ok(fact) => {
+                        self.apply_to_payment(meta, DomainEvent::PaymentEventRecorded(fact))
+                    }
+                    Err(error) => self.undecodable(meta, &error),
+                }
                 return;
             }
-            Decoded::Event(event) => event,
-            Decoded::UnknownType => {
+        }
+        match decode::full(event_type, schema_version, payload) {
+            Ok(event) => {
+                self.apply_to_provider(envelope.provider_stream, meta, &event);
+                self.apply_to_payment(meta, event);
+            }
+            Err(DecodeError::UnknownType { .. }) => {
                 self.skipped.unknown_types += 1;
                 self.dirty.skipped = true;
-                return;
             }
-            Decoded::Undecodable(error) => {
-                tracing::warn!(position = envelope.position.0, %error, "undecodable event skipped by the projections");
-                self.skipped.undecodable += 1;
-                self.dirty.skipped = true;
-                return;
-            }
+            Err(error) => self.undecodable(meta, &error),
+        }
+    }
+
+    fn undecodable(&mut self, meta: EventMeta, error: &DecodeError) {
+        tracing::warn!(position = meta.position, %error, "undecodable event skipped by the projections");
+        self.skipped.undecodable += 1;
+        self.dirty.skipped = true;
+    }
+
+    /// A payment fact from its borrowed fields, each checked by its type's rule. The provider
+    /// id and the reference of a known payment are copied from the projections, not parsed.
+    fn fact(&mut self, fields: FactFields<'_>) -> Result<PaymentEventRecorded, DecodeError> {
+        let malformed = |error: paystate_domain::IdError| DecodeError::Malformed {
+            type_name: PaymentEventRecorded::TYPE_NAME,
+            schema_version: PaymentEventRecorded::SCHEMA_VERSION,
+            message: error.to_string(),
         };
-        self.apply_to_provider(envelope.provider_stream.as_deref(), meta, &event);
-        self.apply_to_payment(meta, *event);
+        let provider = self
+            .payments
+            .intern_text(&fields.provider_id)
+            .map_err(malformed)?;
+        let msn = Msn::parse(&fields.msn).map_err(malformed)?;
+        let psp_reference = PspReference::parse(&fields.psp_reference).map_err(malformed)?;
+        let currency = Currency::parse(&fields.currency).map_err(malformed)?;
+        let known = self
+            .payments
+            .find(provider, &fields.reference)
+            .and_then(|number| self.payments.reference_of(number));
+        let reference = match known {
+            Some(reference) => reference,
+            None => Reference::parse(&fields.reference).map_err(malformed)?,
+        };
+        let provider_id = match self.payments.provider_id(provider) {
+            Some(id) => id.clone(),
+            None => ProviderId::parse(&fields.provider_id).map_err(malformed)?,
+        };
+        Ok(PaymentEventRecorded {
+            provider_id,
+            msn,
+            reference,
+            psp_reference,
+            name: PaymentEventName::parse(&fields.name),
+            amount: fields.amount,
+            currency,
+            timestamp: fields.timestamp,
+            idempotency_key: fields.idempotency_key.map(Cow::into_owned),
+            success: fields.success,
+            source: fields.source,
+            anomaly: fields.anomaly,
+        })
     }
 
     /// A receipt counts on its provider; in a provider's own stream it is folded as any
     /// other event of that stream.
     fn apply_receipt(&mut self, provider_stream: Option<&str>, meta: EventMeta, receipt: &Receipt) {
-        match provider_stream {
-            Some(owner) => match self.stream_owner(owner) {
-                Some(id) if id == receipt.provider_id => self.count_receipt(&id, meta, receipt),
-                Some(_) => {}
-                None => self.orphaned(),
-            },
-            None => self.count_receipt(&receipt.provider_id, meta, receipt),
+        let provider = match self.payments.intern_text(receipt.provider_id()) {
+            Ok(provider) => provider,
+            Err(error) => {
+                let error = DecodeError::Malformed {
+                    type_name: paystate_domain::events::WebhookReceived::TYPE_NAME,
+                    schema_version: paystate_domain::events::WebhookReceived::SCHEMA_VERSION,
+                    message: error.to_string(),
+                };
+                return self.undecodable(meta, &error);
+            }
+        };
+        if let Some(owner) = provider_stream {
+            match self.stream_owner(owner) {
+                Some(id) if id.as_str() == receipt.provider_id() => {}
+                Some(_) => return,
+                None => return self.orphaned(),
+            }
         }
-    }
-
-    fn count_receipt(&mut self, id: &ProviderId, meta: EventMeta, receipt: &Receipt) {
-        if let Some(provider) = self.providers.get_mut(id) {
-            provider.count_receipt(meta, receipt.received_at);
+        let Some(id) = self.payments.provider_id(provider) else {
+            return;
+        };
+        if let Some(counted) = self.providers.get_mut(id) {
+            counted.count_receipt(meta, receipt.received_at);
             self.dirty.mark_provider(id);
         }
     }
