@@ -260,8 +260,11 @@ impl Projections {
         if envelope.provider_stream.is_none() {
             if let Some(fields) = decode::fact_fields(event_type, schema_version, payload) {
                 match fields.and_then(|fields| self.fact(fields)) {
-                    Ok(fact) => {
-                        self.apply_to_payment(meta, DomainEvent::PaymentEventRecorded(fact))
+                    Ok((fact, provider, found)) => {
+                        let found =
+                            found.ok_or_else(|| (fact.provider_id.clone(), fact.reference.clone()));
+                        let event = DomainEvent::PaymentEventRecorded(fact);
+                        self.fold_payment(meta, provider, found, event);
                     }
                     Err(error) => self.undecodable(meta, &error),
                 }
@@ -287,9 +290,13 @@ impl Projections {
         self.dirty.skipped = true;
     }
 
-    /// A payment fact from its borrowed fields, each checked by its type's rule. The provider
-    /// id and the reference of a known payment are copied from the projections, not parsed.
-    fn fact(&mut self, fields: FactFields<'_>) -> Result<PaymentEventRecorded, DecodeError> {
+    /// A payment fact from its borrowed fields, each checked by its type's rule, with its
+    /// provider's number and its payment's slot if known. The provider id and the reference
+    /// of a known payment are copied from the projections, not parsed.
+    fn fact(
+        &mut self,
+        fields: FactFields<'_>,
+    ) -> Result<(PaymentEventRecorded, u32, Option<u32>), DecodeError> {
         let malformed = |error: paystate_domain::IdError| DecodeError::Malformed {
             type_name: PaymentEventRecorded::TYPE_NAME,
             schema_version: PaymentEventRecorded::SCHEMA_VERSION,
@@ -302,10 +309,8 @@ impl Projections {
         let msn = Msn::parse(&fields.msn).map_err(malformed)?;
         let psp_reference = PspReference::parse(&fields.psp_reference).map_err(malformed)?;
         let currency = Currency::parse(&fields.currency).map_err(malformed)?;
-        let known = self
-            .payments
-            .find(provider, &fields.reference)
-            .and_then(|number| self.payments.reference_of(number));
+        let found = self.payments.find(provider, &fields.reference);
+        let known = found.and_then(|number| self.payments.reference_of(number));
         let reference = match known {
             Some(reference) => reference,
             None => Reference::parse(&fields.reference).map_err(malformed)?,
@@ -314,7 +319,7 @@ impl Projections {
             Some(id) => id.clone(),
             None => ProviderId::parse(&fields.provider_id).map_err(malformed)?,
         };
-        Ok(PaymentEventRecorded {
+        let fact = PaymentEventRecorded {
             provider_id,
             msn,
             reference,
@@ -327,7 +332,8 @@ impl Projections {
             success: fields.success,
             source: fields.source,
             anomaly: fields.anomaly,
-        })
+        };
+        Ok((fact, provider, found))
     }
 
     /// A receipt counts on its provider; in a provider's own stream it is folded as any
@@ -434,21 +440,39 @@ impl Projections {
             _ => return,
         };
         let provider = self.payments.intern(provider_id);
-        let Some(number) = self.payments.find(provider, reference.as_str()) else {
-            let mut projection =
-                PaymentProjection::new(provider_id.clone(), reference.into_owned());
-            fold(&mut projection, meta, event);
-            // An event that turns out to say nothing about the payment makes no entry.
-            if !projection.is_empty() {
-                let number = self.payments.push(Slot {
-                    provider,
-                    first_position: meta.position,
-                    state: projection.state(),
-                    body: Body::Decoded(Box::new(projection)),
-                });
-                self.dirty.mark_payment(number);
+        let found = self
+            .payments
+            .find(provider, reference.as_str())
+            .ok_or_else(|| (provider_id.clone(), reference.into_owned()));
+        self.fold_payment(meta, provider, found, event);
+    }
+
+    /// Folds `event` into the payment at slot `found`, or else into a new payment of the key
+    /// given.
+    fn fold_payment(
+        &mut self,
+        meta: EventMeta,
+        provider: u32,
+        found: Result<u32, PaymentKey>,
+        event: DomainEvent,
+    ) {
+        let number = match found {
+            Ok(number) => number,
+            Err((provider_id, reference)) => {
+                let mut projection = PaymentProjection::new(provider_id, reference);
+                fold(&mut projection, meta, event);
+                // An event that turns out to say nothing about the payment makes no entry.
+                if !projection.is_empty() {
+                    let number = self.payments.push(Slot {
+                        provider,
+                        first_position: meta.position,
+                        state: projection.state(),
+                        body: Body::Decoded(Box::new(projection)),
+                    });
+                    self.dirty.mark_payment(number);
+                }
+                return;
             }
-            return;
         };
         let Some(slot) = self.payments.decoded_mut(number) else {
             return;

@@ -2,8 +2,8 @@
 //! rebuild equality, live following and time travel.
 
 use paystate_domain::events::{
-    DomainEvent, FactSource, PaymentEventRecorded, ProviderCreated, WebhookDuplicate,
-    WebhookReceived,
+    DomainEvent, FactSource, IngestAnomaly, PaymentEventRecorded, ProviderCreated, WebhookAnomaly,
+    WebhookDuplicate, WebhookReceived,
 };
 use paystate_domain::payment::PaymentState;
 use paystate_domain::{
@@ -379,4 +379,191 @@ async fn the_follower_commits_before_the_interval_once_enough_has_changed() {
 
     stop.send(()).unwrap();
     follower.await.unwrap();
+}
+
+/// Every part of a payment the compact stored form holds: facts with and without an
+/// idempotency key, an unknown name, an ingest anomaly on a fact, a conflicting duplicate, a
+/// `webhook_anomaly` and a duplicate delivery.
+async fn varied_story(store: &dyn EventStore) {
+    create_provider(store).await;
+    let reference = "order-0100";
+    deliver(store, fact(reference, "CREATED", "p1", 1000)).await;
+    let mut keyed = fact(reference, "AUTHORIZED", "p1", 1000);
+    keyed.idempotency_key = Some("key-1".to_owned());
+    keyed.source = FactSource::Poll;
+    deliver(store, keyed).await;
+    let mut odd = fact(reference, "REAUTHORIZED", "p2", 5);
+    odd.anomaly = Some(IngestAnomaly::UnknownEventName {
+        name: "REAUTHORIZED".to_owned(),
+    });
+    deliver(store, odd).await;
+    // The same identity with another amount: a conflict.
+    deliver(store, fact(reference, "CREATED", "p1", 999)).await;
+    let anomaly = DomainEvent::from(WebhookAnomaly {
+        provider_id: provider_id(),
+        anomaly: IngestAnomaly::InvalidField {
+            field: "amount".to_owned(),
+            error: "negative".to_owned(),
+        },
+        reference_raw: Some(reference.to_owned()),
+        received_at: OffsetDateTime::UNIX_EPOCH,
+    });
+    let stream = streams::payment_stream(&provider_id(), &Reference::parse(reference).unwrap());
+    append(store, &stream, vec![DomainEvent::from(receipt()), anomaly]).await;
+    let duplicate = DomainEvent::from(WebhookDuplicate {
+        provider_id: provider_id(),
+        original_position: 3,
+        identity: fact(reference, "CREATED", "p1", 1000).identity(),
+        secret_version: SecretVersion::FIRST,
+        received_at: OffsetDateTime::UNIX_EPOCH,
+    });
+    append(store, &stream, vec![duplicate]).await;
+    deliver(store, fact("order-0101", "CREATED", "p3", 50)).await;
+}
+
+#[tokio::test]
+async fn the_compact_stored_form_keeps_every_part_of_a_payment() {
+    let store = MemoryStore::new();
+    varied_story(&store).await;
+    let rebuilt = rebuild(&store).unwrap();
+    let view = rebuilt
+        .payment_view(&provider_id(), &Reference::parse("order-0100").unwrap())
+        .unwrap();
+    assert_eq!(view.events, 3, "{view:?}");
+    assert!(view.duplicates >= 1, "{view:?}");
+    assert!(view.anomalies.len() >= 3, "{view:?}");
+
+    let mut persisted = rebuilt.clone();
+    persisted.mark_all_changed();
+    let live = ProjectionsHandle::new(persisted);
+    live.commit(&store).unwrap();
+    // Committed payments are held in their stored form now, and still equal.
+    assert_eq!(live.snapshot(), rebuilt);
+    assert_eq!(
+        live.read(|p| p.payment_view(&provider_id(), &Reference::parse("order-0100").unwrap())),
+        Some(view.clone())
+    );
+
+    let loaded = persist::load(&store).unwrap().expect("loadable");
+    assert_eq!(loaded, rebuilt);
+    assert!(loaded.differences(&rebuilt).is_empty());
+    let as_of = paystate_projections::payment_as_of(
+        &store,
+        &provider_id(),
+        &Reference::parse("order-0100").unwrap(),
+        AsOf::Position(store.head().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(
+        as_of,
+        Some(view),
+        "time travel at the head agrees with the live view"
+    );
+}
+
+#[tokio::test]
+async fn listing_is_in_first_seen_order_after_a_load_and_new_payments() {
+    let store = MemoryStore::new();
+    create_provider(&store).await;
+    // References in the opposite of key order, so a load reads them in reverse.
+    for reference in ["order-0209", "order-0208", "order-0207"] {
+        deliver(&store, fact(reference, "CREATED", "p", 100)).await;
+    }
+    let live = ProjectionsHandle::open(&store).unwrap();
+    paystate_projections::catch_up(&live, &store).unwrap();
+    live.commit(&store).unwrap();
+    let reloaded = ProjectionsHandle::open(&store).unwrap();
+    deliver(&store, fact("order-0206", "CREATED", "p", 100)).await;
+    deliver(&store, fact("order-0208", "AUTHORIZED", "p", 100)).await;
+    paystate_projections::catch_up(&reloaded, &store).unwrap();
+    let listed = |state: Option<PaymentState>| -> Vec<String> {
+        reloaded.read(|p| {
+            p.list_payments(Some(&provider_id()), state, 0, 10)
+                .payments
+                .iter()
+                .map(|view| view.reference.to_string())
+                .collect()
+        })
+    };
+    assert_eq!(
+        listed(None),
+        ["order-0209", "order-0208", "order-0207", "order-0206"]
+    );
+    assert_eq!(
+        listed(Some(PaymentState::Created)),
+        ["order-0209", "order-0207", "order-0206"]
+    );
+    assert_eq!(listed(Some(PaymentState::Authorized)), ["order-0208"]);
+    let second = reloaded.read(|p| {
+        let first = p.list_payments(None, None, 0, 2);
+        p.list_payments(None, None, first.next.expect("a next page"), 2)
+    });
+    let references: Vec<&str> = second
+        .payments
+        .iter()
+        .map(|v| v.reference.as_str())
+        .collect();
+    assert_eq!(references, ["order-0207", "order-0206"]);
+    assert_eq!(reloaded.snapshot(), rebuild(&store).unwrap());
+}
+
+#[tokio::test]
+async fn a_receipt_missing_a_field_is_undecodable_as_before() {
+    let store = MemoryStore::new();
+    create_provider(&store).await;
+    let mut bodiless = serde_json::to_value(receipt()).unwrap();
+    bodiless.as_object_mut().unwrap().remove("body_base64");
+    let mut bad_provider = serde_json::to_value(receipt()).unwrap();
+    bad_provider["provider_id"] = serde_json::json!("Not A Provider");
+    store
+        .append(
+            &StreamId::new("payment-vipps-test.order-0300"),
+            ExpectedVersion::Any,
+            [bodiless, bad_provider]
+                .into_iter()
+                .map(|payload| {
+                    NewEvent::new("webhook_received", 1, serde_json::to_vec(&payload).unwrap())
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    deliver(&store, fact("order-0300", "CREATED", "p", 100)).await;
+    let projections = rebuild(&store).unwrap();
+    assert_eq!(projections.skipped().undecodable, 2);
+    let provider = projections.provider_view(&provider_id()).unwrap();
+    assert_eq!(
+        provider.webhooks.accepted, 1,
+        "only the complete receipt counts"
+    );
+}
+
+#[tokio::test]
+async fn a_fact_breaking_a_rule_is_undecodable_and_changes_nothing() {
+    let store = MemoryStore::new();
+    create_provider(&store).await;
+    let mut short_msn = serde_json::to_value(fact("order-0400", "CREATED", "p", 100)).unwrap();
+    short_msn["msn"] = serde_json::json!("12");
+    let mut bad_reference = serde_json::to_value(fact("order-0400", "CREATED", "p", 100)).unwrap();
+    bad_reference["reference"] = serde_json::json!("no");
+    store
+        .append(
+            &StreamId::new("payment-vipps-test.order-0400"),
+            ExpectedVersion::Any,
+            [short_msn, bad_reference]
+                .into_iter()
+                .map(|payload| {
+                    NewEvent::new(
+                        "payment_event_recorded",
+                        1,
+                        serde_json::to_vec(&payload).unwrap(),
+                    )
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let projections = rebuild(&store).unwrap();
+    assert_eq!(projections.skipped().undecodable, 2);
+    assert_eq!(projections.payment_count(), 0);
 }

@@ -398,3 +398,94 @@ fn compare_content(a: &PaymentEventRecorded, b: &PaymentEventRecorded) -> Orderi
         .cmp(&content(b))
         .then_with(|| a.source.cmp(&b.source))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::FactSource;
+
+    fn fact(reference: &str, name: &str, psp: &str, amount: u64) -> PaymentEventRecorded {
+        PaymentEventRecorded {
+            provider_id: ProviderId::parse("vipps-test").unwrap(),
+            msn: Msn::parse("123456").unwrap(),
+            reference: Reference::parse(reference).unwrap(),
+            psp_reference: PspReference::parse(psp).unwrap(),
+            name: PaymentEventName::parse(name),
+            amount: Amount::from_minor_units(amount),
+            currency: Currency::Nok,
+            timestamp: OffsetDateTime::UNIX_EPOCH,
+            idempotency_key: None,
+            success: true,
+            source: FactSource::Webhook,
+            anomaly: None,
+        }
+    }
+
+    fn meta(position: u64) -> EventMeta {
+        EventMeta {
+            position,
+            recorded_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn folded() -> PaymentProjection {
+        let facts = [
+            fact("order-0001", "CREATED", "p1", 100),
+            fact("order-0001", "AUTHORIZED", "p1", 100),
+            fact("order-0001", "CREATED", "p1", 99),
+            fact("order-0001", "CAPTURED", "p2", 40),
+        ];
+        let events: Vec<DomainEvent> = facts.into_iter().map(DomainEvent::from).collect();
+        PaymentProjection::fold(
+            ProviderId::parse("vipps-test").unwrap(),
+            Reference::parse("order-0001").unwrap(),
+            events.iter().enumerate().map(|(i, e)| (meta(i as u64 + 1), e)),
+        )
+    }
+
+    #[test]
+    fn applying_a_fact_by_value_folds_as_applying_it_by_reference() {
+        let mut by_value = PaymentProjection::new(
+            ProviderId::parse("vipps-test").unwrap(),
+            Reference::parse("order-0001").unwrap(),
+        );
+        for (i, fact) in [
+            fact("order-0001", "CREATED", "p1", 100),
+            fact("order-0001", "AUTHORIZED", "p1", 100),
+            fact("order-0001", "CREATED", "p1", 99),
+            fact("order-0001", "CAPTURED", "p2", 40),
+            fact("order-0002", "CAPTURED", "p3", 40),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            by_value.apply_fact(meta(i as u64 + 1), fact);
+        }
+        assert_eq!(by_value, folded());
+        assert_eq!(by_value.conflicts().len(), 1);
+        assert_eq!(by_value.duplicates(), 1);
+    }
+
+    #[test]
+    fn parts_give_back_the_same_projection() {
+        let projection = folded();
+        let parts = projection.clone().into_parts();
+        assert_eq!(PaymentProjection::from_parts(parts), Ok(projection));
+    }
+
+    #[test]
+    fn parts_with_facts_out_of_order_or_of_another_payment_are_refused() {
+        let mut unordered = folded().into_parts();
+        unordered.facts.reverse();
+        assert_eq!(
+            PaymentProjection::from_parts(unordered),
+            Err(PartsError::Unordered)
+        );
+        let mut foreign = folded().into_parts();
+        foreign.facts[0].fact.reference = Reference::parse("order-0009").unwrap();
+        assert_eq!(
+            PaymentProjection::from_parts(foreign),
+            Err(PartsError::ForeignFact)
+        );
+    }
+}
