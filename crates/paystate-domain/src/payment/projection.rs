@@ -439,7 +439,10 @@ mod tests {
         PaymentProjection::fold(
             ProviderId::parse("vipps-test").unwrap(),
             Reference::parse("order-0001").unwrap(),
-            events.iter().enumerate().map(|(i, e)| (meta(i as u64 + 1), e)),
+            events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (meta(i as u64 + 1), e)),
         )
     }
 
