@@ -2,10 +2,11 @@
 //! committing state and checkpoint periodically and once more on stop; and rebuilding from
 //! scratch.
 //!
-//! Both read the log with [`EventStore::scan_all`] (events borrowed from the store, nothing
-//! copied per event) and decode apart from applying: a rebuild decodes on a second thread
-//! while the first applies, and the follower decodes a batch before it takes the lock that
-//! readers wait on, then applies the whole batch under one lock.
+//! Both read the log with [`EventStore::scan_all`] (events borrowed from the store) into
+//! [`Batch`]es: one buffer per batch, reused, receipts decoded while reading. A rebuild reads
+//! on a second thread while the first applies; the follower reads a batch before it takes the
+//! lock that readers wait on, then applies it under one lock (stopping early to commit once
+//! [`COMMIT_AFTER_CHANGES`] entries have changed).
 
 use crate::decode::Batch;
 use crate::error::ProjectionError;
@@ -147,7 +148,7 @@ pub fn rebuild(store: &dyn EventStore) -> Result<Projections, ProjectionError> {
 
 /// As [`rebuild`], calling `progress` with the applied position after each batch.
 ///
-/// A second thread reads and decodes the log while this one applies it.
+/// A second thread reads the log (and decodes its receipts) while this one applies it.
 pub fn rebuild_with_progress(
     store: &dyn EventStore,
     mut progress: impl FnMut(Position),

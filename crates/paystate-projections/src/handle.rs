@@ -10,6 +10,11 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Payments held decoded beyond which applying puts them all in their stored form. Commits
+/// do that for the payments they write, so only a long catch-up after a start (which commits
+/// once per interval) gets here: this bounds its memory to a few tens of MiB.
+const MAX_DECODED: usize = 8192;
+
 /// A cheap, cloneable handle to the live projections.
 #[derive(Debug, Clone)]
 pub struct ProjectionsHandle {
@@ -123,6 +128,9 @@ impl ProjectionsHandle {
                 if projections.dirty.len() >= changes {
                     break;
                 }
+            }
+            if projections.payments.decoded() > MAX_DECODED {
+                projections.payments.compact_all();
             }
             self.shared
                 .uncommitted

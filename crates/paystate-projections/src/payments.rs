@@ -81,6 +81,8 @@ pub(crate) struct PaymentTable {
     by_provider: Vec<Vec<u32>>,
     /// Per interned provider and state: its slots, ascending.
     by_provider_state: Vec<[BTreeSet<u32>; STATES]>,
+    /// How many slots hold their payment decoded.
+    decoded: usize,
 }
 
 impl PaymentTable {
@@ -183,8 +185,29 @@ impl PaymentTable {
         if let Some(states) = self.by_provider_state.get_mut(provider) {
             states[state_index(slot.state)].insert(number);
         }
+        if matches!(slot.body, Body::Decoded(_)) {
+            self.decoded += 1;
+        }
         self.slots.push(slot);
         number
+    }
+
+    /// How many payments are held decoded.
+    pub fn decoded(&self) -> usize {
+        self.decoded
+    }
+
+    /// Puts every payment held decoded in its stored form, to bound memory while many
+    /// payments change between two commits (catching up after a start). A commit then
+    /// writes those bytes as they are.
+    pub fn compact_all(&mut self) {
+        for slot in &mut self.slots {
+            if let Body::Decoded(projection) = &slot.body {
+                let bytes = codec::encode(projection, slot.first_position, slot.state);
+                slot.body = Body::Encoded(bytes.into_boxed_slice());
+            }
+        }
+        self.decoded = 0;
     }
 
     /// Payments loaded in any order: sorted into listing order, then indexed.
@@ -205,7 +228,10 @@ impl PaymentTable {
         let slot = self.slots.get_mut(number as usize)?;
         if let Body::Encoded(bytes) = &slot.body {
             match codec::decode(&provider_id, bytes) {
-                Ok(stored) => slot.body = Body::Decoded(Box::new(stored.projection)),
+                Ok(stored) => {
+                    slot.body = Body::Decoded(Box::new(stored.projection));
+                    self.decoded += 1;
+                }
                 Err(error) => {
                     tracing::error!(%error, "a payment kept in memory does not decode");
                     return None;
@@ -232,6 +258,7 @@ impl PaymentTable {
         if let Some(slot) = self.slots.get_mut(number as usize) {
             if matches!(&slot.body, Body::Decoded(projection) if **projection == *committed) {
                 slot.body = Body::Encoded(bytes.into_boxed_slice());
+                self.decoded = self.decoded.saturating_sub(1);
             }
         }
     }

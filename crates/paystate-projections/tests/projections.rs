@@ -567,3 +567,29 @@ async fn a_fact_breaking_a_rule_is_undecodable_and_changes_nothing() {
     assert_eq!(projections.skipped().undecodable, 2);
     assert_eq!(projections.payment_count(), 0);
 }
+
+#[tokio::test]
+async fn a_long_catch_up_keeps_payments_compact_and_equal() {
+    let store = MemoryStore::new();
+    create_provider(&store).await;
+    // More payments than the handle holds decoded between two commits.
+    for i in 0..8300 {
+        deliver(&store, fact(&format!("order-{i:05}"), "CREATED", "p", 100)).await;
+    }
+    let handle = ProjectionsHandle::open(&store).unwrap();
+    paystate_projections::catch_up(&handle, &store).unwrap();
+    // The last page left some decoded, and a new event decodes one compacted payment.
+    deliver(&store, fact("order-00001", "AUTHORIZED", "p", 100)).await;
+    paystate_projections::catch_up(&handle, &store).unwrap();
+    let rebuilt = rebuild(&store).unwrap();
+    assert_eq!(handle.snapshot(), rebuilt);
+    handle.commit(&store).unwrap();
+    let loaded = persist::load(&store).unwrap().expect("loadable");
+    assert_eq!(loaded, rebuilt);
+    assert_eq!(
+        loaded
+            .payment_view(&provider_id(), &Reference::parse("order-00001").unwrap())
+            .map(|view| view.state),
+        Some(PaymentState::Authorized)
+    );
+}
