@@ -123,6 +123,62 @@ pub(super) fn derive(facts: &[RecordedFact]) -> Derived {
     }
 }
 
+/// The state alone, as [`derive`] settles it, without allocating: the projections derive it
+/// after every fact to keep their state index current.
+pub(super) fn derive_state(facts: &[RecordedFact]) -> PaymentState {
+    let usable = || {
+        facts
+            .iter()
+            .map(|recorded| &recorded.fact)
+            .filter(|fact| !matches!(fact.anomaly, Some(IngestAnomaly::MsnMismatch { .. })))
+    };
+    // As `anchor`, in the same order of preference.
+    let anchor =
+        earliest(usable().filter(|fact| fact.success && fact.name == PaymentEventName::Created))
+            .or_else(|| earliest(usable().filter(|fact| fact.name.is_known())))
+            .or_else(|| earliest(usable()));
+    let (mut authorized, mut cancelled, mut aborted, mut expired, mut terminated) =
+        (false, false, false, false, false);
+    for fact in usable() {
+        let other_anchor =
+            anchor.is_some_and(|anchor| fact.msn != anchor.msn || fact.currency != anchor.currency);
+        if !fact.success || other_anchor {
+            continue;
+        }
+        match fact.name {
+            PaymentEventName::Authorized
+            | PaymentEventName::Captured
+            | PaymentEventName::Refunded => authorized = true,
+            PaymentEventName::Cancelled => cancelled = true,
+            PaymentEventName::Aborted => aborted = true,
+            PaymentEventName::Expired => expired = true,
+            PaymentEventName::Terminated => terminated = true,
+            PaymentEventName::Created | PaymentEventName::Unknown(_) => {}
+        }
+    }
+    if authorized {
+        PaymentState::Authorized
+    } else if terminated || cancelled {
+        PaymentState::Terminated
+    } else if aborted {
+        PaymentState::Aborted
+    } else if expired {
+        PaymentState::Expired
+    } else {
+        PaymentState::Created
+    }
+}
+
+/// The first fact of the smallest timestamp, as `min_by_key` picks it.
+fn earliest<'a>(
+    candidates: impl Iterator<Item = &'a PaymentEventRecorded>,
+) -> Option<&'a PaymentEventRecorded> {
+    candidates.fold(None, |best, fact| match best {
+        Some(best) if best.timestamp <= fact.timestamp => Some(best),
+        _ => Some(fact),
+    })
+}
+
 /// The fact that fixes the payment's MSN and currency: its successful CREATED, else its
 /// earliest fact by the provider's timestamp (ties broken by identity, as `facts` is sorted).
 fn anchor<'a>(facts: &[&'a PaymentEventRecorded]) -> Option<&'a PaymentEventRecorded> {

@@ -2,7 +2,7 @@
 //! from it.
 
 use super::anomaly::PaymentAnomaly;
-use super::derive::derive;
+use super::derive::{derive, derive_state};
 use super::state::{PaymentAggregate, PaymentState};
 use crate::events::{DomainEvent, EventMeta, IngestAnomaly, PaymentEventRecorded};
 use crate::ids::{Amount, Currency, Msn, PaymentEventName, ProviderId, PspReference, Reference};
@@ -324,7 +324,7 @@ impl PaymentProjection {
     /// The state alone, as [`PaymentProjection::view`] derives it, without building the view
     /// (the projections re-index a payment by state after every event).
     pub fn state(&self) -> PaymentState {
-        derive(&self.facts).state
+        derive_state(&self.facts)
     }
 
     /// The view, derived from the set of facts.
@@ -467,6 +467,66 @@ mod tests {
         assert_eq!(by_value, folded());
         assert_eq!(by_value.conflicts().len(), 1);
         assert_eq!(by_value.duplicates(), 1);
+    }
+
+    /// Every subset of a set of facts that disagree in every way the derivation looks at:
+    /// the state alone is the state of the whole view.
+    #[test]
+    fn the_state_alone_is_the_state_of_the_view() {
+        let other_msn = |mut fact: PaymentEventRecorded| {
+            fact.msn = Msn::parse("654321").unwrap();
+            fact
+        };
+        let failed = |mut fact: PaymentEventRecorded| {
+            fact.success = false;
+            fact
+        };
+        let mut later = fact("order-0001", "CREATED", "p9", 100);
+        later.timestamp += time::Duration::seconds(5);
+        later.currency = Currency::Dkk;
+        // Ties with the CREATED of `p1` on time: the first in identity order is the anchor.
+        let mut tied = fact("order-0001", "CREATED", "p0", 100);
+        tied.currency = Currency::Eur;
+        let mut mismatched = fact("order-0001", "AUTHORIZED", "p8", 100);
+        mismatched.anomaly = Some(IngestAnomaly::MsnMismatch {
+            expected: Msn::parse("123456").unwrap(),
+            got: Msn::parse("654321").unwrap(),
+        });
+        let candidates = [
+            fact("order-0001", "CREATED", "p1", 100),
+            other_msn(fact("order-0001", "AUTHORIZED", "p2", 100)),
+            failed(fact("order-0001", "CAPTURED", "p3", 100)),
+            fact("order-0001", "CANCELLED", "p4", 100),
+            fact("order-0001", "ABORTED", "p5", 100),
+            fact("order-0001", "EXPIRED", "p6", 100),
+            fact("order-0001", "REFUNDED", "p7", 100),
+            fact("order-0001", "SOMETHING_NEW", "p0", 100),
+            later,
+            tied,
+            mismatched,
+            fact("order-0001", "TERMINATED", "pa", 100),
+        ];
+        for subset in 0u32..(1 << candidates.len()) {
+            let events: Vec<DomainEvent> = candidates
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| subset & (1 << i) != 0)
+                .map(|(_, fact)| DomainEvent::from(fact.clone()))
+                .collect();
+            let projection = PaymentProjection::fold(
+                ProviderId::parse("vipps-test").unwrap(),
+                Reference::parse("order-0001").unwrap(),
+                events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (meta(i as u64 + 1), e)),
+            );
+            assert_eq!(
+                projection.state(),
+                projection.view().state,
+                "subset {subset:b}"
+            );
+        }
     }
 
     #[test]
