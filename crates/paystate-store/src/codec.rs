@@ -68,6 +68,14 @@ struct RecordV1<'a> {
 
 /// Encodes an envelope as a stored record.
 pub(crate) fn encode_record(envelope: &Envelope) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(128 + envelope.payload.len());
+    encode_record_into(envelope, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the stored record of `envelope` to `out` (a chunk being filled, so the record is
+/// not copied a second time).
+pub(crate) fn encode_record_into(envelope: &Envelope, out: &mut Vec<u8>) -> Result<(), StoreError> {
     let record = RecordV1 {
         position: envelope.position.0,
         stream: envelope.stream.as_str(),
@@ -86,15 +94,14 @@ pub(crate) fn encode_record(envelope: &Envelope) -> Result<Vec<u8>, StoreError> 
         prev_hash: Raw(&envelope.prev_hash),
         hash: Raw(&envelope.hash),
     };
-    let mut out = Vec::with_capacity(128 + envelope.payload.len());
     out.push(RECORD_TAG_V1);
-    postcard::to_io(&record, &mut out).map_err(|error| {
+    postcard::to_io(&record, out).map_err(|error| {
         StoreError::Invalid(format!(
             "event at position {} cannot be encoded: {error}",
             envelope.position
         ))
     })?;
-    Ok(out)
+    Ok(())
 }
 
 /// Decodes a stored record; `position` is the key it was found under, used in errors and

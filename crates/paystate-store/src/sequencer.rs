@@ -163,6 +163,9 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
             envelope.hash = envelope_hash(&envelope.as_borrowed());
             self.accept(envelope);
         }
+        self.overlay
+            .streams
+            .insert(stream.clone(), (version, Position(self.tail.next.0 - 1)));
         Ok(AppendOutcome::Appended {
             first,
             last: Position(self.tail.next.0 - 1),
@@ -218,14 +221,12 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
         Ok(())
     }
 
+    /// Takes one decided event into the batch; the caller records the stream's new version
+    /// once per append.
     fn accept(&mut self, envelope: Envelope) {
         if let Some(key) = &envelope.dedupe_key {
             self.overlay.dedupe.insert(key.clone(), envelope.position);
         }
-        self.overlay.streams.insert(
-            envelope.stream.clone(),
-            (envelope.stream_version, envelope.position),
-        );
         self.tail = Tail {
             next: envelope.position.next(),
             last_hash: envelope.hash,

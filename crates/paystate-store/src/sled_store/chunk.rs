@@ -10,7 +10,7 @@
 //! commit's chunks are all durable or none are.
 
 use super::layout::{be_u64, position_key, storage_error};
-use crate::codec::encode_record;
+use crate::codec::encode_record_into;
 use crate::error::StoreError;
 use crate::types::{Envelope, Position};
 use std::path::Path;
@@ -25,37 +25,45 @@ const HEADER_LEN: usize = 1 + 8 + 4;
 pub(crate) const MAX_CHUNK_BYTES: usize = 6 * 1024;
 
 /// Encodes consecutive envelopes as chunks; returns (last position, chunk) pairs.
+///
+/// Each record is encoded straight into the chunk it goes to, after a length placeholder.
+/// When it overflows a chunk that already holds records, it moves to a new chunk.
 pub(crate) fn encode_chunks(envelopes: &[Envelope]) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
     let mut chunks = Vec::new();
+    // (first position, record count, bytes)
     let mut current: Option<(u64, u32, Vec<u8>)> = None;
     for envelope in envelopes {
-        let record = encode_record(envelope)?;
-        let record_len = u32::try_from(record.len()).map_err(|_| {
+        let (first, count, bytes) = current.get_or_insert_with(|| new_chunk(envelope.position.0));
+        let start = bytes.len();
+        bytes.extend_from_slice(&[0; 4]);
+        encode_record_into(envelope, bytes)?;
+        let record_len = u32::try_from(bytes.len() - start - 4).map_err(|_| {
             StoreError::Invalid(format!("event at {} is too large", envelope.position))
         })?;
-        if let Some((first, count, bytes)) = current.take() {
-            if bytes.len() + 4 + record.len() > MAX_CHUNK_BYTES {
-                chunks.push(finish(first, count, bytes));
-            } else {
-                current = Some((first, count, bytes));
-            }
+        bytes[start..start + 4].copy_from_slice(&record_len.to_be_bytes());
+        if bytes.len() > MAX_CHUNK_BYTES && *count > 0 {
+            let record = bytes.split_off(start);
+            let full = std::mem::replace(bytes, new_chunk(envelope.position.0).2);
+            chunks.push(finish(*first, *count, full));
+            bytes.extend_from_slice(&record);
+            *first = envelope.position.0;
+            *count = 0;
         }
-        let (_, count, bytes) = current.get_or_insert_with(|| {
-            let mut bytes =
-                Vec::with_capacity(MAX_CHUNK_BYTES.min(HEADER_LEN + 4 + record.len() * 8));
-            bytes.push(CHUNK_TAG_V1);
-            bytes.extend_from_slice(&envelope.position.0.to_be_bytes());
-            bytes.extend_from_slice(&[0; 4]);
-            (envelope.position.0, 0, bytes)
-        });
-        bytes.extend_from_slice(&record_len.to_be_bytes());
-        bytes.extend_from_slice(&record);
         *count += 1;
     }
     if let Some((first, count, bytes)) = current {
         chunks.push(finish(first, count, bytes));
     }
     Ok(chunks)
+}
+
+/// An empty chunk whose first record will be at `first`.
+fn new_chunk(first: u64) -> (u64, u32, Vec<u8>) {
+    let mut bytes = Vec::with_capacity(MAX_CHUNK_BYTES + 1024);
+    bytes.push(CHUNK_TAG_V1);
+    bytes.extend_from_slice(&first.to_be_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    (first, 0, bytes)
 }
 
 fn finish(first: u64, count: u32, mut bytes: Vec<u8>) -> (u64, Vec<u8>) {
