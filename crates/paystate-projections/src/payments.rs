@@ -171,25 +171,33 @@ impl PaymentTable {
     /// Adds a payment whose first position follows every other's; returns its slot.
     pub fn push(&mut self, slot: Slot) -> u32 {
         let number = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-        let hash = self.key_hash(slot.provider, Self::reference(&slot));
+        self.slots.push(slot);
+        self.index(number);
+        number
+    }
+
+    /// Enters slot `number` (the last one indexed so far) in the lookup and listing indexes.
+    fn index(&mut self, number: u32) {
+        let Some(slot) = self.slots.get(number as usize) else {
+            return;
+        };
+        let hash = self.key_hash(slot.provider, Self::reference(slot));
+        let (provider, state) = (slot.provider as usize, slot.state);
+        if matches!(slot.body, Body::Decoded(_)) {
+            self.decoded += 1;
+        }
         match self.by_hash.entry(hash) {
             std::collections::hash_map::Entry::Occupied(_) => self.collided.push(number),
             std::collections::hash_map::Entry::Vacant(vacant) => {
                 vacant.insert(number);
             }
         }
-        let provider = slot.provider as usize;
         if let Some(slots) = self.by_provider.get_mut(provider) {
             slots.push(number);
         }
         if let Some(states) = self.by_provider_state.get_mut(provider) {
-            states[state_index(slot.state)].insert(number);
+            states[state_index(state)].insert(number);
         }
-        if matches!(slot.body, Body::Decoded(_)) {
-            self.decoded += 1;
-        }
-        self.slots.push(slot);
-        number
     }
 
     /// How many payments are held decoded.
@@ -210,11 +218,14 @@ impl PaymentTable {
         self.decoded = 0;
     }
 
-    /// Payments loaded in any order: sorted into listing order, then indexed.
+    /// Payments loaded in any order, into a table that holds none yet: sorted into listing
+    /// order in place, then indexed.
     pub fn insert_loaded(&mut self, mut loaded: Vec<Slot>) {
-        loaded.sort_by_key(|slot| slot.first_position);
-        for slot in loaded {
-            self.push(slot);
+        loaded.sort_unstable_by_key(|slot| slot.first_position);
+        debug_assert!(self.slots.is_empty(), "loading into a table with payments");
+        self.slots = loaded;
+        for index in 0..self.slots.len() {
+            self.index(u32::try_from(index).unwrap_or(u32::MAX));
         }
     }
 

@@ -5,9 +5,12 @@
 //! - `meta/format` -> [`FORMAT`]: a state written in another format is dropped and rebuilt;
 //! - `meta/skipped` -> JSON [`Skipped`];
 //! - `provider/{id}` -> JSON of the provider aggregate;
-//! - `payment/{provider}/{reference}` -> the payment in its compact binary form (postcard, see
-//!   `codec.rs`), which is also how a payment not changed since the last commit is kept in
-//!   memory (neither id contains `/`).
+//! - `payment/{bucket}/{provider}/{reference}` -> the payment in its compact binary form
+//!   (postcard, see `codec.rs`), which is also how a payment not changed since the last commit
+//!   is kept in memory (neither id contains `/`). `{bucket}` is two hex digits of a fixed hash
+//!   of provider and reference, which spreads payments evenly over 256 prefixes: a load reads
+//!   one prefix at a time, so it never holds more than a 256th of the stored payments beside
+//!   the ones it keeps.
 //!
 //! Only what changed since the last commit is written; state and checkpoint go in one atomic
 //! commit, so after a crash the stored state is exactly the state as of its checkpoint. After
@@ -25,8 +28,8 @@ use paystate_store::{EventStore, KvOp, Position};
 
 /// The name of the projection state in the store.
 pub const PROJECTION_NAME: &str = "views";
-/// The layout version of the persisted state (2: payments in binary form).
-pub const FORMAT: &[u8] = b"2";
+/// The layout version of the persisted state (3: payments in binary form, in buckets).
+pub const FORMAT: &[u8] = b"3";
 
 const FORMAT_KEY: &[u8] = b"meta/format";
 const SKIPPED_KEY: &[u8] = b"meta/skipped";
@@ -111,8 +114,25 @@ pub(crate) fn take_changes(
     })
 }
 
+/// How many prefixes payments are spread over.
+const BUCKETS: u16 = 256;
+
+/// A payment's bucket: FNV-1a of `{provider}/{reference}`, fixed forever (it is stored).
+fn bucket(provider: &str, reference: &str) -> u16 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in provider.bytes().chain(*b"/").chain(reference.bytes()) {
+        hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+    }
+    u16::try_from(hash % u32::from(BUCKETS)).unwrap_or(0)
+}
+
+fn bucket_prefix(bucket: u16) -> String {
+    format!("{PAYMENT_PREFIX}{bucket:02x}/")
+}
+
 fn payment_key(provider: &ProviderId, reference: &str) -> String {
-    format!("{PAYMENT_PREFIX}{provider}/{reference}")
+    let prefix = bucket_prefix(bucket(provider.as_str(), reference));
+    format!("{prefix}{provider}/{reference}")
 }
 
 impl PendingCommit {
@@ -226,30 +246,36 @@ pub fn load(store: &dyn EventStore) -> Result<Option<Projections>, ProjectionErr
             Err(error) => return unusable(&String::from_utf8_lossy(&key), &error),
         }
     }
-    let stored = store.projection_scan(PROJECTION_NAME, PAYMENT_PREFIX.as_bytes())?;
-    let mut slots = Vec::with_capacity(stored.len());
-    for (key, value) in stored {
-        match loaded_slot(&mut projections, &key, value) {
-            Ok(slot) => slots.push(slot),
-            Err(error) => return unusable(&String::from_utf8_lossy(&key), &error),
+    let mut slots = Vec::new();
+    for bucket in 0..BUCKETS {
+        let prefix = bucket_prefix(bucket);
+        for (key, value) in store.projection_scan(PROJECTION_NAME, prefix.as_bytes())? {
+            match loaded_slot(&mut projections, &prefix, &key, value) {
+                Ok(slot) => slots.push(slot),
+                Err(error) => return unusable(&String::from_utf8_lossy(&key), &error),
+            }
         }
     }
     projections.payments.insert_loaded(slots);
     Ok(Some(projections))
 }
 
-/// One stored payment as a slot, checked: its key names a valid provider and the reference
-/// the value holds, and the value decodes.
+/// One stored payment as a slot, checked: its key is in the bucket of the provider and the
+/// reference it names, the value decodes and holds that reference.
 fn loaded_slot(
     projections: &mut Projections,
+    prefix: &str,
     key: &[u8],
     value: Vec<u8>,
 ) -> Result<Slot, Box<dyn std::error::Error>> {
     let key = std::str::from_utf8(key)?;
     let (provider, reference) = key
-        .strip_prefix(PAYMENT_PREFIX)
+        .strip_prefix(prefix)
         .and_then(|rest| rest.split_once('/'))
         .ok_or("not a payment key")?;
+    if bucket_prefix(bucket(provider, reference)) != prefix {
+        return Err("a payment key in another bucket".into());
+    }
     let provider_id = ProviderId::parse(provider)?;
     let stored = codec::decode(&provider_id, &value)?;
     if stored.projection.reference().as_str() != reference {
@@ -269,4 +295,27 @@ fn unusable(
 ) -> Result<Option<Projections>, ProjectionError> {
     tracing::warn!(key, %error, "persisted projection entry unreadable; rebuilding from the log");
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_fixed_and_spread() {
+        // Stored keys depend on these values: they must never change.
+        assert_eq!(bucket("vipps-test", "order-0001"), 161);
+        assert_eq!(
+            payment_key(&ProviderId::parse("p").unwrap(), "r"),
+            format!("payment/{:02x}/p/r", bucket("p", "r"))
+        );
+        let mut counts = [0u32; BUCKETS as usize];
+        for i in 0..25_600 {
+            counts[usize::from(bucket("bench", &format!("fill0-c{}-p{i}", i % 64)))] += 1;
+        }
+        assert!(
+            counts.iter().all(|&count| (50..=150).contains(&count)),
+            "{counts:?}"
+        );
+    }
 }
