@@ -10,15 +10,23 @@ use crate::types::{Envelope, Position};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-/// How many of the latest events are kept: a few batches at full load, about 4 MiB of
+/// How many of the latest events are kept: a few batches at full load, about 5 MiB of
 /// webhook-sized events.
 pub(crate) const RECENT_EVENTS: usize = 4096;
+
+/// The most payload bytes kept, so a few huge events (an import, an outsized payload) cannot
+/// hold much memory. A batch above it is not kept at all; its readers go to sled.
+pub(crate) const RECENT_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub(crate) struct RecentEvents {
     /// Whole batches in log order, each with contiguous positions, together contiguous. A
     /// batch is shared so a reader copies only the events it returns, outside the lock.
     batches: Mutex<VecDeque<Arc<Vec<Envelope>>>>,
+}
+
+fn payload_bytes(batch: &[Envelope]) -> usize {
+    batch.iter().map(|envelope| envelope.payload.len()).sum()
 }
 
 impl RecentEvents {
@@ -38,9 +46,14 @@ impl RecentEvents {
             batches.clear();
         }
         batches.push_back(Arc::new(batch));
-        let mut held: usize = batches.iter().map(|batch| batch.len()).sum();
-        while held > RECENT_EVENTS && batches.len() > 1 {
-            held -= batches.pop_front().map_or(0, |batch| batch.len());
+        let mut events: usize = batches.iter().map(|batch| batch.len()).sum();
+        let mut bytes: usize = batches.iter().map(|batch| payload_bytes(batch)).sum();
+        while events > RECENT_EVENTS || bytes > RECENT_BYTES {
+            let Some(oldest) = batches.pop_front() else {
+                break;
+            };
+            events -= oldest.len();
+            bytes -= payload_bytes(&oldest);
         }
     }
 
@@ -65,6 +78,10 @@ mod tests {
     use uuid::Uuid;
 
     fn batch(positions: std::ops::RangeInclusive<u64>) -> Vec<Envelope> {
+        sized_batch(positions, 0)
+    }
+
+    fn sized_batch(positions: std::ops::RangeInclusive<u64>, payload: usize) -> Vec<Envelope> {
         positions
             .map(|position| Envelope {
                 position: Position(position),
@@ -77,7 +94,7 @@ mod tests {
                 correlation_id: None,
                 causation_id: None,
                 dedupe_key: None,
-                payload: Vec::new(),
+                payload: vec![0; payload],
                 prev_hash: [0; 32],
                 hash: [0; 32],
             })
@@ -115,6 +132,7 @@ mod tests {
         recent.push(batch(1..=size));
         recent.push(batch(size + 1..=2 * size));
         recent.push(batch(2 * size + 1..=2 * size + 1));
+        // More events than the bound: the oldest batch goes.
         assert_eq!(positions(recent.from(Position::START)), None);
         assert_eq!(
             positions(recent.from(Position(size))).map(|p| p.len()),
@@ -126,5 +144,23 @@ mod tests {
             positions(recent.from(Position(2 * size + 2))),
             Some(vec![2 * size + 3, 2 * size + 4])
         );
+    }
+
+    #[test]
+    fn keeps_no_more_than_its_bytes() {
+        let recent = RecentEvents::default();
+        recent.push(sized_batch(1..=2, RECENT_BYTES / 4));
+        recent.push(sized_batch(3..=4, RECENT_BYTES / 4));
+        assert_eq!(
+            positions(recent.from(Position::START)),
+            Some(vec![1, 2, 3, 4])
+        );
+        recent.push(sized_batch(5..=5, RECENT_BYTES / 4));
+        assert_eq!(positions(recent.from(Position::START)), None);
+        assert_eq!(positions(recent.from(Position(2))), Some(vec![3, 4, 5]));
+        // A batch larger than the bound is not kept; readers of it go to sled.
+        recent.push(sized_batch(6..=6, RECENT_BYTES + 1));
+        assert_eq!(positions(recent.from(Position(5))), None);
+        assert_eq!(positions(recent.from(Position(4))), None);
     }
 }
