@@ -7,8 +7,8 @@
 //! - [`config`]: the one validated [`ServerConfig`] (listen, public URL, admin token, limits,
 //!   timeouts, the registration reactor's timing).
 //! - [`error`]: [`ApiError`], the single `{"error": {"code", "message"}}` answer of the edge.
-//! - [`state`]: [`AppState`], what handlers reach (store, projections, vault, config,
-//!   rejection budget, metrics).
+//! - [`state`]: [`AppState`], what handlers reach: one shared [`AppParts`] (store,
+//!   projections, vault, config, rejection budget, metrics) and what is derived from it.
 //! - [`app`]: every route group merged into one router, with request ids, tracing, metrics,
 //!   the admin guard, JSON fallbacks and `/openapi.json`.
 //! - [`ingestion`]: `POST /webhooks/vipps/{provider_id}`: verify, parse, record durably.
@@ -57,4 +57,4 @@ pub use config::{
 };
 pub use error::ApiError;
 pub use server::{run, run_with_store, ServerError};
-pub use state::AppState;
+pub use state::{AppParts, AppState};

@@ -6,7 +6,7 @@ use crate::http::serve::{ConnectionOptions, Drained};
 use crate::ingestion::rejections::{self, RejectionBudget};
 use crate::secrets::{MasterKey, MasterKeyError, SecretVault, VaultError};
 use crate::shutdown::BackgroundTasks;
-use crate::state::AppState;
+use crate::state::{AppParts, AppState};
 use paystate_projections::{ProjectionError, ProjectionsHandle};
 use paystate_store::{EventStore, StoreError};
 use std::future::Future;
@@ -61,7 +61,7 @@ pub async fn run_with_store(
     let projections = ProjectionsHandle::open(store.as_ref())?;
     let webhook_apis =
         crate::registration::vipps_apis(vault.clone(), config.vipps_base_url.as_ref());
-    let state = AppState {
+    let state = AppState::new(AppParts {
         store: store.clone(),
         config: config.clone(),
         projections,
@@ -69,7 +69,7 @@ pub async fn run_with_store(
         webhook_apis,
         rejections: Arc::new(RejectionBudget::new(config.rejection_record_budget)),
         metrics,
-    };
+    });
     let mut tasks = BackgroundTasks::new();
     spawn_background(&state, &mut tasks);
     let app = crate::app::app(state);

@@ -5,6 +5,7 @@
 //! append of receipt and fact, deduplicated on the event identity ([`record::record`]) -> `200`.
 //! Forgeries get `401` and a bounded rejection record ([`rejections`]).
 
+pub mod plan;
 pub mod record;
 pub mod rejections;
 pub mod verify;
@@ -19,15 +20,16 @@ use bytes::Bytes;
 use paystate_domain::events::{
     bounded_text, DomainEvent, RejectionCode, RejectionDiagnosis, WebhookReceived, WebhookRejected,
 };
-use paystate_domain::provider::Provider;
 use paystate_domain::{streams, ProviderId};
 use paystate_store::{ExpectedVersion, NewEvent, StreamId};
 use paystate_vipps::DeliveryRequest;
+use plan::VerificationPlan;
 use record::Recorded;
 use rejections::Admission;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -84,12 +86,12 @@ pub async fn receive_vipps_webhook(
         .map(|info| info.0);
     let correlation = request_correlation(&parts.headers);
 
-    let provider = find_provider(&state, &raw_id).await?;
+    let plan = find_plan(&state, &raw_id).await?;
     let body = read_body(body, state.config.body_limit)
         .await
         .inspect_err(|error| {
             if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                count("too_large", provider.id.as_str());
+                plan.counters.too_large.increment(1);
             }
         })?;
 
@@ -107,17 +109,16 @@ pub async fn receive_vipps_webhook(
             delivery = delivery.with_request_host(authority.as_str());
         }
         verify::verify(
-            &provider,
+            &plan,
             &state.vault,
             &delivery,
             now,
             state.config.date_tolerance,
-            state.config.secret_grace_period,
         )
     }
     .map_err(|error| {
-        tracing::error!(%error, provider = %provider.id, "webhook secrets unreadable");
-        count("unavailable", provider.id.as_str());
+        tracing::error!(%error, provider = %plan.id, "webhook secrets unreadable");
+        plan.counters.unavailable.increment(1);
         ApiError::unavailable()
     })?;
 
@@ -133,7 +134,7 @@ pub async fn receive_vipps_webhook(
                 diagnosis: rejection.domain_diagnosis(),
                 message: rejection.message(),
             };
-            return Err(reject(&state, &provider, &parts.headers, &body, peer, now, record).await);
+            return Err(reject(&state, &plan, &parts.headers, &body, peer, now, record).await);
         }
         Verdict::NoUrl => {
             let record = RejectionRecord {
@@ -141,39 +142,41 @@ pub async fn receive_vipps_webhook(
                 diagnosis: RejectionDiagnosis::Unknown,
                 message: "the provider has no webhook URL to verify against".to_owned(),
             };
-            return Err(reject(&state, &provider, &parts.headers, &body, peer, now, record).await);
+            return Err(reject(&state, &plan, &parts.headers, &body, peer, now, record).await);
         }
     };
 
+    let verification = verified.summary(registration_id);
     let receipt = WebhookReceived {
-        provider_id: provider.id.clone(),
+        provider_id: plan.id.clone(),
         webhook_id: parts
             .headers
             .get("webhook-id")
             .and_then(|value| value.to_str().ok())
             .map(|value| bounded_text(value, 128)),
         body_base64: record::body_base64(&body),
-        signed: verified.signed.clone(),
+        signed: verified.signed,
         received_at: now,
-        verification: verified.summary(registration_id),
+        verification,
     };
-    let parsed = record::parse(&provider, &body);
+    let parsed = record::parse(&plan.id, &plan.msn, &body);
     let outcome = record::record(
         state.store.as_ref(),
-        &provider,
+        &plan.id,
         receipt,
         parsed,
         &body,
         correlation,
     )
     .await
-    .inspect_err(|_| count("unavailable", provider.id.as_str()))?;
+    .inspect_err(|_| plan.counters.unavailable.increment(1))?;
     match outcome {
         Recorded::Accepted { position, anomaly } => {
-            count(
-                if anomaly { "anomaly" } else { "accepted" },
-                provider.id.as_str(),
-            );
+            if anomaly {
+                plan.counters.anomaly.increment(1);
+            } else {
+                plan.counters.accepted.increment(1);
+            }
             Ok(Json(WebhookAck {
                 status: "accepted",
                 position: Some(position.0),
@@ -182,7 +185,7 @@ pub async fn receive_vipps_webhook(
             }))
         }
         Recorded::Duplicate { original_position } => {
-            count("duplicate", provider.id.as_str());
+            plan.counters.duplicate.increment(1);
             Ok(Json(WebhookAck {
                 status: "duplicate",
                 position: None,
@@ -193,8 +196,9 @@ pub async fn receive_vipps_webhook(
     }
 }
 
-fn count(outcome: &'static str, provider: &str) {
-    metrics::counter!(crate::metrics::WEBHOOKS_TOTAL, "outcome" => outcome, "provider" => provider.to_owned())
+/// Counts a delivery for no known provider.
+fn count_without_provider(outcome: &'static str) {
+    metrics::counter!(crate::metrics::WEBHOOKS_TOTAL, "outcome" => outcome, "provider" => "unknown")
         .increment(1);
 }
 
@@ -207,28 +211,38 @@ fn request_correlation(headers: &HeaderMap) -> uuid::Uuid {
         .unwrap_or_else(uuid::Uuid::now_v7)
 }
 
-/// The provider from the projections. A provider created a moment ago may not be applied
-/// yet, so a miss waits for the projections to reach the log head once. While the projections
-/// are still catching up after a start, a miss is `503` (retry) rather than `404`: the provider
-/// may well exist further down the log.
-async fn find_provider(state: &AppState, raw_id: &str) -> Result<Provider, ApiError> {
+/// The verification plan of the provider from the projections. A provider created a moment
+/// ago may not be applied yet, so a miss waits for the projections to reach the log head once.
+/// While the projections are still catching up after a start, a miss is `503` (retry) rather
+/// than `404`: the provider may well exist further down the log.
+async fn find_plan(state: &AppState, raw_id: &str) -> Result<Arc<VerificationPlan>, ApiError> {
     let unknown = || {
-        count("unknown_provider", "unknown");
+        count_without_provider("unknown_provider");
         ApiError::not_found("unknown_provider", "no provider with this id")
     };
     let id = ProviderId::parse(raw_id).map_err(|_| unknown())?;
-    if let Some(provider) = state.projections.read(|p| p.provider(&id).cloned()) {
-        return Ok(provider);
+    let grace =
+        time::Duration::try_from(state.config.secret_grace_period).unwrap_or(time::Duration::MAX);
+    let lookup = || {
+        let now = OffsetDateTime::now_utc();
+        state.projections.read(|projections| {
+            projections
+                .provider(&id)
+                .map(|provider| state.shared().plans.plan_for(provider, now, grace))
+        })
+    };
+    if let Some(plan) = lookup() {
+        return Ok(plan);
     }
     let head = state.store.head()?;
     if head > state.projections.applied() {
         state.projections.wait_for(head, PROVIDER_LOOKUP_WAIT).await;
     }
-    if let Some(provider) = state.projections.read(|p| p.provider(&id).cloned()) {
-        return Ok(provider);
+    if let Some(plan) = lookup() {
+        return Ok(plan);
     }
     if !state.projections.is_caught_up() {
-        count("unavailable", "unknown");
+        count_without_provider("unavailable");
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -259,22 +273,22 @@ struct RejectionRecord {
 /// Records the rejection within the budget and builds the `401`.
 async fn reject(
     state: &AppState,
-    provider: &Provider,
+    plan: &VerificationPlan,
     headers: &HeaderMap,
     body: &[u8],
     peer: Option<SocketAddr>,
     now: OffsetDateTime,
     record: RejectionRecord,
 ) -> ApiError {
-    count("rejected", provider.id.as_str());
-    let (admission, finished) = state.rejections.admit(&provider.id, now);
+    plan.counters.rejected.increment(1);
+    let (admission, finished) = state.rejections.admit(&plan.id, now);
     if let Some(window) = finished {
         rejections::record_suppressed(state.store.as_ref(), window).await;
     }
     match admission {
         Admission::Record => {
             let event = DomainEvent::from(WebhookRejected {
-                provider_id: provider.id.clone(),
+                provider_id: plan.id.clone(),
                 code: record.code,
                 diagnosis: record.diagnosis,
                 remote_addr: peer.map(|addr| addr.ip().to_string()),
@@ -288,21 +302,25 @@ async fn reject(
                 event.schema_version(),
                 event.to_payload(),
             );
-            let stream = StreamId::new(streams::provider_stream(&provider.id));
+            let stream = StreamId::new(streams::provider_stream(&plan.id));
             if let Err(error) = state
                 .store
                 .append(&stream, ExpectedVersion::Any, vec![new])
                 .await
             {
-                tracing::warn!(%error, provider = %provider.id, "could not record a rejected delivery");
+                tracing::warn!(%error, provider = %plan.id, "could not record a rejected delivery");
             }
         }
         Admission::Count => {
-            metrics::counter!(crate::metrics::WEBHOOK_REJECTIONS_SUPPRESSED_TOTAL, "provider" => provider.id.to_string())
+            metrics::counter!(crate::metrics::WEBHOOK_REJECTIONS_SUPPRESSED_TOTAL, "provider" => plan.id.to_string())
                 .increment(1);
         }
     }
-    tracing::info!(provider = %provider.id, code = record.code.as_str(), reason = %record.message, "webhook rejected");
+    let request_id = headers
+        .get(crate::http::edge::REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info!(provider = %plan.id, code = record.code.as_str(), reason = %record.message, request_id, "webhook rejected");
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         record.code.as_str(),

@@ -7,8 +7,7 @@ use paystate_domain::events::{
     bounded_text, DomainEvent, FactSource, IngestAnomaly, PaymentEventRecorded, WebhookAnomaly,
     WebhookDuplicate, WebhookReceived, MAX_ERROR_TEXT,
 };
-use paystate_domain::provider::Provider;
-use paystate_domain::{streams, Reference};
+use paystate_domain::{streams, Msn, ProviderId, Reference};
 use paystate_store::{AppendOutcome, EventStore, ExpectedVersion, NewEvent, Position, StreamId};
 use paystate_vipps::payload::{reference_hint, EpaymentEvent};
 use sha2::{Digest, Sha256};
@@ -28,7 +27,7 @@ pub enum Parsed {
 }
 
 /// Parses a body that has passed verification. Never fails: what cannot be a fact is an anomaly.
-pub fn parse(provider: &Provider, body: &bytes::Bytes) -> Parsed {
+pub fn parse(provider: &ProviderId, msn: &Msn, body: &bytes::Bytes) -> Parsed {
     let event = match EpaymentEvent::parse(body.clone()) {
         Ok(event) => event,
         Err(error) => {
@@ -40,11 +39,11 @@ pub fn parse(provider: &Provider, body: &bytes::Bytes) -> Parsed {
             }
         }
     };
-    match event.to_recorded(&provider.id, FactSource::Webhook) {
+    match event.to_recorded(provider, FactSource::Webhook) {
         Ok(mut fact) => {
-            if fact.msn != provider.msn {
+            if fact.msn != *msn {
                 fact.anomaly = Some(IngestAnomaly::MsnMismatch {
-                    expected: provider.msn.clone(),
+                    expected: msn.clone(),
                     got: fact.msn.clone(),
                 });
             } else if !fact.name.is_known() {
@@ -98,7 +97,7 @@ async fn append(
 /// durable append. A fact already recorded gives a `webhook_duplicate` fact instead.
 pub async fn record(
     store: &dyn EventStore,
-    provider: &Provider,
+    provider: &ProviderId,
     receipt: WebhookReceived,
     parsed: Parsed,
     body: &[u8],
@@ -109,10 +108,10 @@ pub async fn record(
     let received = new_event(DomainEvent::from(receipt), correlation);
     match parsed {
         Parsed::Fact(fact) => {
-            let stream = streams::payment_stream(&provider.id, &fact.reference);
+            let stream = streams::payment_stream(provider, &fact.reference);
             let identity = fact.identity();
             let key = streams::payment_dedupe_key(
-                &provider.id,
+                provider,
                 &identity.msn,
                 &identity.reference,
                 &identity.name,
@@ -129,7 +128,7 @@ pub async fn record(
                     original_position, ..
                 } => {
                     let duplicate = DomainEvent::from(WebhookDuplicate {
-                        provider_id: provider.id.clone(),
+                        provider_id: provider.clone(),
                         original_position: original_position.0,
                         identity,
                         secret_version,
@@ -148,17 +147,13 @@ pub async fn record(
                 .as_deref()
                 .and_then(|raw| Reference::parse(raw).ok())
             {
-                Some(reference) => streams::payment_stream(&provider.id, &reference),
-                None => streams::unmatched_stream(&provider.id),
+                Some(reference) => streams::payment_stream(provider, &reference),
+                None => streams::unmatched_stream(provider),
             };
             // The same authentic body delivered again (a retry) is one anomaly, not many.
-            let key = format!(
-                "anomaly:{}:{}",
-                provider.id,
-                hex::encode(Sha256::digest(body))
-            );
+            let key = format!("anomaly:{}:{}", provider, hex::encode(Sha256::digest(body)));
             let record = DomainEvent::from(WebhookAnomaly {
-                provider_id: provider.id.clone(),
+                provider_id: provider.clone(),
                 anomaly,
                 reference_raw,
                 received_at,
@@ -185,27 +180,13 @@ pub fn body_base64(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use paystate_domain::events::{EventMeta, ProviderCreated};
-    use paystate_domain::{
-        Environment, Fingerprint, HttpUrl, Msn, ProviderId, ProviderKind, WebhookEventType,
-    };
-    use time::OffsetDateTime;
 
-    fn provider() -> Provider {
-        let created = ProviderCreated {
-            provider_id: ProviderId::parse("vipps-test").unwrap(),
-            kind: ProviderKind::Vipps,
-            environment: Environment::Test,
-            msn: Msn::parse("123456").unwrap(),
-            events: WebhookEventType::all_epayment(),
-            credentials_fingerprint: Fingerprint::parse("fp").unwrap(),
-            public_url: HttpUrl::parse("https://pay.example.no").unwrap(),
-        };
-        let meta = EventMeta {
-            position: 1,
-            recorded_at: OffsetDateTime::UNIX_EPOCH,
-        };
-        Provider::created(meta, &created)
+    fn provider() -> ProviderId {
+        ProviderId::parse("vipps-test").unwrap()
+    }
+
+    fn msn() -> Msn {
+        Msn::parse("123456").unwrap()
     }
 
     fn body(msn: &str, reference: &str, name: &str, value: &str) -> bytes::Bytes {
@@ -227,6 +208,7 @@ mod tests {
     fn a_well_formed_event_is_a_fact_without_anomaly() {
         let parsed = parse(
             &provider(),
+            &msn(),
             &body("123456", "acme-order-1001", "AUTHORIZED", "49900"),
         );
         assert_eq!(fact_anomaly(parsed), None);
@@ -236,6 +218,7 @@ mod tests {
     fn another_msn_and_an_unknown_name_are_facts_with_an_anomaly() {
         let other = parse(
             &provider(),
+            &msn(),
             &body("999999", "acme-order-1001", "AUTHORIZED", "1"),
         );
         assert!(matches!(
@@ -244,6 +227,7 @@ mod tests {
         ));
         let unknown = parse(
             &provider(),
+            &msn(),
             &body("123456", "acme-order-1001", "TELEPORTED", "1"),
         );
         assert!(
@@ -253,7 +237,11 @@ mod tests {
 
     #[test]
     fn what_cannot_be_a_fact_is_an_anomaly_filed_under_its_reference_when_readable() {
-        match parse(&provider(), &bytes::Bytes::from_static(b"{not json")) {
+        match parse(
+            &provider(),
+            &msn(),
+            &bytes::Bytes::from_static(b"{not json"),
+        ) {
             Parsed::Anomaly {
                 anomaly: IngestAnomaly::Unparseable { .. },
                 reference_raw: None,
@@ -262,6 +250,7 @@ mod tests {
         }
         match parse(
             &provider(),
+            &msn(),
             &body("123456", "acme-order-1001", "CAPTURED", "-5"),
         ) {
             Parsed::Anomaly {

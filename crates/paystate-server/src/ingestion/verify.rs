@@ -1,11 +1,11 @@
 //! Verifying a delivery against every accepted secret version of the provider, each under the
 //! URL its registration was made for (never the request's `Host`).
 
+use super::plan::VerificationPlan;
 use crate::secrets::{SecretVault, VaultError};
-use paystate_domain::provider::Provider;
 use paystate_domain::{RegistrationId, SecretVersion};
-use paystate_vipps::verify::{Rejection, Verified, Verifier};
-use paystate_vipps::{DeliveryRequest, RegisteredUrl, WebhookSecret};
+use paystate_vipps::verify::{Rejection, SecretCandidate, Verified, Verifier};
+use paystate_vipps::{DeliveryRequest, WebhookSecret};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -22,90 +22,78 @@ pub enum Verdict {
     NoUrl,
 }
 
-/// The secrets of one registered URL.
-struct UrlGroup {
-    url: RegisteredUrl,
-    secrets: Vec<(SecretVersion, WebhookSecret)>,
-}
-
-/// Verifies `request` for `provider` at `now`.
+/// Verifies `request` with the provider's `plan` at `now`. The secrets are read from the vault
+/// on every delivery: the vault, not the plan, says which versions exist.
 pub fn verify(
-    provider: &Provider,
+    plan: &VerificationPlan,
     vault: &SecretVault,
     request: &DeliveryRequest<'_>,
     now: OffsetDateTime,
     tolerance: Duration,
-    grace: Duration,
 ) -> Result<Verdict, VaultError> {
-    let grace = time::Duration::try_from(grace).unwrap_or(time::Duration::MAX);
-    let accepted = provider.accepted_secret_versions(now, grace);
-    let mut stored = vault.webhook_secrets(&provider.id)?;
+    let mut stored = vault.webhook_secrets(&plan.id)?;
     // Newest first, like `accepted`, so a retired secret is diagnosed by its latest version.
     stored.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
 
-    let default_url = provider
-        .webhook_url()
-        .ok()
-        .and_then(|url| RegisteredUrl::parse(url.as_str()).ok());
-    let mut groups: Vec<UrlGroup> = Vec::new();
-    for version in &accepted {
-        let Some(secret) = stored
-            .iter()
-            .find(|(v, _)| v == version)
-            .map(|(_, s)| s.clone())
-        else {
-            tracing::warn!(provider = %provider.id, version = version.get(), "accepted secret version missing from the vault");
+    // The accepted versions that have a secret and a URL, newest first, with that URL.
+    let mut usable: Vec<(usize, SecretCandidate<'_>)> = Vec::with_capacity(plan.accepted.len());
+    for (version, url) in &plan.accepted {
+        let Some(secret) = secret_of(&stored, *version) else {
+            tracing::warn!(provider = %plan.id, version = version.get(), "accepted secret version missing from the vault");
             continue;
         };
-        let url = provider
-            .live_registrations()
-            .find(|registration| registration.secret_version == *version)
-            .and_then(|registration| RegisteredUrl::parse(registration.url.as_str()).ok())
-            .or_else(|| default_url.clone());
-        let Some(url) = url else { continue };
-        match groups.iter_mut().find(|group| group.url == url) {
-            Some(group) => group.secrets.push((*version, secret)),
-            None => groups.push(UrlGroup {
-                url,
-                secrets: vec![(*version, secret)],
-            }),
+        if let Some(url) = url {
+            usable.push((*url, (*version, secret)));
         }
     }
-    let retired: Vec<(SecretVersion, WebhookSecret)> = stored
-        .into_iter()
-        .filter(|(version, _)| !accepted.contains(version))
+    let retired: Vec<SecretCandidate<'_>> = stored
+        .iter()
+        .filter(|(version, _)| {
+            !plan
+                .accepted
+                .iter()
+                .any(|(accepted, _)| accepted == version)
+        })
+        .map(|(version, secret)| (*version, secret))
         .collect();
-    let retired_refs: Vec<(SecretVersion, &WebhookSecret)> =
-        retired.iter().map(|(v, s)| (*v, s)).collect();
 
-    if groups.is_empty() {
-        // No accepted secret: verification still runs (for the code and the diagnosis) with
-        // none accepted, under the URL the provider would register.
-        let Some(url) = default_url else {
-            return Ok(Verdict::NoUrl);
-        };
-        groups.push(UrlGroup {
-            url,
-            secrets: Vec::new(),
-        });
+    // Each URL once, in the order its first version appears; with no usable secret,
+    // verification still runs (for the code and the diagnosis) under the provider's own URL.
+    let mut group_urls: Vec<usize> = Vec::with_capacity(1);
+    for (url, _) in &usable {
+        if !group_urls.contains(url) {
+            group_urls.push(*url);
+        }
+    }
+    if group_urls.is_empty() {
+        match plan.default_url {
+            Some(url) => group_urls.push(url),
+            None => return Ok(Verdict::NoUrl),
+        }
     }
 
     let mut first_rejection = None;
-    for group in &groups {
-        let accepted_refs: Vec<(SecretVersion, &WebhookSecret)> =
-            group.secrets.iter().map(|(v, s)| (*v, s)).collect();
+    let mut accepted: Vec<SecretCandidate<'_>> = Vec::with_capacity(usable.len());
+    for group_url in group_urls {
+        let Some(url) = plan.urls.get(group_url) else {
+            continue;
+        };
+        accepted.clear();
+        accepted.extend(
+            usable
+                .iter()
+                .filter(|(url, _)| *url == group_url)
+                .map(|(_, candidate)| *candidate),
+        );
         let verifier = Verifier {
-            url: &group.url,
-            accepted: &accepted_refs,
-            retired: &retired_refs,
+            url,
+            accepted: &accepted,
+            retired: &retired,
             tolerance,
         };
         match verifier.verify(request, now) {
             Ok(verified) => {
-                let registration_id = provider
-                    .live_registrations()
-                    .find(|registration| registration.secret_version == verified.secret_version)
-                    .map(|registration| registration.registration_id.clone());
+                let registration_id = plan.registration_of(verified.secret_version).cloned();
                 return Ok(Verdict::Authentic {
                     verified,
                     registration_id,
@@ -117,4 +105,14 @@ pub fn verify(
         }
     }
     Ok(first_rejection.map_or(Verdict::NoUrl, Verdict::Rejected))
+}
+
+fn secret_of(
+    stored: &[(SecretVersion, WebhookSecret)],
+    version: SecretVersion,
+) -> Option<&WebhookSecret> {
+    stored
+        .iter()
+        .find(|(stored, _)| *stored == version)
+        .map(|(_, secret)| secret)
 }

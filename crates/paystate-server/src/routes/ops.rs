@@ -6,7 +6,6 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::Extension;
 use axum::Json;
 use bytes::Bytes;
 use serde::Serialize;
@@ -22,9 +21,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_document))
 }
 
-/// The OpenAPI document of the whole application as JSON, built and serialized once from the
-/// route definitions, and handed to the handler as an extension (it is only complete after
-/// every route is merged).
+/// The OpenAPI document of the whole application as JSON, built from the route definitions
+/// and serialized once, on the first request for it.
 #[derive(Debug, Clone)]
 pub struct OpenApiDocument(Bytes);
 
@@ -46,10 +44,12 @@ impl OpenApiDocument {
 /// This API's OpenAPI 3 document, generated from the route definitions.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3 document", body = Object, content_type = "application/json")))]
-pub async fn openapi_document(
-    Extension(OpenApiDocument(json)): Extension<OpenApiDocument>,
-) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], json)
+pub async fn openapi_document(State(state): State<AppState>) -> impl IntoResponse {
+    let OpenApiDocument(json) = state
+        .shared()
+        .openapi
+        .get_or_init(|| OpenApiDocument::new(&crate::app::openapi()));
+    ([(header::CONTENT_TYPE, "application/json")], json.clone())
 }
 
 /// Liveness and readiness answers.

@@ -161,8 +161,8 @@ impl SecretVault {
                     provider: provider.to_string(),
                     reason: "storage key without a secret version",
                 })?;
-            let slot = webhook_slot(provider, version);
             let secret = self.opened.get_or_open(&key, &record, || {
+                let slot = webhook_slot(provider, version);
                 let plaintext = self.sealer.open(&slot, &record)?;
                 decode_webhook_secret(&slot, &plaintext)
             })?;

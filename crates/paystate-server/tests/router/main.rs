@@ -6,7 +6,7 @@ mod readiness;
 use paystate_projections::ProjectionsHandle;
 use paystate_server::ingestion::rejections::RejectionBudget;
 use paystate_server::secrets::{MasterKey, SecretVault};
-use paystate_server::{AdminToken, AppState, ServerConfig};
+use paystate_server::{AdminToken, AppParts, AppState, ServerConfig};
 use paystate_store::{EventStore, MemoryStore};
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ pub fn app(caught_up: bool) -> axum::Router {
     if caught_up {
         projections.mark_caught_up();
     }
-    let state = AppState {
+    let state = AppState::new(AppParts {
         store,
         config: Arc::new(config),
         projections,
@@ -37,6 +37,6 @@ pub fn app(caught_up: bool) -> axum::Router {
         webhook_apis,
         rejections: Arc::new(RejectionBudget::new(2)),
         metrics: paystate_server::metrics::install(),
-    };
+    });
     paystate_server::app::app(state)
 }

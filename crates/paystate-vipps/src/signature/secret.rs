@@ -1,7 +1,13 @@
 //! The webhook secret Vipps returns once, when a webhook is registered.
 
+use std::sync::{Arc, OnceLock};
+
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+/// HMAC-SHA256, the MAC Vipps signs deliveries with.
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// Domain-separation prefix for [`WebhookSecret::fingerprint`], so the fingerprint can never be
 /// confused with (or replayed as) any other SHA-256 the system computes over the secret.
@@ -16,23 +22,48 @@ const FINGERPRINT_HEX_LEN: usize = 16;
 /// Vipps's secret looks like base64 (88 characters) but it is used as-is: the HMAC key is the
 /// secret string's UTF-8 bytes. The value never appears in `Debug` output and the type has no
 /// `Display`; [`WebhookSecret::expose`] is the one deliberate way to read it.
+///
+/// Cloning is cheap (the secret is shared), and the HMAC keyed with it is prepared once per
+/// secret: a key longer than a SHA-256 block (Vipps's are) is itself hashed before use, which
+/// would otherwise be repeated for every delivery.
 #[derive(Clone)]
-pub struct WebhookSecret(String);
+pub struct WebhookSecret(Arc<Shared>);
+
+struct Shared {
+    text: String,
+    /// The MAC state after the key, cloned for each message.
+    keyed: OnceLock<HmacSha256>,
+}
 
 impl WebhookSecret {
     /// Wraps a secret exactly as Vipps returned it (no trimming, no decoding).
     pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
+        Self(Arc::new(Shared {
+            text: secret.into(),
+            keyed: OnceLock::new(),
+        }))
     }
 
     /// The secret string, for storing it encrypted or handing it to a signer.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.0.text
     }
 
     /// The HMAC key: the secret's UTF-8 bytes, never base64-decoded.
     pub(crate) fn hmac_key(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.0.text.as_bytes()
+    }
+
+    /// A MAC keyed with [`WebhookSecret::hmac_key`], ready for a message.
+    pub(crate) fn mac(&self) -> HmacSha256 {
+        self.0
+            .keyed
+            .get_or_init(|| {
+                #[allow(clippy::expect_used)]
+                HmacSha256::new_from_slice(self.hmac_key())
+                    .expect("HMAC accepts keys of any length")
+            })
+            .clone()
     }
 
     /// A short, non-reversible identifier of this secret (16 hex characters), for logs and
@@ -40,7 +71,7 @@ impl WebhookSecret {
     pub fn fingerprint(&self) -> String {
         let mut hasher = Sha256::new();
         hasher.update(FINGERPRINT_DOMAIN);
-        hasher.update(self.0.as_bytes());
+        hasher.update(self.0.text.as_bytes());
         let mut hex = hex::encode(hasher.finalize());
         hex.truncate(FINGERPRINT_HEX_LEN);
         hex
@@ -56,7 +87,7 @@ impl std::fmt::Debug for WebhookSecret {
 /// Equality in constant time, so comparing secrets leaks nothing through timing.
 impl PartialEq for WebhookSecret {
     fn eq(&self, other: &Self) -> bool {
-        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+        self.hmac_key().ct_eq(other.hmac_key()).into()
     }
 }
 
@@ -64,7 +95,7 @@ impl Eq for WebhookSecret {}
 
 impl From<String> for WebhookSecret {
     fn from(secret: String) -> Self {
-        Self(secret)
+        Self::new(secret)
     }
 }
 
@@ -72,7 +103,7 @@ impl From<String> for WebhookSecret {
 /// `Serialize`: a secret leaves the process only through [`WebhookSecret::expose`].
 impl<'de> serde::Deserialize<'de> for WebhookSecret {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self)
+        String::deserialize(deserializer).map(Self::new)
     }
 }
 

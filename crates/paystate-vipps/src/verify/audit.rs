@@ -6,8 +6,8 @@ use paystate_domain::events::{bounded_text, HeaderSummary, SignedHeaders};
 use subtle::ConstantTimeEq;
 
 use super::headers::HeaderLookup;
-use crate::signature::sign::hmac_sha256;
-use crate::signature::{content_sha256, string_to_sign, WebhookSecret};
+use crate::signature::sign::ToSign;
+use crate::signature::{content_sha256, WebhookSecret};
 
 /// How many characters of each header a rejection record keeps.
 const SUMMARY_CHARS: usize = 200;
@@ -27,17 +27,13 @@ pub fn reverify_stored(signed: &SignedHeaders, body: &[u8], secret: &WebhookSecr
     let Ok(sent) = BASE64.decode(&signed.signature) else {
         return false;
     };
-    let to_sign = string_to_sign(
-        &signed.path_and_query,
-        &signed.x_ms_date,
-        &signed.host,
-        &computed_hash,
-    );
-    bool::from(
-        hmac_sha256(secret.hmac_key(), &to_sign)
-            .as_slice()
-            .ct_eq(&sent),
-    )
+    let to_sign = ToSign {
+        path_and_query: &signed.path_and_query,
+        x_ms_date: &signed.x_ms_date,
+        host: &signed.host,
+        content_sha256: &computed_hash,
+    };
+    bool::from(to_sign.mac_with(secret.mac()).as_slice().ct_eq(&sent))
 }
 
 /// The headers of a delivery that help troubleshoot a rejection, each bounded and with control

@@ -24,9 +24,9 @@ pub enum MalformedAuthorization {
 }
 
 /// A well-formed authorization value: the signature as sent and as bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParsedAuthorization {
-    pub signature_text: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ParsedAuthorization<'a> {
+    pub signature_text: &'a str,
     pub signature: [u8; 32],
 }
 
@@ -35,7 +35,7 @@ pub(crate) struct ParsedAuthorization {
 /// a different list would mean a different string to sign.
 pub(crate) fn parse_authorization(
     value: &[u8],
-) -> Result<ParsedAuthorization, MalformedAuthorization> {
+) -> Result<ParsedAuthorization<'_>, MalformedAuthorization> {
     let text = std::str::from_utf8(value)
         .map_err(|_| MalformedAuthorization::NotText)?
         .trim();
@@ -65,13 +65,17 @@ pub(crate) fn parse_authorization(
     let signature_text = signature
         .filter(|s| !s.is_empty())
         .ok_or(MalformedAuthorization::MissingSignature)?;
+    // Room for any base64 text that could decode to 32 bytes; longer text cannot be a
+    // signature and fails to decode into it.
+    let mut decoded = [0u8; 36];
     let signature = BASE64
-        .decode(signature_text)
+        .decode_slice(signature_text, &mut decoded)
         .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .filter(|length| *length == 32)
+        .and_then(|_| decoded.first_chunk::<32>().copied())
         .ok_or(MalformedAuthorization::BadSignatureEncoding)?;
     Ok(ParsedAuthorization {
-        signature_text: signature_text.to_owned(),
+        signature_text,
         signature,
     })
 }
@@ -83,7 +87,7 @@ mod tests {
     const SIG: &str = "S7HJs6Kc6w1qPwUmmY66WWQL1YCcLo2DbXoR0VvN/Vk=";
 
     fn check(value: &str) -> Result<String, MalformedAuthorization> {
-        parse_authorization(value.as_bytes()).map(|parsed| parsed.signature_text)
+        parse_authorization(value.as_bytes()).map(|parsed| parsed.signature_text.to_owned())
     }
 
     #[test]
@@ -108,11 +112,9 @@ mod tests {
 
     #[test]
     fn decodes_the_signature_bytes() {
-        let parsed = parse_authorization(
-            format!("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={SIG}")
-                .as_bytes(),
-        )
-        .unwrap();
+        let value =
+            format!("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={SIG}");
+        let parsed = parse_authorization(value.as_bytes()).unwrap();
         assert_eq!(BASE64.encode(parsed.signature), SIG);
     }
 
@@ -150,5 +152,15 @@ mod tests {
             check("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=AAAA"),
             Err(BadSignatureEncoding)
         );
+        // Base64 of 33 and of 64 bytes: valid encodings, not of an HMAC-SHA256.
+        for length in [33, 64] {
+            let long = BASE64.encode(vec![7u8; length]);
+            assert_eq!(
+                check(&format!(
+                    "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={long}"
+                )),
+                Err(BadSignatureEncoding)
+            );
+        }
     }
 }

@@ -22,7 +22,6 @@ pub mod authorization;
 pub mod headers;
 pub mod rejection;
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -32,9 +31,11 @@ use paystate_domain::{RegistrationId, SecretVersion};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::signature::sign::hmac_sha256;
-use crate::signature::{content_sha256, string_to_sign, RegisteredUrl, WebhookSecret};
+use crate::signature::secret::HmacSha256;
+use crate::signature::sign::ToSign;
+use crate::signature::{content_sha256, RegisteredUrl, WebhookSecret};
 use authorization::{parse_authorization, ParsedAuthorization};
+use hmac::Mac;
 
 pub use audit::{header_summary, reverify_stored};
 pub use authorization::MalformedAuthorization;
@@ -113,9 +114,16 @@ pub struct Verifier<'a> {
 
 /// The signature headers of a request, read but not yet checked.
 struct Presented<'r> {
-    signatures: Vec<(AuthorizationHeader, ParsedAuthorization)>,
+    /// The distinct well-formed signatures, in header order (at most one per header).
+    signatures: [Option<(AuthorizationHeader, ParsedAuthorization<'r>)>; 2],
     date: &'r str,
     content_hash: &'r [u8],
+}
+
+impl<'r> Presented<'r> {
+    fn signatures(&self) -> impl Iterator<Item = &(AuthorizationHeader, ParsedAuthorization<'r>)> {
+        self.signatures.iter().flatten()
+    }
 }
 
 /// How a secret becomes an HMAC key: as Vipps does, or as the classic bug does.
@@ -126,10 +134,14 @@ enum KeyForm {
 }
 
 impl KeyForm {
-    fn key(self, secret: &WebhookSecret) -> Option<Cow<'_, [u8]>> {
+    /// A MAC keyed with `secret` in this form.
+    fn mac(self, secret: &WebhookSecret) -> Option<HmacSha256> {
         match self {
-            KeyForm::Utf8 => Some(Cow::Borrowed(secret.hmac_key())),
-            KeyForm::Base64Decoded => BASE64.decode(secret.hmac_key()).ok().map(Cow::Owned),
+            KeyForm::Utf8 => Some(secret.mac()),
+            KeyForm::Base64Decoded => {
+                let key = BASE64.decode(secret.hmac_key()).ok()?;
+                HmacSha256::new_from_slice(&key).ok()
+            }
         }
     }
 }
@@ -156,7 +168,12 @@ impl Verifier<'_> {
                 std::str::from_utf8(presented.content_hash)
                     .ok()
                     .and_then(|sent_hash| {
-                        let to_sign = string_to_sign(path, presented.date, host, sent_hash);
+                        let to_sign = ToSign {
+                            path_and_query: path,
+                            x_ms_date: presented.date,
+                            host,
+                            content_sha256: sent_hash,
+                        };
                         self.signer(self.accepted, &to_sign, &presented, KeyForm::Utf8)
                     });
             return Err(Rejection::new(RejectionKind::ContentHashMismatch {
@@ -167,7 +184,12 @@ impl Verifier<'_> {
             })));
         }
 
-        let to_sign = string_to_sign(path, presented.date, host, &computed_hash);
+        let to_sign = ToSign {
+            path_and_query: path,
+            x_ms_date: presented.date,
+            host,
+            content_sha256: &computed_hash,
+        };
         let skew_seconds = (date - now).whole_seconds();
         let matched = self.signer(self.accepted, &to_sign, &presented, KeyForm::Utf8);
 
@@ -190,7 +212,7 @@ impl Verifier<'_> {
             })
             .with_diagnosis(diagnosis));
         };
-        let Some((authorization_header, signature)) = presented.signatures.get(signature_index)
+        let Some((authorization_header, signature)) = presented.signatures().nth(signature_index)
         else {
             // `signer` only returns indexes into `presented.signatures`.
             return Err(Rejection::new(RejectionKind::SignatureMismatch {
@@ -211,7 +233,7 @@ impl Verifier<'_> {
                 host: host.to_owned(),
                 path_and_query: path.to_owned(),
                 authorization_header: *authorization_header,
-                signature: signature.signature_text.clone(),
+                signature: signature.signature_text.to_owned(),
             },
         })
     }
@@ -221,16 +243,14 @@ impl Verifier<'_> {
     fn signer(
         &self,
         secrets: &[SecretCandidate<'_>],
-        to_sign: &str,
+        to_sign: &ToSign<'_>,
         presented: &Presented<'_>,
         form: KeyForm,
     ) -> Option<(SecretVersion, usize)> {
         secrets.iter().find_map(|(version, secret)| {
-            let key = form.key(secret)?;
-            let mac = hmac_sha256(&key, to_sign);
+            let mac = to_sign.mac_with(form.mac(secret)?);
             presented
-                .signatures
-                .iter()
+                .signatures()
                 .position(|(_, sent)| bool::from(mac.ct_eq(&sent.signature)))
                 .map(|index| (*version, index))
         })
@@ -248,7 +268,12 @@ impl Verifier<'_> {
         let all: Vec<SecretCandidate<'_>> =
             self.accepted.iter().chain(self.retired).copied().collect();
 
-        let registered = string_to_sign(path, presented.date, host, content_hash);
+        let registered = ToSign {
+            path_and_query: path,
+            x_ms_date: presented.date,
+            host,
+            content_sha256: content_hash,
+        };
         if let Some((secret_version, _)) =
             self.signer(self.retired, &registered, presented, KeyForm::Utf8)
         {
@@ -256,7 +281,10 @@ impl Verifier<'_> {
         }
         if let Some(request_host) = request.arrival_host() {
             if !request_host.is_empty() && request_host != host {
-                let to_sign = string_to_sign(path, presented.date, request_host, content_hash);
+                let to_sign = ToSign {
+                    host: request_host,
+                    ..registered
+                };
                 if let Some((secret_version, _)) =
                     self.signer(&all, &to_sign, presented, KeyForm::Utf8)
                 {
@@ -268,7 +296,10 @@ impl Verifier<'_> {
             }
         }
         if let Some(target) = request.request_target.filter(|target| *target != path) {
-            let to_sign = string_to_sign(target, presented.date, host, content_hash);
+            let to_sign = ToSign {
+                path_and_query: target,
+                ..registered
+            };
             if let Some((secret_version, _)) = self.signer(&all, &to_sign, presented, KeyForm::Utf8)
             {
                 return Some(Diagnosis::PathRewritten {
@@ -292,11 +323,9 @@ fn read_presented<'r>(request: &DeliveryRequest<'r>) -> Result<Presented<'r>, Re
             AuthorizationHeader::XVippsAuthorization,
         ),
     ];
-    let raw_authorizations: Vec<(AuthorizationHeader, &[u8])> = AUTHORIZATION_HEADERS
-        .iter()
-        .filter_map(|(name, which)| request.headers.header(name).map(|value| (*which, value)))
-        .collect();
-    if raw_authorizations.is_empty() {
+    let raw_authorizations = AUTHORIZATION_HEADERS
+        .map(|(name, which)| request.headers.header(name).map(|value| (which, value)));
+    if raw_authorizations.iter().all(Option::is_none) {
         return Err(Rejection::new(RejectionKind::MissingAuthorization));
     }
     let date = match request.text("x-ms-date") {
@@ -308,13 +337,24 @@ fn read_presented<'r>(request: &DeliveryRequest<'r>) -> Result<Presented<'r>, Re
         return Err(Rejection::new(RejectionKind::MissingContentHash));
     };
 
-    let mut signatures: Vec<(AuthorizationHeader, ParsedAuthorization)> = Vec::with_capacity(2);
+    let mut signatures = [None, None];
+    let mut stored = 0;
     let mut first_error = None;
-    for (which, value) in raw_authorizations {
+    let mut previous: Option<&[u8]> = None;
+    for (which, value) in raw_authorizations.into_iter().flatten() {
+        // Both headers normally carry the same value: read it once.
+        if previous == Some(value) {
+            continue;
+        }
+        previous = Some(value);
         match parse_authorization(value) {
-            // Both headers normally carry the same value: try it once.
-            Ok(parsed) if signatures.iter().any(|(_, seen)| *seen == parsed) => {}
-            Ok(parsed) => signatures.push((which, parsed)),
+            Ok(parsed) if signatures.iter().flatten().any(|(_, seen)| *seen == parsed) => {}
+            Ok(parsed) => {
+                if let Some(slot) = signatures.get_mut(stored) {
+                    *slot = Some((which, parsed));
+                    stored += 1;
+                }
+            }
             Err(reason) => {
                 first_error.get_or_insert(RejectionKind::MalformedAuthorization {
                     header: which,
@@ -323,7 +363,7 @@ fn read_presented<'r>(request: &DeliveryRequest<'r>) -> Result<Presented<'r>, Re
             }
         }
     }
-    if signatures.is_empty() {
+    if stored == 0 {
         return Err(Rejection::new(
             first_error.unwrap_or(RejectionKind::MissingAuthorization),
         ));

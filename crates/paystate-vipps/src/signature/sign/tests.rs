@@ -179,3 +179,30 @@ fn imf_fixdate_formats_like_vipps() {
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_736_847_005);
     assert_eq!(imf_fixdate(time), QUERY.date);
 }
+
+#[test]
+fn the_mac_of_the_pieces_is_the_mac_of_the_string() {
+    let secret = WebhookSecret::new(QUERY.secret);
+    let to_sign = ToSign {
+        path_and_query: "/hooks/vipps/v1?tenant=acme-42",
+        x_ms_date: QUERY.date,
+        host: "pay.example.no",
+        content_sha256: QUERY.content_sha256,
+    };
+    let joined = string_to_sign(
+        to_sign.path_and_query,
+        to_sign.x_ms_date,
+        to_sign.host,
+        to_sign.content_sha256,
+    );
+    assert_eq!(
+        to_sign.mac_with(secret.mac()),
+        hmac_sha256(secret.hmac_key(), &joined)
+    );
+    assert_eq!(
+        BASE64.encode(to_sign.mac_with(secret.mac())),
+        QUERY.signature
+    );
+    // The keyed state is reused, not consumed: a second message gets a fresh MAC.
+    assert_eq!(signature(&secret, &joined), QUERY.signature);
+}
