@@ -22,7 +22,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 /// Why a stored payment could not be read.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum CodecError {
+pub enum CodecError {
     #[error("not a stored payment: {0}")]
     Format(#[from] postcard::Error),
     #[error("an ingest anomaly is not readable: {0}")]

@@ -12,6 +12,9 @@
 //!   one prefix at a time, so it never holds more than a 256th of the stored payments beside
 //!   the ones it keeps.
 //!
+//! [`stored_payment_key`] and [`PersistedPayment`] read and write one stored payment, for tools
+//! that inspect or repair the persisted state.
+//!
 //! Only what changed since the last commit is written; state and checkpoint go in one atomic
 //! commit, so after a crash the stored state is exactly the state as of its checkpoint. After
 //! a commit, the payments it wrote are kept in memory in the form it wrote, unless they have
@@ -23,7 +26,7 @@ use crate::payments::{Body, Slot};
 use crate::views::{Dirty, Projections, Skipped};
 use paystate_domain::payment::{PaymentProjection, PaymentState};
 use paystate_domain::provider::Provider;
-use paystate_domain::ProviderId;
+use paystate_domain::{ProviderId, Reference};
 use paystate_store::{EventStore, KvOp, Position};
 
 /// The name of the projection state in the store.
@@ -133,6 +136,46 @@ fn bucket_prefix(bucket: u16) -> String {
 fn payment_key(provider: &ProviderId, reference: &str) -> String {
     let prefix = bucket_prefix(bucket(provider.as_str(), reference));
     format!("{prefix}{provider}/{reference}")
+}
+
+/// The key a payment is persisted under (for tools that inspect or repair the persisted
+/// state; the server needs none of this).
+pub fn stored_payment_key(provider: &ProviderId, reference: &Reference) -> Vec<u8> {
+    payment_key(provider, reference.as_str()).into_bytes()
+}
+
+/// A payment as persisted under [`stored_payment_key`]: its fold and what the listing keeps
+/// beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistedPayment {
+    pub projection: PaymentProjection,
+    /// The position of the first event about it: the listing order.
+    pub first_position: u64,
+    /// The state it is listed under.
+    pub state: PaymentState,
+}
+
+/// Why a persisted payment could not be read.
+pub use crate::codec::CodecError as PersistedPaymentError;
+
+impl PersistedPayment {
+    /// Reads the value stored for a payment of `provider`.
+    pub fn decode(
+        provider: &ProviderId,
+        bytes: &[u8],
+    ) -> Result<PersistedPayment, PersistedPaymentError> {
+        let stored = codec::decode(provider, bytes)?;
+        Ok(PersistedPayment {
+            projection: stored.projection,
+            first_position: stored.first_position,
+            state: stored.state,
+        })
+    }
+
+    /// The value to store.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(&self.projection, self.first_position, self.state)
+    }
 }
 
 impl PendingCommit {

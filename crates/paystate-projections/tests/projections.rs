@@ -593,3 +593,36 @@ async fn a_long_catch_up_keeps_payments_compact_and_equal() {
         Some(PaymentState::Authorized)
     );
 }
+
+#[tokio::test]
+async fn a_persisted_payment_can_be_read_and_rewritten_by_its_key() {
+    let store = MemoryStore::new();
+    story(&store).await;
+    let live = ProjectionsHandle::open(&store).unwrap();
+    paystate_projections::catch_up(&live, &store).unwrap();
+    let checkpoint = live.commit(&store).unwrap();
+    let reference = Reference::parse("order-0001").unwrap();
+    let key = persist::stored_payment_key(&provider_id(), &reference);
+    let bytes = store
+        .projection_get(persist::PROJECTION_NAME, &key)
+        .unwrap()
+        .expect("persisted under its key");
+    let mut payment = persist::PersistedPayment::decode(&provider_id(), &bytes).unwrap();
+    assert_eq!(payment.state, PaymentState::Authorized);
+    payment.first_position = 9999;
+    store
+        .commit_projection(
+            persist::PROJECTION_NAME,
+            checkpoint,
+            vec![KvOp::Put {
+                key,
+                value: payment.encode(),
+            }],
+        )
+        .unwrap();
+    let tampered = persist::load(&store).unwrap().expect("loadable");
+    assert_eq!(
+        tampered.differences(&rebuild(&store).unwrap()),
+        ["payment vipps-test/order-0001 differs"]
+    );
+}
