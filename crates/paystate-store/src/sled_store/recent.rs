@@ -22,7 +22,16 @@ pub(crate) const RECENT_BYTES: usize = 8 * 1024 * 1024;
 pub(crate) struct RecentEvents {
     /// Whole batches in log order, each with contiguous positions, together contiguous. A
     /// batch is shared so a reader copies only the events it returns, outside the lock.
-    batches: Mutex<VecDeque<Arc<Vec<Envelope>>>>,
+    batches: Mutex<Held>,
+}
+
+/// The batches and running totals of what they hold, so a push costs the same however many
+/// events are kept.
+#[derive(Debug, Default)]
+struct Held {
+    batches: VecDeque<(Arc<Vec<Envelope>>, usize)>,
+    events: usize,
+    bytes: usize,
 }
 
 fn payload_bytes(batch: &[Envelope]) -> usize {
@@ -35,38 +44,45 @@ impl RecentEvents {
         let Some(first) = batch.first().map(|envelope| envelope.position) else {
             return;
         };
-        let Ok(mut batches) = self.batches.lock() else {
+        let Ok(mut held) = self.batches.lock() else {
             return;
         };
-        let follows = batches
+        let follows = held
+            .batches
             .back()
-            .and_then(|last| last.last())
+            .and_then(|(last, _)| last.last())
             .is_none_or(|last| last.position.next() == first);
         if !follows {
-            batches.clear();
+            *held = Held::default();
         }
-        batches.push_back(Arc::new(batch));
-        let mut events: usize = batches.iter().map(|batch| batch.len()).sum();
-        let mut bytes: usize = batches.iter().map(|batch| payload_bytes(batch)).sum();
-        while events > RECENT_EVENTS || bytes > RECENT_BYTES {
-            let Some(oldest) = batches.pop_front() else {
+        let bytes = payload_bytes(&batch);
+        held.events += batch.len();
+        held.bytes += bytes;
+        held.batches.push_back((Arc::new(batch), bytes));
+        while held.events > RECENT_EVENTS || held.bytes > RECENT_BYTES {
+            let Some((oldest, bytes)) = held.batches.pop_front() else {
                 break;
             };
-            events -= oldest.len();
-            bytes -= payload_bytes(&oldest);
+            held.events -= oldest.len();
+            held.bytes -= bytes;
         }
     }
 
     /// The batches holding positions after `after`, if the first of them, `after + 1`, is
     /// still here; `None` sends the reader to sled.
     pub fn from(&self, after: Position) -> Option<Vec<Arc<Vec<Envelope>>>> {
-        let batches = self.batches.lock().ok()?;
+        let held = self.batches.lock().ok()?;
         let wanted = after.next();
-        let start = batches.iter().position(|batch| {
+        let start = held.batches.iter().position(|(batch, _)| {
             batch.last().is_some_and(|last| last.position >= wanted)
                 && batch.first().is_some_and(|first| first.position <= wanted)
         })?;
-        Some(batches.range(start..).cloned().collect())
+        Some(
+            held.batches
+                .range(start..)
+                .map(|(batch, _)| batch.clone())
+                .collect(),
+        )
     }
 }
 
