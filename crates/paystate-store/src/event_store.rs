@@ -146,39 +146,78 @@ pub enum SubscriptionItem {
 }
 
 /// A catch-up subscription: reads the log from a position in pages, then follows it live.
+///
+/// A filtered subscription ([`Subscription::filtered`]) looks at every event borrowed from the
+/// store and copies only those its filter wants, so a reader interested in a few streams does
+/// not pay for the rest of the log.
 #[derive(Debug)]
 pub struct Subscription {
     store: Arc<dyn EventStore>,
+    /// The last event delivered or passed over by the filter.
     after: Position,
+    /// The last event read from the store: everything in `buffer` is at or before it.
+    scanned: Position,
     buffer: VecDeque<Envelope>,
     head: watch::Receiver<Position>,
     caught_up_sent: bool,
     page: usize,
+    wanted: fn(&EnvelopeRef<'_>) -> bool,
 }
 
 impl Subscription {
     /// Subscribes to every event after `after`.
     pub fn new(store: Arc<dyn EventStore>, after: Position) -> Subscription {
+        Subscription::filtered(store, after, |_| true)
+    }
+
+    /// Subscribes to the events after `after` for which `wanted` holds; the others are passed
+    /// over without being copied.
+    pub fn filtered(
+        store: Arc<dyn EventStore>,
+        after: Position,
+        wanted: fn(&EnvelopeRef<'_>) -> bool,
+    ) -> Subscription {
         let head = store.watch_head();
         Subscription {
             store,
             after,
+            scanned: after,
             buffer: VecDeque::new(),
             head,
             caught_up_sent: false,
             page: 1024,
+            wanted,
         }
+    }
+
+    /// The last position this subscription has delivered or passed over.
+    pub fn position(&self) -> Position {
+        self.after
     }
 
     /// The next event, or the one-time caught-up marker. Waits while there is nothing new.
     pub async fn next(&mut self) -> Result<SubscriptionItem, StoreError> {
         loop {
             if let Some(envelope) = self.buffer.pop_front() {
-                self.after = envelope.position;
+                self.after = if self.buffer.is_empty() {
+                    self.scanned
+                } else {
+                    envelope.position
+                };
                 return Ok(SubscriptionItem::Event(envelope));
             }
-            let page = self.store.read_all(self.after, self.page)?;
-            if !page.is_empty() {
+            self.after = self.scanned;
+            let wanted = self.wanted;
+            let mut page = Vec::new();
+            let last = self
+                .store
+                .scan_all(self.scanned, self.page, &mut |envelope| {
+                    if wanted(&envelope) {
+                        page.push(envelope.into_envelope());
+                    }
+                })?;
+            if last > self.scanned {
+                self.scanned = last;
                 self.buffer.extend(page);
                 continue;
             }

@@ -504,6 +504,14 @@ async fn check_scan_all_visits_what_read_all_reads<B: Backend>() {
     }
     assert_eq!(scan(&*store, Position(5), 3).0, everything[5..8].to_vec());
 
+    // Once reopened, nothing is held in memory: the scan decodes the stored records and must
+    // visit exactly the same.
+    drop(store);
+    let backend = backend.reopen().await;
+    let store = backend.store();
+    assert_eq!(scan(&*store, Position::START, usize::MAX).0, everything);
+    assert_eq!(scan(&*store, Position(5), 3).0, everything[5..8].to_vec());
+
     // A payload no upcaster can read stops the scan with an error naming its position; what
     // was visited before it is a prefix of the log.
     store
@@ -571,6 +579,63 @@ async fn check_subscription_catches_up_then_goes_live<B: Backend>() {
         }
         other => panic!("expected the live event, got {other:?}"),
     }
+    live.await.unwrap();
+}
+
+async fn check_filtered_subscription_passes_over_unwanted_events<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    // Positions 1..=6 alternate between stream "a" and stream "b".
+    for index in 0..6 {
+        let name = if index % 2 == 0 { "a" } else { "b" };
+        store
+            .append(
+                &stream(name),
+                ExpectedVersion::Any,
+                vec![event(&format!("{name}{index}"))],
+            )
+            .await
+            .unwrap();
+    }
+    let mut subscription = Subscription::filtered(store.clone(), Position::START, |envelope| {
+        envelope.stream == "b"
+    });
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        match next_item(&mut subscription).await {
+            SubscriptionItem::Event(envelope) => {
+                assert_eq!(envelope.stream.as_str(), "b");
+                seen.push(envelope.position.0);
+            }
+            other => panic!("expected an event of stream b, got {other:?}"),
+        }
+    }
+    assert_eq!(seen, vec![2, 4, 6]);
+    assert_eq!(
+        next_item(&mut subscription).await,
+        SubscriptionItem::CaughtUp(Position(6))
+    );
+
+    // Live: an unwanted event is passed over (the position still moves), a wanted one arrives.
+    store
+        .append(&stream("a"), ExpectedVersion::Any, vec![event("a-live")])
+        .await
+        .unwrap();
+    let writer = store.clone();
+    let live = tokio::spawn(async move {
+        writer
+            .append(&stream("b"), ExpectedVersion::Any, vec![event("b-live")])
+            .await
+            .unwrap()
+    });
+    match next_item(&mut subscription).await {
+        SubscriptionItem::Event(envelope) => {
+            assert_eq!(envelope.position, Position(8));
+            assert_eq!(envelope.payload, b"b-live");
+        }
+        other => panic!("expected the live event of stream b, got {other:?}"),
+    }
+    assert_eq!(subscription.position(), Position(8));
     live.await.unwrap();
 }
 
@@ -1064,6 +1129,7 @@ conformance!(
     check_paging,
     check_scan_all_visits_what_read_all_reads,
     check_subscription_catches_up_then_goes_live,
+    check_filtered_subscription_passes_over_unwanted_events,
     check_verify_names_a_damaged_record,
     check_upcasting_on_read_keeps_stored_bytes,
     check_import_keeps_hashes_and_refuses_a_broken_chain,

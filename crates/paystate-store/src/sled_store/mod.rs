@@ -385,6 +385,20 @@ impl EventStore for SledStore {
         if after >= head || limit == 0 {
             return Ok(last);
         }
+        if let Some(batches) = self.shared.recent.from(after) {
+            // Right behind the head (a live follower): the events are still in memory.
+            let recent = batches
+                .iter()
+                .flat_map(|batch| batch.iter())
+                .skip_while(|envelope| envelope.position <= after)
+                .take_while(|envelope| envelope.position <= head)
+                .take(limit);
+            for envelope in recent {
+                visit(self.options.upcasters.upcast_ref(envelope.as_borrowed())?);
+                last = envelope.position;
+            }
+            return Ok(last);
+        }
         let mut visited = 0usize;
         // Each record is decoded straight from the chunk sled hands out (a shared buffer),
         // so a scan allocates only for payloads an upcaster rewrites.
