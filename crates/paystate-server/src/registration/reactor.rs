@@ -6,7 +6,7 @@ use crate::providers::stream;
 use crate::shutdown::StopSignal;
 use paystate_domain::provider::{decide, ProviderCommand};
 use paystate_domain::{HttpUrl, ProviderId};
-use paystate_store::{Envelope, EventStore, Position, Subscription, SubscriptionItem};
+use paystate_store::{Envelope, EnvelopeRef, EventStore, Position, Subscription, SubscriptionItem};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,10 @@ const IGNORED_TYPES: &[&str] = &[
 
 /// How long to wait before following the log again after the store failed.
 const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// How often the reactor's lag is reported while it waits: it only wakes for provider events,
+/// which are rare next to webhooks.
+const LAG_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The reactor: owns the follow loop. Build with [`RegistrationReactor::new`], run with
 /// [`RegistrationReactor::run`] under the server's task set.
@@ -103,12 +107,13 @@ impl RegistrationReactor {
     /// come. A step in progress is finished before stopping.
     pub async fn run(mut self, mut stop: StopSignal) {
         let mut seen = self.start_after;
-        let mut subscription = Subscription::new(self.store().clone(), seen);
+        let mut subscription = self.subscribe(seen);
         let mut providers: BTreeSet<ProviderId> = std::mem::take(&mut self.known);
         let mut agenda = Agenda::default();
         let mut caught_up = false;
         let interval = self.converger.options.reconcile_interval;
         let mut next_reconcile = tokio::time::Instant::now() + interval;
+        let mut lag_report = tokio::time::interval(LAG_REPORT_INTERVAL);
 
         loop {
             if caught_up {
@@ -128,7 +133,7 @@ impl RegistrationReactor {
                 () = stop.stopped() => return,
                 item = subscription.next() => match item {
                     Ok(SubscriptionItem::Event(envelope)) => {
-                        seen = envelope.position;
+                        seen = subscription.position();
                         if let Some((id, reconcile)) = wants_step(&envelope) {
                             providers.insert(id.clone());
                             agenda.mark(id, reconcile);
@@ -151,9 +156,10 @@ impl RegistrationReactor {
                             () = stop.stopped() => return,
                             () = tokio::time::sleep(STORE_RETRY) => {}
                         }
-                        subscription = Subscription::new(self.store().clone(), seen);
+                        subscription = self.subscribe(seen);
                     }
                 },
+                _ = lag_report.tick() => self.report_lag(subscription.position()),
                 () = sleep_or_forever(wake_in) => agenda.promote_due(OffsetDateTime::now_utc()),
                 () = tokio::time::sleep_until(next_reconcile) => {
                     next_reconcile = tokio::time::Instant::now() + interval;
@@ -212,6 +218,12 @@ impl RegistrationReactor {
         }
     }
 
+    /// Follows the log after `after`, copying only the events of provider streams that can call
+    /// for a step: the webhooks in between are passed over where they lie.
+    fn subscribe(&self, after: Position) -> Subscription {
+        Subscription::filtered(self.store().clone(), after, may_want_step)
+    }
+
     fn report_lag(&self, seen: Position) {
         if let Ok(head) = self.store().head() {
             let lag = head.0.saturating_sub(seen.0);
@@ -219,6 +231,11 @@ impl RegistrationReactor {
                 .set(lag as f64);
         }
     }
+}
+
+/// Whether an event, still borrowed from the store, can call for a step ([`wants_step`] decides).
+fn may_want_step(envelope: &EnvelopeRef<'_>) -> bool {
+    envelope.stream.starts_with("provider-") && !IGNORED_TYPES.contains(&envelope.event_type)
 }
 
 /// The provider an event concerns, if it calls for a step, and whether the step should also
