@@ -2,6 +2,7 @@
 
 use crate::config::ServerConfig;
 use crate::ingestion::plan::VerificationPlans;
+use crate::ingestion::record::AppendMetrics;
 use crate::ingestion::rejections::RejectionBudget;
 use crate::routes::ops::OpenApiDocument;
 use crate::secrets::SecretVault;
@@ -43,15 +44,19 @@ pub(crate) struct Shared {
     pub(crate) plans: VerificationPlans,
     /// `/openapi.json`, serialized on first request.
     pub(crate) openapi: OnceLock<OpenApiDocument>,
+    /// The histograms of ingestion's appends.
+    pub(crate) append_metrics: AppendMetrics,
 }
 
 impl AppState {
-    /// The state of a server with these parts.
+    /// The state of a server with these parts. Its metric handles come from the recorder
+    /// behind `parts.metrics`, so that one is installed by now.
     pub fn new(parts: AppParts) -> AppState {
         AppState(Arc::new(Shared {
             parts,
             plans: VerificationPlans::default(),
             openapi: OnceLock::new(),
+            append_metrics: AppendMetrics::register(),
         }))
     }
 

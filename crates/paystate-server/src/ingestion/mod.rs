@@ -162,6 +162,7 @@ pub async fn receive_vipps_webhook(
     let parsed = record::parse(&plan.id, &plan.msn, &body);
     let outcome = record::record(
         state.store.as_ref(),
+        &state.shared().append_metrics,
         &plan.id,
         receipt,
         parsed,

@@ -76,10 +76,28 @@ fn new_event(event: DomainEvent, correlation: Uuid) -> NewEvent {
     .with_correlation(correlation)
 }
 
+/// The histograms every append records, registered once rather than looked up per delivery.
+#[derive(Debug, Clone)]
+pub struct AppendMetrics {
+    seconds: metrics::Histogram,
+    batch_events: metrics::Histogram,
+}
+
+impl AppendMetrics {
+    /// The handles from the process-wide recorder (install it first: [`crate::metrics::install`]).
+    pub fn register() -> Self {
+        AppendMetrics {
+            seconds: metrics::histogram!(crate::metrics::APPEND_SECONDS),
+            batch_events: metrics::histogram!(crate::metrics::APPEND_BATCH_EVENTS),
+        }
+    }
+}
+
 /// Appends and measures; every store error becomes `503 unavailable` or `500 internal`,
 /// never a 2xx.
 async fn append(
     store: &dyn EventStore,
+    metrics: &AppendMetrics,
     stream: &str,
     events: Vec<NewEvent>,
 ) -> Result<AppendOutcome, ApiError> {
@@ -88,8 +106,8 @@ async fn append(
     let outcome = store
         .append(&StreamId::new(stream), ExpectedVersion::Any, events)
         .await;
-    metrics::histogram!(crate::metrics::APPEND_SECONDS).record(started.elapsed().as_secs_f64());
-    metrics::histogram!(crate::metrics::APPEND_BATCH_EVENTS).record(count as f64);
+    metrics.seconds.record(started.elapsed().as_secs_f64());
+    metrics.batch_events.record(count as f64);
     Ok(outcome?)
 }
 
@@ -97,6 +115,7 @@ async fn append(
 /// durable append. A fact already recorded gives a `webhook_duplicate` fact instead.
 pub async fn record(
     store: &dyn EventStore,
+    metrics: &AppendMetrics,
     provider: &ProviderId,
     receipt: WebhookReceived,
     parsed: Parsed,
@@ -119,7 +138,7 @@ pub async fn record(
             );
             let anomaly = fact.anomaly.is_some();
             let fact = new_event(DomainEvent::from(*fact), correlation).with_dedupe_key(key);
-            match append(store, &stream, vec![received, fact]).await? {
+            match append(store, metrics, &stream, vec![received, fact]).await? {
                 AppendOutcome::Appended { last, .. } => Ok(Recorded::Accepted {
                     position: last,
                     anomaly,
@@ -134,7 +153,13 @@ pub async fn record(
                         secret_version,
                         received_at,
                     });
-                    append(store, &stream, vec![new_event(duplicate, correlation)]).await?;
+                    append(
+                        store,
+                        metrics,
+                        &stream,
+                        vec![new_event(duplicate, correlation)],
+                    )
+                    .await?;
                     Ok(Recorded::Duplicate { original_position })
                 }
             }
@@ -159,7 +184,7 @@ pub async fn record(
                 received_at,
             });
             let record = new_event(record, correlation).with_dedupe_key(key);
-            match append(store, &stream, vec![received, record]).await? {
+            match append(store, metrics, &stream, vec![received, record]).await? {
                 AppendOutcome::Appended { last, .. } => Ok(Recorded::Accepted {
                     position: last,
                     anomaly: true,
