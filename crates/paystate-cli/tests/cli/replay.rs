@@ -1,4 +1,6 @@
 use super::*;
+use paystate_domain::{ProviderId, Reference};
+use paystate_projections::persist::{stored_payment_key, PersistedPayment};
 
 #[test]
 fn rebuilds_the_projections_and_then_verifies_them_equal() {
@@ -27,8 +29,13 @@ fn verify_names_the_first_difference_with_the_persisted_projections() {
     run(&["replay", "--data", &data.arg()]).expect_code(0);
     // Persisted state that no fold of this log produces: a payment listed at another
     // position (not visible in its view) and a provider counting deliveries never received.
-    tamper_persisted(&data, "payment/vipps-test/acme-order-1001", |entry| {
-        entry["first_position"] = serde_json::json!(9999);
+    let provider = ProviderId::parse("vipps-test").unwrap();
+    let reference = Reference::parse("acme-order-1001").unwrap();
+    let key = stored_payment_key(&provider, &reference);
+    tamper_persisted(&data, key, |stored| {
+        let mut payment = PersistedPayment::decode(&provider, &stored).unwrap();
+        payment.first_position = 9999;
+        payment.encode()
     });
     let verify = run(&["replay", "--verify", "--data", &data.arg()]).expect_code(1);
     assert!(
@@ -39,8 +46,10 @@ fn verify_names_the_first_difference_with_the_persisted_projections() {
         verify.stdout
     );
 
-    tamper_persisted(&data, "provider/vipps-test", |provider| {
+    tamper_persisted(&data, b"provider/vipps-test".to_vec(), |stored| {
+        let mut provider: serde_json::Value = serde_json::from_slice(&stored).unwrap();
         provider["webhooks"]["accepted"] = serde_json::json!(99);
+        serde_json::to_vec(&provider).unwrap()
     });
     let verify = run(&["replay", "--verify", "--data", &data.arg()]).expect_code(1);
     assert!(
@@ -64,20 +73,17 @@ fn verify_names_the_first_difference_with_the_persisted_projections() {
 }
 
 /// Rewrites one persisted projection entry, keeping the checkpoint.
-fn tamper_persisted(data: &DataDir, key: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+fn tamper_persisted(data: &DataDir, key: Vec<u8>, edit: impl FnOnce(Vec<u8>) -> Vec<u8>) {
     let store = data.open();
-    let key = key.as_bytes().to_vec();
     let stored = store
         .projection_get(PROJECTION_NAME, &key)
         .unwrap()
         .expect("persisted");
-    let mut value: serde_json::Value = serde_json::from_slice(&stored).unwrap();
-    edit(&mut value);
+    let value = edit(stored);
     let checkpoint = store
         .projection_checkpoint(PROJECTION_NAME)
         .unwrap()
         .unwrap();
-    let value = serde_json::to_vec(&value).unwrap();
     store
         .commit_projection(PROJECTION_NAME, checkpoint, vec![KvOp::Put { key, value }])
         .unwrap();
