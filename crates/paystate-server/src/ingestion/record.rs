@@ -9,7 +9,7 @@ use paystate_domain::events::{
 };
 use paystate_domain::{streams, Msn, ProviderId, Reference};
 use paystate_store::{AppendOutcome, EventStore, ExpectedVersion, NewEvent, Position, StreamId};
-use paystate_vipps::payload::{reference_hint, EpaymentEvent};
+use paystate_vipps::payload::{reference_hint, EventView};
 use sha2::{Digest, Sha256};
 use std::time::Instant;
 use uuid::Uuid;
@@ -27,8 +27,9 @@ pub enum Parsed {
 }
 
 /// Parses a body that has passed verification. Never fails: what cannot be a fact is an anomaly.
-pub fn parse(provider: &ProviderId, msn: &Msn, body: &bytes::Bytes) -> Parsed {
-    let event = match EpaymentEvent::parse(body.clone()) {
+pub fn parse(provider: &ProviderId, msn: &Msn, body: &[u8]) -> Parsed {
+    // Read in place: the fields are borrowed from the body until they become the fact's.
+    let event = match EventView::parse(body) {
         Ok(event) => event,
         Err(error) => {
             return Parsed::Anomaly {

@@ -1,8 +1,11 @@
-//! The wire form of an ePayment event, parsed tolerantly and kept with its raw bytes.
+//! The wire form of an ePayment event, parsed tolerantly and kept with its raw bytes (read by
+//! [`super::read`]).
 
+use super::view::AmountView;
 use bytes::Bytes;
 use paystate_domain::PaymentEventName;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// How many characters of untrusted text an error may repeat.
 const ECHO_LIMIT: usize = 64;
@@ -81,43 +84,19 @@ impl EpaymentEvent {
     /// Parses a raw webhook body. Never panics.
     pub fn parse(raw: impl Into<Bytes>) -> Result<Self, PayloadError> {
         let raw = raw.into();
-        let value: Value = serde_json::from_slice(&raw)
-            .map_err(|error| PayloadError::NotJson(echo(&error.to_string())))?;
-        let Value::Object(mut fields) = value else {
-            return Err(PayloadError::NotAnObject);
-        };
-
-        let msn = take_text(&mut fields, "msn", true)?.ok_or(PayloadError::MissingField("msn"))?;
-        let reference = take_text(&mut fields, "reference", false)?
-            .ok_or(PayloadError::MissingField("reference"))?;
-        let psp_reference = take_text(&mut fields, "pspReference", false)?
-            .ok_or(PayloadError::MissingField("pspReference"))?;
-        let name =
-            take_text(&mut fields, "name", false)?.ok_or(PayloadError::MissingField("name"))?;
-        let amount = take_amount(&mut fields)?;
-        let timestamp = take_text(&mut fields, "timestamp", false)?;
-        let idempotency_key = take_text(&mut fields, "idempotencyKey", true)?;
-        let success = match fields.remove("success") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(success)) => Some(success),
-            Some(other) => {
-                return Err(PayloadError::WrongType {
-                    field: "success",
-                    expected: "a boolean",
-                    found: kind(&other),
-                })
-            }
-        };
+        // A second handle on the same buffer for the fields to borrow from while `raw` moves.
+        let body = raw.clone();
+        let (event, extra) = super::read::read(&body)?;
         Ok(Self {
-            msn,
-            reference,
-            psp_reference,
-            name: PaymentEventName::from(name),
-            amount,
-            timestamp,
-            idempotency_key,
-            success,
-            extra: fields,
+            msn: event.msn.into_owned(),
+            reference: event.reference.into_owned(),
+            psp_reference: event.psp_reference.into_owned(),
+            name: event.name,
+            amount: event.amount.map(AmountView::into_owned),
+            timestamp: event.timestamp.map(Cow::into_owned),
+            idempotency_key: event.idempotency_key.map(Cow::into_owned),
+            success: event.success,
+            extra,
             raw,
         })
     }
@@ -150,76 +129,6 @@ pub fn reference_hint(raw: &[u8]) -> Option<String> {
         return None;
     };
     fields.get("reference").and_then(Value::as_str).map(echo)
-}
-
-/// Takes a text field out of `fields`; `None` when absent or null. With `numbers_as_text`, a
-/// JSON number is accepted and kept as its decimal text (an MSN sent as a number).
-fn take_text(
-    fields: &mut Map<String, Value>,
-    field: &'static str,
-    numbers_as_text: bool,
-) -> Result<Option<String>, PayloadError> {
-    match fields.remove(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(Value::Number(number)) if numbers_as_text => Ok(Some(number.to_string())),
-        Some(other) => Err(PayloadError::WrongType {
-            field,
-            expected: "a string",
-            found: kind(&other),
-        }),
-    }
-}
-
-fn take_amount(fields: &mut Map<String, Value>) -> Result<Option<WireAmount>, PayloadError> {
-    let mut amount = match fields.remove("amount") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(amount)) => amount,
-        Some(other) => {
-            return Err(PayloadError::WrongType {
-                field: "amount",
-                expected: "an object",
-                found: kind(&other),
-            })
-        }
-    };
-    let currency =
-        take_text(&mut amount, "currency", false).map_err(|_| PayloadError::WrongType {
-            field: "amount.currency",
-            expected: "a string",
-            found: "another type",
-        })?;
-    let value = match amount.remove("value") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(WireValue::Text(text)),
-        Some(Value::Number(number)) => match number
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| number.as_u64().map(i128::from))
-        {
-            Some(integer) => Some(WireValue::Integer(integer)),
-            None => Some(WireValue::Text(number.to_string())),
-        },
-        Some(other) => {
-            return Err(PayloadError::WrongType {
-                field: "amount.value",
-                expected: "an integer",
-                found: kind(&other),
-            })
-        }
-    };
-    Ok(Some(WireAmount { currency, value }))
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A shortened copy of untrusted text, safe to put in an error or a record.

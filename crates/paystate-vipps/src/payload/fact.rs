@@ -7,7 +7,8 @@ use paystate_domain::{Amount, Currency, IdError, Msn, ProviderId, PspReference, 
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::event::{echo, EpaymentEvent, WireValue};
+use super::event::{echo, EpaymentEvent};
+use super::view::{EventView, ValueView};
 
 /// A field of an event that is present in shape but breaks its rule, or is absent where the
 /// domain needs it. The server records the delivery as an `invalid_field` anomaly.
@@ -47,7 +48,7 @@ impl FieldError {
     }
 }
 
-impl EpaymentEvent {
+impl EventView<'_> {
     /// The identity in validated domain types.
     pub fn domain_identity(&self) -> Result<PaymentEventIdentity, FieldError> {
         Ok(PaymentEventIdentity {
@@ -77,12 +78,12 @@ impl EpaymentEvent {
         let value = match amount.value.as_ref().ok_or(FieldError::Missing {
             field: "amount.value",
         })? {
-            WireValue::Integer(value) => u64::try_from(*value)
+            ValueView::Integer(value) => u64::try_from(*value)
                 .map(Amount::from_minor_units)
                 .map_err(|_| FieldError::AmountValue {
                     got: value.to_string(),
                 })?,
-            WireValue::Text(text) => {
+            ValueView::Text(text) => {
                 Amount::parse(text).map_err(|_| FieldError::AmountValue { got: echo(text) })?
             }
         };
@@ -103,11 +104,27 @@ impl EpaymentEvent {
             amount: value,
             currency,
             timestamp,
-            idempotency_key: self.idempotency_key.clone(),
+            idempotency_key: self.idempotency_key.as_deref().map(str::to_owned),
             success,
             source,
             anomaly: None,
         })
+    }
+}
+
+impl EpaymentEvent {
+    /// The identity in validated domain types (see [`EventView::domain_identity`]).
+    pub fn domain_identity(&self) -> Result<PaymentEventIdentity, FieldError> {
+        self.view().domain_identity()
+    }
+
+    /// The payment fact this event states (see [`EventView::to_recorded`]).
+    pub fn to_recorded(
+        &self,
+        provider_id: &ProviderId,
+        source: FactSource,
+    ) -> Result<PaymentEventRecorded, FieldError> {
+        self.view().to_recorded(provider_id, source)
     }
 }
 

@@ -1,0 +1,401 @@
+//! The typed reader behind [`EventView::parse`]: one pass over the body straight into the
+//! fields an event has, text borrowed from the body wherever it holds no escapes.
+//!
+//! It accepts and refuses exactly what reading the body as a `serde_json::Value` and then
+//! picking the fields out did: every value goes through the same parser, a field sent twice
+//! counts with its last value, a known field of the wrong JSON type is remembered by its type
+//! and refused only after the whole body has been read (so the first field at fault is reported
+//! in the same order), and everything the event does not model is read as a `Value` (kept as
+//! [`EpaymentEvent::extra`](super::EpaymentEvent::extra), with the parser's nesting limit).
+
+use super::event::{echo, PayloadError};
+use super::view::{AmountView, EventView, ValueView};
+use paystate_domain::PaymentEventName;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+/// Reads a body into its event and the fields the event does not model.
+pub(crate) fn read(raw: &[u8]) -> Result<(EventView<'_>, Map<String, Value>), PayloadError> {
+    let top: Top<'_> = serde_json::from_slice(raw)
+        .map_err(|error| PayloadError::NotJson(echo(&error.to_string())))?;
+    let Top(Some(fields)) = top else {
+        return Err(PayloadError::NotAnObject);
+    };
+    fields.into_event()
+}
+
+/// A known field's JSON value, reduced to what checking it needs.
+enum Slot<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Text(Cow<'a, str>),
+    Array,
+    Object,
+}
+
+impl Slot<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Slot::Null => "null",
+            Slot::Bool(_) => "a boolean",
+            Slot::Number(_) => "a number",
+            Slot::Text(_) => "a string",
+            Slot::Array => "an array",
+            Slot::Object => "an object",
+        }
+    }
+}
+
+/// `amount`: an object with the two fields read, or any other value.
+enum AmountSlot<'a> {
+    Object {
+        currency: Option<Slot<'a>>,
+        value: Option<Slot<'a>>,
+    },
+    Other(Slot<'a>),
+}
+
+/// The whole body: the fields of an object, or `None` for any other JSON value (read through,
+/// then refused).
+struct Top<'a>(Option<Fields<'a>>);
+
+#[derive(Default)]
+struct Fields<'a> {
+    msn: Option<Slot<'a>>,
+    reference: Option<Slot<'a>>,
+    psp_reference: Option<Slot<'a>>,
+    name: Option<Slot<'a>>,
+    amount: Option<AmountSlot<'a>>,
+    timestamp: Option<Slot<'a>>,
+    idempotency_key: Option<Slot<'a>>,
+    success: Option<Slot<'a>>,
+    extra: Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    /// The shape checks, in the order the fields are documented.
+    fn into_event(self) -> Result<(EventView<'a>, Map<String, Value>), PayloadError> {
+        let msn = text(self.msn, "msn", true)?.ok_or(PayloadError::MissingField("msn"))?;
+        let reference = text(self.reference, "reference", false)?
+            .ok_or(PayloadError::MissingField("reference"))?;
+        let psp_reference = text(self.psp_reference, "pspReference", false)?
+            .ok_or(PayloadError::MissingField("pspReference"))?;
+        let name = text(self.name, "name", false)?.ok_or(PayloadError::MissingField("name"))?;
+        let amount = amount(self.amount)?;
+        let timestamp = text(self.timestamp, "timestamp", false)?;
+        let idempotency_key = text(self.idempotency_key, "idempotencyKey", true)?;
+        let success = match self.success {
+            None | Some(Slot::Null) => None,
+            Some(Slot::Bool(success)) => Some(success),
+            Some(other) => {
+                return Err(PayloadError::WrongType {
+                    field: "success",
+                    expected: "a boolean",
+                    found: other.kind(),
+                })
+            }
+        };
+        let name = match name {
+            Cow::Borrowed(name) => PaymentEventName::parse(name),
+            Cow::Owned(name) => PaymentEventName::from(name),
+        };
+        let event = EventView {
+            msn,
+            reference,
+            psp_reference,
+            name,
+            amount,
+            timestamp,
+            idempotency_key,
+            success,
+        };
+        Ok((event, self.extra))
+    }
+}
+
+/// A text field; `None` when absent or null. With `numbers_as_text`, a JSON number is accepted
+/// and kept as its decimal text (an MSN sent as a number).
+fn text<'a>(
+    slot: Option<Slot<'a>>,
+    field: &'static str,
+    numbers_as_text: bool,
+) -> Result<Option<Cow<'a, str>>, PayloadError> {
+    match slot {
+        None | Some(Slot::Null) => Ok(None),
+        Some(Slot::Text(text)) => Ok(Some(text)),
+        Some(Slot::Number(number)) if numbers_as_text => Ok(Some(Cow::Owned(number.to_string()))),
+        Some(other) => Err(PayloadError::WrongType {
+            field,
+            expected: "a string",
+            found: other.kind(),
+        }),
+    }
+}
+
+fn amount(slot: Option<AmountSlot<'_>>) -> Result<Option<AmountView<'_>>, PayloadError> {
+    let (currency, value) = match slot {
+        None | Some(AmountSlot::Other(Slot::Null)) => return Ok(None),
+        Some(AmountSlot::Object { currency, value }) => (currency, value),
+        Some(AmountSlot::Other(other)) => {
+            return Err(PayloadError::WrongType {
+                field: "amount",
+                expected: "an object",
+                found: other.kind(),
+            })
+        }
+    };
+    let currency = text(currency, "currency", false).map_err(|_| PayloadError::WrongType {
+        field: "amount.currency",
+        expected: "a string",
+        found: "another type",
+    })?;
+    let value = match value {
+        None | Some(Slot::Null) => None,
+        Some(Slot::Text(text)) => Some(ValueView::Text(text)),
+        Some(Slot::Number(number)) => match number
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| number.as_u64().map(i128::from))
+        {
+            Some(integer) => Some(ValueView::Integer(integer)),
+            None => Some(ValueView::Text(Cow::Owned(number.to_string()))),
+        },
+        Some(other) => {
+            return Err(PayloadError::WrongType {
+                field: "amount.value",
+                expected: "an integer",
+                found: other.kind(),
+            })
+        }
+    };
+    Ok(Some(AmountView { currency, value }))
+}
+
+/// The keys of the body the event models; any other is kept by name.
+enum Field {
+    Msn,
+    Reference,
+    PspReference,
+    Name,
+    Amount,
+    Timestamp,
+    IdempotencyKey,
+    Success,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl Visitor<'_> for FieldVisitor {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
+                Ok(match key {
+                    "msn" => Field::Msn,
+                    "reference" => Field::Reference,
+                    "pspReference" => Field::PspReference,
+                    "name" => Field::Name,
+                    "amount" => Field::Amount,
+                    "timestamp" => Field::Timestamp,
+                    "idempotencyKey" => Field::IdempotencyKey,
+                    "success" => Field::Success,
+                    other => Field::Other(other.to_owned()),
+                })
+            }
+        }
+        deserializer.deserialize_str(FieldVisitor)
+    }
+}
+
+/// The keys of `amount` that are read; the others are read through and dropped, as before.
+enum AmountField {
+    Currency,
+    Value,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for AmountField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AmountFieldVisitor;
+        impl Visitor<'_> for AmountFieldVisitor {
+            type Value = AmountField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<AmountField, E> {
+                Ok(match key {
+                    "currency" => AmountField::Currency,
+                    "value" => AmountField::Value,
+                    _ => AmountField::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(AmountFieldVisitor)
+    }
+}
+
+/// Reads every element of an array as a `Value`: the same checks and nesting limit as before.
+fn read_through_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<Value>()?.is_some() {}
+    Ok(())
+}
+
+/// Reads every entry of an object as a `Value`, for the same reason.
+fn read_through_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<String, Value>()?.is_some() {}
+    Ok(())
+}
+
+struct SlotVisitor;
+
+impl<'de> Visitor<'de> for SlotVisitor {
+    type Value = Slot<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Slot<'de>, E> {
+        Ok(Slot::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Slot<'de>, E> {
+        Ok(Slot::Null)
+    }
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Slot<'de>, E> {
+        Ok(Slot::Bool(value))
+    }
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Slot<'de>, E> {
+        Ok(Slot::Number(value.into()))
+    }
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Slot<'de>, E> {
+        Ok(Slot::Number(value.into()))
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Slot<'de>, E> {
+        // As a `Value` reads it: a float that is no JSON number is null.
+        Ok(Number::from_f64(value).map_or(Slot::Null, Slot::Number))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Slot<'de>, E> {
+        Ok(Slot::Text(Cow::Borrowed(value)))
+    }
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Slot<'de>, E> {
+        Ok(Slot::Text(Cow::Owned(value.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Slot<'de>, E> {
+        Ok(Slot::Text(Cow::Owned(value)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Slot<'de>, A::Error> {
+        read_through_seq(seq)?;
+        Ok(Slot::Array)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Slot<'de>, A::Error> {
+        read_through_map(map)?;
+        Ok(Slot::Object)
+    }
+}
+
+impl<'de> Deserialize<'de> for Slot<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SlotVisitor)
+    }
+}
+
+/// Forwards the scalar and array cases of a visitor to [`SlotVisitor`], wrapped.
+macro_rules! forward_to_slot {
+    ($wrap:expr) => {
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($wrap(Slot::Null))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($wrap(Slot::Null))
+        }
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<Self::Value, E> {
+            SlotVisitor.visit_bool(value).map($wrap)
+        }
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            SlotVisitor.visit_i64(value).map($wrap)
+        }
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            SlotVisitor.visit_u64(value).map($wrap)
+        }
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+            SlotVisitor.visit_f64(value).map($wrap)
+        }
+        fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Self::Value, E> {
+            SlotVisitor.visit_borrowed_str(value).map($wrap)
+        }
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            SlotVisitor.visit_str(value).map($wrap)
+        }
+        fn visit_string<E: de::Error>(self, value: String) -> Result<Self::Value, E> {
+            SlotVisitor.visit_string(value).map($wrap)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            SlotVisitor.visit_seq(seq).map($wrap)
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for AmountSlot<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AmountVisitor;
+        impl<'de> Visitor<'de> for AmountVisitor {
+            type Value = AmountSlot<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            forward_to_slot!(AmountSlot::Other);
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut currency, mut value) = (None, None);
+                while let Some(key) = map.next_key::<AmountField>()? {
+                    match key {
+                        AmountField::Currency => currency = Some(map.next_value()?),
+                        AmountField::Value => value = Some(map.next_value()?),
+                        AmountField::Other => {
+                            map.next_value::<Value>()?;
+                        }
+                    }
+                }
+                Ok(AmountSlot::Object { currency, value })
+            }
+        }
+        deserializer.deserialize_any(AmountVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Top<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TopVisitor;
+        impl<'de> Visitor<'de> for TopVisitor {
+            type Value = Top<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            forward_to_slot!(|_: Slot<'de>| Top(None));
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Fields::default();
+                while let Some(key) = map.next_key::<Field>()? {
+                    match key {
+                        Field::Msn => fields.msn = Some(map.next_value()?),
+                        Field::Reference => fields.reference = Some(map.next_value()?),
+                        Field::PspReference => fields.psp_reference = Some(map.next_value()?),
+                        Field::Name => fields.name = Some(map.next_value()?),
+                        Field::Amount => fields.amount = Some(map.next_value()?),
+                        Field::Timestamp => fields.timestamp = Some(map.next_value()?),
+                        Field::IdempotencyKey => fields.idempotency_key = Some(map.next_value()?),
+                        Field::Success => fields.success = Some(map.next_value()?),
+                        Field::Other(name) => {
+                            let value = map.next_value::<Value>()?;
+                            fields.extra.insert(name, value);
+                        }
+                    }
+                }
+                Ok(Top(Some(fields)))
+            }
+        }
+        deserializer.deserialize_any(TopVisitor)
+    }
+}
