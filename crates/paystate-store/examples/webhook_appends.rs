@@ -196,6 +196,11 @@ fn main() {
         stats.mean_appends_per_commit(),
         elapsed
     );
+    println!(
+        "  {:.0} commits/s, {:.1} events per commit",
+        stats.commits as f64 / elapsed,
+        stats.events as f64 / stats.commits.max(1) as f64
+    );
     let mut total = 0.0;
     for (group, after) in &cpu_after {
         let used = after - cpu_before.get(group).copied().unwrap_or(0.0);
