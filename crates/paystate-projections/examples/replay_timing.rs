@@ -4,6 +4,9 @@
 //!   payment CREATED, AUTHORIZED, CAPTURED, one in eight AUTHORIZED delivered twice), each
 //!   delivery a `webhook_received` receipt and its payment fact, from 64 concurrent appenders.
 //! - `replay_timing time DIR [ROUNDS]`: times `rebuild` and a bare read of the log.
+//! - `replay_timing bench DIR [ROUNDS]`: as the benchmark measures it: `rebuild` on a freshly
+//!   opened store, then a raw iteration over the events tree of a freshly opened sled, and the
+//!   ratio of the two.
 //! - `replay_timing rebuild DIR`: times `rebuild` alone (for a profiler).
 //! - `replay_timing load DIR`: times loading the persisted projections (persisting a rebuild
 //!   first when there are none) and listing every payment, with the peak RSS.
@@ -41,6 +44,8 @@ fn main() -> Result<(), Failure> {
         ["time", dir] => time(dir, 1),
         ["time", dir, rounds] => time(dir, rounds.parse()?),
         ["load", dir] => load(dir),
+        ["bench", dir] => bench(dir, 1),
+        ["bench", dir, rounds] => bench(dir, rounds.parse()?),
         ["rebuild", dir] => {
             let store = SledStore::open(dir)?;
             let started = Instant::now();
@@ -51,7 +56,7 @@ fn main() -> Result<(), Failure> {
             Ok(())
         }
         _ => Err(
-            "usage: replay_timing grow DIR WEBHOOKS | time DIR [ROUNDS] | rebuild DIR | load DIR"
+            "usage: replay_timing grow DIR WEBHOOKS | time DIR [ROUNDS] | bench DIR [ROUNDS] | rebuild DIR | load DIR"
                 .into(),
         ),
     }
@@ -91,6 +96,38 @@ fn time(dir: &str, rounds: usize) -> Result<(), Failure> {
             head.0 as f64 / rebuild,
             head.0 as f64 / read,
             head.0 as f64 / scan,
+        );
+    }
+    Ok(())
+}
+
+fn bench(dir: &str, rounds: usize) -> Result<(), Failure> {
+    for _ in 0..rounds {
+        let (events, rebuild, rebuild_cpu) = {
+            let store = SledStore::open(dir)?;
+            let events = store.head()?.0 as f64;
+            let (started, cpu) = (Instant::now(), cpu_seconds());
+            paystate_projections::rebuild(&store)?;
+            (events, started.elapsed().as_secs_f64(), cpu_seconds() - cpu)
+        };
+        let (raw, raw_cpu) = {
+            let db = sled::Config::new().path(dir).open()?;
+            let tree = db.open_tree(SledStore::EVENTS_TREE)?;
+            let (started, cpu) = (Instant::now(), cpu_seconds());
+            let mut bytes = 0usize;
+            for entry in tree.iter() {
+                let (key, value) = entry?;
+                bytes += key.len() + value.len();
+                std::hint::black_box(&value);
+            }
+            std::hint::black_box(bytes);
+            (started.elapsed().as_secs_f64(), cpu_seconds() - cpu)
+        };
+        println!(
+            "rebuild {:.0} events/s ({rebuild:.2} s, cpu {rebuild_cpu:.2} s), raw iteration {:.0} events/s ({raw:.2} s, cpu {raw_cpu:.2} s): {:.1}%",
+            events / rebuild,
+            events / raw,
+            100.0 * raw / rebuild
         );
     }
     Ok(())
@@ -142,6 +179,22 @@ fn persist(store: &SledStore) -> Result<(), Failure> {
     paystate_projections::ProjectionsHandle::new(projections).commit(store)?;
     println!("persist {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// CPU seconds this process has used (user and system), from `/proc/self/stat`.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15, in ticks of 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn peak_rss() -> String {

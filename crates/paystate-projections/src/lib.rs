@@ -12,6 +12,9 @@
 //!   was persisted, and decoded again only to answer a query about it or to change it.
 //! - Applying reads envelopes into batches (one reused buffer) and decodes only what the views
 //!   use: a receipt's provider and time, not its body; a payment fact from borrowed text.
+//!   Both are read by a strict scanner of the compact JSON this code writes (`scan`), and by
+//!   serde_json whenever the scanner declines, so what counts as undecodable ([`Skipped`]) is
+//!   exactly what serde_json rejects.
 //! - [`ProjectionsHandle`] shares the live projections: reads, a watch on the applied position
 //!   for read-your-writes ([`ProjectionsHandle::wait_for`]), and [`ProjectionsHandle::commit`]
 //!   that writes what changed with the checkpoint atomically ([`persist`]).
@@ -21,7 +24,8 @@
 //! - [`history`]: history entries and time travel ([`payment_as_of`]).
 //!
 //! Module map: `views` (the read models and applying), `payments` (the payment table),
-//! `decode` (batches and what is decoded of each envelope), `codec` (a payment's stored form),
+//! `decode` (batches and what is decoded of each envelope: `decode::receipt`, `decode::fact`),
+//! `scan` (the JSON scanner), `codec` (a payment's stored form),
 //! [`persist`] (the stored layout, commit and load), `engine` (follow, rebuild, catch up),
 //! `handle` ([`ProjectionsHandle`]), [`history`].
 //!
@@ -43,6 +47,7 @@ mod handle;
 pub mod history;
 mod payments;
 pub mod persist;
+mod scan;
 mod views;
 
 pub use engine::{catch_up, follow, rebuild, rebuild_with_progress, COMMIT_AFTER_CHANGES};

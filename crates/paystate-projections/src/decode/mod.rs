@@ -2,26 +2,28 @@
 //! rebuild reads the log on one core while it applies on the other.
 //!
 //! A [`Batch`] copies what the projections need of each envelope into one buffer (no
-//! allocation per event) and decodes the receipts right away: a `webhook_received` carries
-//! the raw body (base64) and the signed headers, which no projection reads, so only its
-//! provider and receive time are decoded ([`Receipt`]) and the rest is skipped unread. The
-//! skipped fields must still be present, so a receipt the full decoder calls malformed for a
-//! missing field is malformed here too.
+//! allocation per event) and decodes the receipts right away: only a receipt's provider and
+//! receive time ([`Receipt`], in `receipt`). Payment facts are decoded when applied,
+//! borrowing their text from the batch ([`FactFields`], in `fact`). Every other type goes
+//! through [`DomainEvent::decode`].
 //!
-//! Payment facts are decoded when applied, borrowing their text from the batch
-//! ([`FactFields`]): only the fields a payment keeps are copied, each checked by its type's
-//! rule as the full decoder would. Every other type goes through [`DomainEvent::decode`].
+//! Receipts and facts are read first with [`crate::scan::Scanner`], which reads exactly the
+//! compact JSON this code writes, and with serde_json when the scanner declines: a payload
+//! is undecodable exactly when serde_json rejects it, whichever path read it.
 
-use paystate_domain::events::{
-    DecodeError, DomainEvent, FactSource, IngestAnomaly, PaymentEventRecorded, StoredEvent,
-    WebhookReceived,
-};
-use paystate_domain::{Amount, ProviderId};
+mod fact;
+mod receipt;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use fact::{fact_fields, FactFields};
+pub(crate) use receipt::Receipt;
+
+use paystate_domain::events::{DecodeError, DomainEvent, StoredEvent, WebhookReceived};
 use paystate_store::{EnvelopeRef, Position};
-use serde::de::IgnoredAny;
-use serde::Deserialize;
-use std::borrow::Cow;
+use receipt::decode_receipt;
 use std::ops::Range;
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Envelopes read from the log, with their text in one buffer.
@@ -73,91 +75,6 @@ pub(crate) enum Event<'a> {
     Undecodable(&'a DecodeError),
 }
 
-/// The longest provider id (its rule allows 63 characters).
-const MAX_PROVIDER_ID: usize = 63;
-
-/// The part of a `webhook_received` the projections use. The provider id is kept inline and
-/// checked against its rule when applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Receipt {
-    provider_len: u8,
-    provider: [u8; MAX_PROVIDER_ID],
-    pub received_at: OffsetDateTime,
-}
-
-impl Receipt {
-    pub fn provider_id(&self) -> &str {
-        let text = self
-            .provider
-            .get(..usize::from(self.provider_len))
-            .unwrap_or(&[]);
-        std::str::from_utf8(text).unwrap_or("")
-    }
-}
-
-/// The fields of [`WebhookReceived`], each required as there, with only two of them read.
-#[derive(Deserialize)]
-struct ReceiptFields<'a> {
-    #[serde(borrow)]
-    provider_id: Cow<'a, str>,
-    #[serde(rename = "body_base64")]
-    _body_base64: IgnoredAny,
-    #[serde(rename = "signed")]
-    _signed: IgnoredAny,
-    #[serde(with = "time::serde::rfc3339")]
-    received_at: OffsetDateTime,
-    #[serde(rename = "verification")]
-    _verification: IgnoredAny,
-}
-
-/// The fields of [`PaymentEventRecorded`] as stored, text borrowed.
-#[derive(Deserialize)]
-pub(crate) struct FactFields<'a> {
-    #[serde(borrow)]
-    pub provider_id: Cow<'a, str>,
-    #[serde(borrow)]
-    pub msn: Cow<'a, str>,
-    #[serde(borrow)]
-    pub reference: Cow<'a, str>,
-    #[serde(borrow)]
-    pub psp_reference: Cow<'a, str>,
-    #[serde(borrow)]
-    pub name: Cow<'a, str>,
-    pub amount: Amount,
-    #[serde(borrow)]
-    pub currency: Cow<'a, str>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub timestamp: OffsetDateTime,
-    #[serde(default, borrow)]
-    pub idempotency_key: Option<Cow<'a, str>>,
-    pub success: bool,
-    #[serde(default)]
-    pub source: FactSource,
-    #[serde(default)]
-    pub anomaly: Option<IngestAnomaly>,
-}
-
-/// Decodes a stored payload of `payment_event_recorded` at its current schema version into
-/// borrowed fields; `None` for any other type or version (decode those in full).
-pub(crate) fn fact_fields<'a>(
-    event_type: &str,
-    schema_version: u32,
-    payload: &'a [u8],
-) -> Option<Result<FactFields<'a>, DecodeError>> {
-    if event_type != PaymentEventRecorded::TYPE_NAME
-        || schema_version != PaymentEventRecorded::SCHEMA_VERSION
-    {
-        return None;
-    }
-    Some(
-        serde_json::from_slice(payload).map_err(|error| DecodeError::Malformed {
-            type_name: PaymentEventRecorded::TYPE_NAME,
-            schema_version,
-            message: error.to_string(),
-        }),
-    )
-}
-
 /// Decodes any stored event in full.
 pub(crate) fn full(
     event_type: &str,
@@ -165,6 +82,11 @@ pub(crate) fn full(
     payload: &[u8],
 ) -> Result<DomainEvent, DecodeError> {
     DomainEvent::decode(event_type, schema_version, payload)
+}
+
+/// An RFC 3339 time, as `time::serde::rfc3339` reads one; `None` where it would fail.
+fn rfc3339(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
 const PROVIDER_STREAM_PREFIX: &str = "provider-";
@@ -248,40 +170,5 @@ impl Batch {
                 },
             },
         })
-    }
-}
-
-fn decode_receipt(schema_version: u32, payload: &[u8]) -> Result<Receipt, DecodeError> {
-    let malformed = |message: String| DecodeError::Malformed {
-        type_name: WebhookReceived::TYPE_NAME,
-        schema_version,
-        message,
-    };
-    if schema_version != WebhookReceived::SCHEMA_VERSION {
-        return Err(DecodeError::UnsupportedVersion {
-            type_name: WebhookReceived::TYPE_NAME,
-            found: schema_version,
-            supported: WebhookReceived::SCHEMA_VERSION,
-        });
-    }
-    let fields: ReceiptFields<'_> =
-        serde_json::from_slice(payload).map_err(|error| malformed(error.to_string()))?;
-    let id = fields.provider_id.as_bytes();
-    let mut provider = [0; MAX_PROVIDER_ID];
-    match (provider.get_mut(..id.len()), u8::try_from(id.len())) {
-        (Some(inline), Ok(provider_len)) => {
-            inline.copy_from_slice(id);
-            Ok(Receipt {
-                provider_len,
-                provider,
-                received_at: fields.received_at,
-            })
-        }
-        // Too long to be a provider id: the message is the rule's.
-        _ => Err(malformed(
-            ProviderId::parse(&fields.provider_id)
-                .err()
-                .map_or_else(|| "provider_id too long".to_owned(), |e| e.to_string()),
-        )),
     }
 }
