@@ -232,13 +232,10 @@ impl PaymentTable {
     /// The slot's payment, decoded for changing. A stored form that no longer decodes (it was
     /// checked when loaded, so only a bug could cause it) is logged and yields `None`.
     pub fn decoded_mut(&mut self, number: u32) -> Option<&mut Slot> {
-        let provider_id = self
-            .providers
-            .get(self.slot(number)?.provider as usize)?
-            .clone();
         let slot = self.slots.get_mut(number as usize)?;
         if let Body::Encoded(bytes) = &slot.body {
-            match codec::decode(&provider_id, bytes) {
+            let provider_id = self.providers.get(slot.provider as usize)?;
+            match codec::decode(provider_id, bytes) {
                 Ok(stored) => {
                     slot.body = Body::Decoded(Box::new(stored.projection));
                     self.decoded += 1;
