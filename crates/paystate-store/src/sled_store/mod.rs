@@ -225,17 +225,15 @@ impl SledStore {
         }
         let available = usize::try_from(head.0 - after.0).unwrap_or(usize::MAX);
         let mut out = Vec::with_capacity(limit.min(available));
-        if let Some(batches) = self.shared.recent.from(after) {
-            let recent = batches
-                .iter()
-                .flat_map(|batch| batch.iter())
-                .skip_while(|envelope| envelope.position <= after)
-                .take_while(|envelope| envelope.position <= head)
-                .take(limit);
-            for envelope in recent {
+        let recent = self
+            .shared
+            .recent
+            .for_each_after(after, head, limit, |envelope| {
                 out.push(self.upcast(envelope.clone(), raw)?);
-            }
-            return Ok(out);
+                Ok(())
+            });
+        if let Some(result) = recent {
+            return result.map(|()| out);
         }
         self.for_each_record(after.next(), head, |position, bytes| {
             out.push(self.decode(position, bytes, raw)?);
@@ -385,19 +383,17 @@ impl EventStore for SledStore {
         if after >= head || limit == 0 {
             return Ok(last);
         }
-        if let Some(batches) = self.shared.recent.from(after) {
-            // Right behind the head (a live follower): the events are still in memory.
-            let recent = batches
-                .iter()
-                .flat_map(|batch| batch.iter())
-                .skip_while(|envelope| envelope.position <= after)
-                .take_while(|envelope| envelope.position <= head)
-                .take(limit);
-            for envelope in recent {
+        // Right behind the head (a live follower): the events are still in memory.
+        let recent = self
+            .shared
+            .recent
+            .for_each_after(after, head, limit, |envelope| {
                 visit(self.options.upcasters.upcast_ref(envelope.as_borrowed())?);
                 last = envelope.position;
-            }
-            return Ok(last);
+                Ok(())
+            });
+        if let Some(result) = recent {
+            return result.map(|()| last);
         }
         let mut visited = 0usize;
         // Each record is decoded straight from the chunk sled hands out (a shared buffer),

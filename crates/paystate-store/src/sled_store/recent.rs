@@ -6,6 +6,7 @@
 //! records the writer built a moment earlier. The writer already owns those envelopes; handing
 //! them here instead of dropping them costs no copy.
 
+use crate::error::StoreError;
 use crate::types::{Envelope, Position};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -66,6 +67,26 @@ impl RecentEvents {
             held.events -= oldest.len();
             held.bytes -= bytes;
         }
+    }
+
+    /// Calls `each` with the held events after `after`, up to `head` and at most `limit` of
+    /// them, in order, stopping at the first error. `None` when `after + 1` is no longer
+    /// held: the reader goes to sled.
+    pub fn for_each_after(
+        &self,
+        after: Position,
+        head: Position,
+        limit: usize,
+        mut each: impl FnMut(&Envelope) -> Result<(), StoreError>,
+    ) -> Option<Result<(), StoreError>> {
+        let batches = self.from(after)?;
+        let mut held = batches
+            .iter()
+            .flat_map(|batch| batch.iter())
+            .skip_while(|envelope| envelope.position <= after)
+            .take_while(|envelope| envelope.position <= head)
+            .take(limit);
+        Some(held.try_for_each(&mut each))
     }
 
     /// The batches holding positions after `after`, if the first of them, `after + 1`, is
