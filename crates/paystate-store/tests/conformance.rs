@@ -880,6 +880,14 @@ async fn check_projection_state_and_checkpoint_move_together<B: Backend>() {
         store.projection_scan("payments", b"p/").unwrap(),
         vec![(b"p/1".to_vec(), b"captured".to_vec())]
     );
+    assert_eq!(
+        store.projection_scan("payments", b"").unwrap(),
+        vec![
+            (b"p/1".to_vec(), b"captured".to_vec()),
+            (b"q/1".to_vec(), b"x".to_vec())
+        ],
+        "a scan returns the state only, whatever else the store keeps beside it"
+    );
     store.projection_reset("payments").unwrap();
     assert_eq!(store.projection_checkpoint("payments").unwrap(), None);
     assert_eq!(store.projection_scan("payments", b"").unwrap(), vec![]);
@@ -1392,6 +1400,76 @@ mod opening {
             meta.get(b"indexed_through").unwrap().unwrap().as_ref(),
             4u64.to_be_bytes()
         );
+    }
+
+    #[tokio::test]
+    async fn a_format_2_projection_checkpoint_is_read_and_moves_on_the_next_commit() {
+        // Format 2 kept every checkpoint in the shared `projection_checkpoints` tree.
+        let dir = store_edited_on_disk(|db| {
+            db.open_tree("paystate.meta")
+                .unwrap()
+                .insert(b"format_version", &2u32.to_be_bytes())
+                .unwrap();
+            db.open_tree("projection/views")
+                .unwrap()
+                .insert(b"k", b"old")
+                .unwrap();
+            db.open_tree("projection_checkpoints")
+                .unwrap()
+                .insert(b"views", &7u64.to_be_bytes())
+                .unwrap();
+        })
+        .await;
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            assert_eq!(
+                store.projection_checkpoint("views").unwrap(),
+                Some(Position(7))
+            );
+            store
+                .commit_projection(
+                    "views",
+                    Position(8),
+                    vec![KvOp::Put {
+                        key: b"k".to_vec(),
+                        value: b"new".to_vec(),
+                    }],
+                )
+                .unwrap();
+            assert_eq!(
+                store.projection_checkpoint("views").unwrap(),
+                Some(Position(8))
+            );
+            store.projection_reset("views").unwrap();
+            assert_eq!(store.projection_checkpoint("views").unwrap(), None);
+            store.close().await.unwrap();
+        }
+        let db = sled::open(dir.path()).unwrap();
+        assert_eq!(
+            db.open_tree("paystate.meta")
+                .unwrap()
+                .get(b"format_version")
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            paystate_store::FORMAT_VERSION.to_be_bytes()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_projection_key_may_not_take_the_checkpoint_s_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let result = store.commit_projection(
+            "views",
+            Position(1),
+            vec![KvOp::Put {
+                key: b"\xffcheckpoint".to_vec(),
+                value: 99u64.to_be_bytes().to_vec(),
+            }],
+        );
+        assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+        assert_eq!(store.projection_checkpoint("views").unwrap(), None);
     }
 
     #[tokio::test]

@@ -8,8 +8,8 @@
 //! | `events` | position of the chunk's last record, u64 BE | chunk of records (see `chunk`) |
 //! | `stream_index` | stream UTF-8, `0xFF`, last version of a run u64 BE | first version of the run u64 BE, its position u64 BE |
 //! | `dedupe` | dedupe key UTF-8 | position u64 BE |
-//! | `projection_checkpoints` | projection name | position u64 BE |
-//! | `projection/{name}` | caller's key | caller's value |
+//! | `projection_checkpoints` | projection name | position u64 BE (format 2 and older) |
+//! | `projection/{name}` | caller's key; `0xFF checkpoint` | caller's value; position u64 BE |
 //! | `side/{namespace}` | caller's key | caller's value |
 //!
 //! A run is a stretch of one append (or import) in which a stream's versions and the global
@@ -28,7 +28,11 @@ use std::path::{Path, PathBuf};
 /// - 2: a batch's chunks are written first, then its index entries, then `indexed_through`;
 ///   after a crash the indexes may lack the last batch, and opening adds it back. A format 1
 ///   store is upgraded when opened (its indexes are complete: `indexed_through` = its head).
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3: a projection's checkpoint is kept in the projection's own tree under
+///   [`PROJECTION_CHECKPOINT_KEY`], written with its state in one atomic sled batch; the
+///   `projection_checkpoints` tree is read only for projections last committed by an older
+///   format. A format 2 store is upgraded when opened (nothing else changes).
+pub const FORMAT_VERSION: u32 = 3;
 
 pub(crate) const META_TREE: &str = "paystate.meta";
 pub(crate) const EVENTS_TREE: &str = "events";
@@ -41,6 +45,10 @@ const MARKER_VALUE: &[u8] = b"paystate-store";
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 /// The last position whose stream-index and dedupe entries are known to be written.
 const INDEXED_THROUGH_KEY: &[u8] = b"indexed_through";
+
+/// Where a projection's checkpoint lives in its own tree (format 3). `0xFF` never starts a
+/// UTF-8 key, and scans of the projection's state pass over this key.
+pub(crate) const PROJECTION_CHECKPOINT_KEY: &[u8] = b"\xffcheckpoint";
 
 /// The fixed trees of an open store.
 #[derive(Debug, Clone)]
@@ -306,6 +314,16 @@ pub(crate) fn upgrade_format(meta: &sled::Tree, position: u64) -> sled::Result<(
     batch.insert(INDEXED_THROUGH_KEY, &position.to_be_bytes());
     batch.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes());
     meta.apply_batch(batch)
+}
+
+/// Records this build's format version if the store has an older one (after everything an
+/// upgrade needs is in place).
+pub(crate) fn record_format_version(meta: &sled::Tree) -> sled::Result<()> {
+    let current = FORMAT_VERSION.to_be_bytes();
+    if meta.get(FORMAT_VERSION_KEY)?.as_deref() != Some(current.as_slice()) {
+        meta.insert(FORMAT_VERSION_KEY, &current)?;
+    }
+    Ok(())
 }
 
 /// Files sled keeps under a store directory, for fsync.

@@ -34,7 +34,7 @@ use chunk::Chunk;
 use disk_sync::DiskSync;
 use layout::{
     be_u64, projection_tree_name, side_tree_name, storage_error, stream_index_key, stream_prefix,
-    Run, Trees,
+    Run, Trees, PROJECTION_CHECKPOINT_KEY,
 };
 use recent::RecentEvents;
 use std::collections::HashMap;
@@ -121,6 +121,9 @@ impl SledStore {
                 }
                 Err(other) => return Err(other),
             }
+        }
+        if broken.is_none() {
+            layout::record_format_version(&trees.meta).map_err(|e| storage_error(&path, e))?;
         }
         let mut disk = disk;
         db.flush().map_err(|e| storage_error(&path, e))?;
@@ -522,6 +525,14 @@ impl EventStore for SledStore {
         ops: Vec<KvOp>,
     ) -> Result<(), StoreError> {
         crate::names::check("projection", projection)?;
+        let reserved = |key: &Vec<u8>| key.as_slice() == PROJECTION_CHECKPOINT_KEY;
+        if ops.iter().any(|op| match op {
+            KvOp::Put { key, .. } | KvOp::Delete { key } => reserved(key),
+        }) {
+            return Err(StoreError::Invalid(
+                "a projection key may not start with the byte 0xFF followed by `checkpoint`: it holds the checkpoint".into(),
+            ));
+        }
         self.write_blocking(AuxWrite::Projection {
             name: projection.to_owned(),
             checkpoint,
@@ -530,16 +541,31 @@ impl EventStore for SledStore {
     }
 
     fn projection_checkpoint(&self, projection: &str) -> Result<Option<Position>, StoreError> {
-        self.trees
-            .checkpoints
-            .get(projection.as_bytes())
-            .map_err(|e| self.storage(e))?
+        crate::names::check("projection", projection)?;
+        let own = self
+            .tree(projection_tree_name(projection))?
+            .get(PROJECTION_CHECKPOINT_KEY)
+            .map_err(|e| self.storage(e))?;
+        // A projection last committed by format 2 or older has its checkpoint in the shared
+        // tree; its first commit under format 3 moves it.
+        let stored = match own {
+            Some(value) => Some(value),
+            None => self
+                .trees
+                .checkpoints
+                .get(projection.as_bytes())
+                .map_err(|e| self.storage(e))?,
+        };
+        stored
             .map(|value| be_u64(&value, 0, "a projection checkpoint").map(Position))
             .transpose()
     }
 
     fn projection_get(&self, projection: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         crate::names::check("projection", projection)?;
+        if key == PROJECTION_CHECKPOINT_KEY {
+            return Ok(None);
+        }
         Ok(self
             .tree(projection_tree_name(projection))?
             .get(key)
@@ -549,11 +575,13 @@ impl EventStore for SledStore {
 
     fn projection_scan(&self, projection: &str, prefix: &[u8]) -> Result<KvPairs, StoreError> {
         crate::names::check("projection", projection)?;
-        SledStore::scan(
+        let mut entries = SledStore::scan(
             &self.tree(projection_tree_name(projection))?,
             prefix,
             &self.path,
-        )
+        )?;
+        entries.retain(|(key, _)| key != PROJECTION_CHECKPOINT_KEY);
+        Ok(entries)
     }
 
     fn projection_reset(&self, projection: &str) -> Result<(), StoreError> {

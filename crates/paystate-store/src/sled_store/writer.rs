@@ -12,7 +12,7 @@ use super::disk_sync::DiskSync;
 use super::indexes::write_index_entries;
 use super::layout::{
     position_key, projection_tree_name, side_tree_name, storage_error, stream_index_key,
-    stream_prefix, Run, Trees,
+    stream_prefix, Run, Trees, PROJECTION_CHECKPOINT_KEY,
 };
 use super::recent::RecentEvents;
 use crate::error::StoreError;
@@ -357,25 +357,19 @@ impl Writer {
                 checkpoint,
                 ops,
             } => {
+                // State and checkpoint in one tree, so one sled batch (atomic on recovery)
+                // carries both: no transaction, which would read every key it writes.
                 let tree = open(projection_tree_name(&name))?;
-                let result: Result<(), TransactionError<()>> = (&tree, &self.trees.checkpoints)
-                    .transaction(|(state, checkpoints)| {
-                        for op in &ops {
-                            match op {
-                                KvOp::Put { key, value } => {
-                                    state.insert(key.as_slice(), value.as_slice())?;
-                                }
-                                KvOp::Delete { key } => {
-                                    state.remove(key.as_slice())?;
-                                }
-                            }
-                        }
-                        checkpoints.insert(name.as_bytes(), &position_key(checkpoint))?;
-                        Ok::<(), ConflictableTransactionError<()>>(())
-                    });
-                result.map_err(|e| {
-                    StoreError::Unavailable(format!("projection commit failed: {e:?}"))
-                })
+                let mut batch = sled::Batch::default();
+                for op in ops {
+                    match op {
+                        KvOp::Put { key, value } => batch.insert(key, value),
+                        KvOp::Delete { key } => batch.remove(key),
+                    }
+                }
+                batch.insert(PROJECTION_CHECKPOINT_KEY, &position_key(checkpoint));
+                tree.apply_batch(batch)
+                    .map_err(|e| StoreError::Unavailable(format!("projection commit failed: {e}")))
             }
             AuxWrite::ProjectionReset { name } => {
                 let tree = open(projection_tree_name(&name))?;
