@@ -205,27 +205,7 @@ impl<'a> Iterator for Records<'a> {
 mod tests {
     use super::*;
     use crate::codec::decode_record;
-    use crate::types::{Position, StreamId, StreamVersion};
-    use time::OffsetDateTime;
-    use uuid::Uuid;
-
-    fn envelope(position: u64, payload_len: usize) -> Envelope {
-        Envelope {
-            position: Position(position),
-            stream: StreamId::new("s"),
-            stream_version: StreamVersion(position),
-            event_id: Uuid::now_v7(),
-            event_type: "t".into(),
-            schema_version: 1,
-            recorded_at: OffsetDateTime::UNIX_EPOCH,
-            correlation_id: None,
-            causation_id: None,
-            dedupe_key: None,
-            payload: vec![7; payload_len],
-            prev_hash: [0; 32],
-            hash: [1; 32],
-        }
-    }
+    use crate::sled_store::test_envelopes::envelope;
 
     #[test]
     fn chunks_split_by_size_and_round_trip() {

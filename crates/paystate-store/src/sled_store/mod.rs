@@ -15,6 +15,8 @@ mod disk_sync;
 mod indexes;
 mod layout;
 mod recent;
+#[cfg(test)]
+mod test_envelopes;
 mod writer;
 
 pub use layout::FORMAT_VERSION;

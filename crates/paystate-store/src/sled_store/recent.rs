@@ -110,9 +110,7 @@ impl RecentEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{StreamId, StreamVersion};
-    use time::OffsetDateTime;
-    use uuid::Uuid;
+    use crate::sled_store::test_envelopes::envelope;
 
     fn batch(positions: std::ops::RangeInclusive<u64>) -> Vec<Envelope> {
         sized_batch(positions, 0)
@@ -120,21 +118,7 @@ mod tests {
 
     fn sized_batch(positions: std::ops::RangeInclusive<u64>, payload: usize) -> Vec<Envelope> {
         positions
-            .map(|position| Envelope {
-                position: Position(position),
-                stream: StreamId::new("s"),
-                stream_version: StreamVersion(position),
-                event_id: Uuid::nil(),
-                event_type: "t".into(),
-                schema_version: 1,
-                recorded_at: OffsetDateTime::UNIX_EPOCH,
-                correlation_id: None,
-                causation_id: None,
-                dedupe_key: None,
-                payload: vec![0; payload],
-                prev_hash: [0; 32],
-                hash: [0; 32],
-            })
+            .map(|position| envelope(position, payload))
             .collect()
     }
 
