@@ -50,12 +50,24 @@ impl EventIds {
     }
 }
 
-/// The decided writes of one batch, ready to be stored in one atomic write.
+/// The decided writes of one batch.
 #[derive(Debug, Default)]
 pub(crate) struct PlannedWrites {
     pub envelopes: Vec<Envelope>,
+    /// The atomic units of `envelopes` in order: each append, each import.
+    pub units: Vec<Unit>,
     /// The version every stream the batch touched ends at.
     pub stream_versions: Vec<(StreamId, StreamVersion)>,
+}
+
+/// Envelopes that must survive a crash together or not at all: one append, or one import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unit {
+    /// Where the unit ends in the batch's envelopes (exclusive).
+    pub end: usize,
+    /// `true` for an import: it may be spread over several chunks, so its batch must then be
+    /// written as one atomic sled batch. An append is always kept in one chunk.
+    pub import: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -71,6 +83,7 @@ pub(crate) struct BatchPlan<'i, I> {
     tail: Tail,
     overlay: Overlay,
     envelopes: Vec<Envelope>,
+    units: Vec<Unit>,
 }
 
 impl<'i, I: LogIndex> BatchPlan<'i, I> {
@@ -80,6 +93,7 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
             tail,
             overlay: Overlay::default(),
             envelopes: Vec::new(),
+            units: Vec::new(),
         }
     }
 
@@ -166,6 +180,10 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
         self.overlay
             .streams
             .insert(stream.clone(), (version, Position(self.tail.next.0 - 1)));
+        self.units.push(Unit {
+            end: self.envelopes.len(),
+            import: false,
+        });
         Ok(AppendOutcome::Appended {
             first,
             last: Position(self.tail.next.0 - 1),
@@ -218,6 +236,10 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
         self.overlay = overlay;
         self.tail = tail;
         self.envelopes.extend(envelopes);
+        self.units.push(Unit {
+            end: self.envelopes.len(),
+            import: true,
+        });
         Ok(())
     }
 
@@ -237,6 +259,7 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
     pub fn into_writes(self) -> PlannedWrites {
         PlannedWrites {
             envelopes: self.envelopes,
+            units: self.units,
             stream_versions: self
                 .overlay
                 .streams

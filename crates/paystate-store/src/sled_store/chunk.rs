@@ -6,12 +6,13 @@
 //! and every lookup is a forward seek.
 //!
 //! Layout: tag `CHUNK_TAG_V1`, first position u64 BE, record count u32 BE, then per record
-//! its length u32 BE and its bytes (see `codec`). A chunk never spans two commits, so a
-//! commit's chunks are all durable or none are.
+//! its length u32 BE and its bytes (see `codec`). A chunk holds whole appends (an import
+//! may spread over several chunks), so each chunk can be written with one atomic insert.
 
 use super::layout::{be_u64, position_key, storage_error};
 use crate::codec::encode_record_into;
 use crate::error::StoreError;
+use crate::sequencer::Unit;
 use crate::types::{Envelope, Position};
 use std::path::Path;
 
@@ -24,51 +25,116 @@ const HEADER_LEN: usize = 1 + 8 + 4;
 /// file; 17 chunks of 6 KiB stay below that.
 pub(crate) const MAX_CHUNK_BYTES: usize = 6 * 1024;
 
-/// Encodes consecutive envelopes as chunks; returns (last position, chunk) pairs.
+/// Encodes a batch's envelopes as chunks; returns (last position, chunk) pairs.
 ///
-/// Each record is encoded straight into the chunk it goes to, after a length placeholder.
-/// When it overflows a chunk that already holds records, it moves to a new chunk.
-pub(crate) fn encode_chunks(envelopes: &[Envelope]) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+/// Each record is encoded straight into the chunk it goes to, after a length placeholder. A
+/// chunk that grows past [`MAX_CHUNK_BYTES`] is cut at the latest place it may be cut that
+/// leaves records before it: the start of the current append (an append is never split, so
+/// each chunk is a whole number of appends and can be written with an atomic insert of its
+/// own), or, inside an import, the start of the current record. A single append larger than
+/// the limit makes a chunk of its own.
+pub(crate) fn encode_chunks(
+    envelopes: &[Envelope],
+    units: &[Unit],
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
     let mut chunks = Vec::new();
-    // (first position, record count, bytes)
-    let mut current: Option<(u64, u32, Vec<u8>)> = None;
-    for envelope in envelopes {
-        let (first, count, bytes) = current.get_or_insert_with(|| new_chunk(envelope.position.0));
-        let start = bytes.len();
-        bytes.extend_from_slice(&[0; 4]);
-        encode_record_into(envelope, bytes)?;
-        let record_len = u32::try_from(bytes.len() - start - 4).map_err(|_| {
-            StoreError::Invalid(format!("event at {} is too large", envelope.position))
+    let mut current: Option<OpenChunk> = None;
+    let mut start = 0;
+    for unit in units {
+        let records = envelopes.get(start..unit.end).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "a batch unit ends at {} of {}",
+                unit.end,
+                envelopes.len()
+            ))
         })?;
-        bytes[start..start + 4].copy_from_slice(&record_len.to_be_bytes());
-        if bytes.len() > MAX_CHUNK_BYTES && *count > 0 {
-            let record = bytes.split_off(start);
-            let full = std::mem::replace(bytes, new_chunk(envelope.position.0).2);
-            chunks.push(finish(*first, *count, full));
-            bytes.extend_from_slice(&record);
-            *first = envelope.position.0;
-            *count = 0;
+        start = unit.end;
+        for (index, envelope) in records.iter().enumerate() {
+            let chunk = current.get_or_insert_with(|| OpenChunk::new(envelope.position.0));
+            if index == 0 || unit.import {
+                chunk.mark_cut(envelope.position.0);
+            }
+            chunk.push(envelope)?;
+            if chunk.bytes.len() > MAX_CHUNK_BYTES {
+                if let Some(full) = chunk.cut() {
+                    chunks.push(full);
+                }
+            }
         }
-        *count += 1;
     }
-    if let Some((first, count, bytes)) = current {
-        chunks.push(finish(first, count, bytes));
+    if let Some(chunk) = current {
+        chunks.push(chunk.finish());
     }
     Ok(chunks)
 }
 
-/// An empty chunk whose first record will be at `first`.
-fn new_chunk(first: u64) -> (u64, u32, Vec<u8>) {
-    let mut bytes = Vec::with_capacity(MAX_CHUNK_BYTES + 1024);
-    bytes.push(CHUNK_TAG_V1);
-    bytes.extend_from_slice(&first.to_be_bytes());
-    bytes.extend_from_slice(&[0; 4]);
-    (first, 0, bytes)
+/// A chunk being filled.
+struct OpenChunk {
+    first: u64,
+    count: u32,
+    bytes: Vec<u8>,
+    /// The latest place the chunk may be cut: (byte offset, records before it, position of
+    /// the record after it).
+    cut: (usize, u32, u64),
 }
 
-fn finish(first: u64, count: u32, mut bytes: Vec<u8>) -> (u64, Vec<u8>) {
-    bytes[9..13].copy_from_slice(&count.to_be_bytes());
-    (first + u64::from(count) - 1, bytes)
+impl OpenChunk {
+    fn new(first: u64) -> OpenChunk {
+        let mut bytes = Vec::with_capacity(MAX_CHUNK_BYTES + 1024);
+        bytes.push(CHUNK_TAG_V1);
+        bytes.extend_from_slice(&first.to_be_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        OpenChunk {
+            first,
+            count: 0,
+            bytes,
+            cut: (HEADER_LEN, 0, first),
+        }
+    }
+
+    /// Records that the chunk may be cut before the record at `position`, about to be pushed.
+    fn mark_cut(&mut self, position: u64) {
+        self.cut = (self.bytes.len(), self.count, position);
+    }
+
+    fn push(&mut self, envelope: &Envelope) -> Result<(), StoreError> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(&[0; 4]);
+        encode_record_into(envelope, &mut self.bytes)?;
+        let record_len = u32::try_from(self.bytes.len() - start - 4).map_err(|_| {
+            StoreError::Invalid(format!("event at {} is too large", envelope.position))
+        })?;
+        self.bytes[start..start + 4].copy_from_slice(&record_len.to_be_bytes());
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Cuts the chunk at its cut mark, if records precede it: returns the full part and keeps
+    /// the rest open as a new chunk.
+    fn cut(&mut self) -> Option<(u64, Vec<u8>)> {
+        let (offset, before, next_first) = self.cut;
+        if before == 0 {
+            return None;
+        }
+        let rest = self.bytes.split_off(offset);
+        let after = self.count - before;
+        let mut next = OpenChunk::new(next_first);
+        next.bytes.extend_from_slice(&rest);
+        next.count = after;
+        let full = std::mem::replace(self, next);
+        Some(
+            OpenChunk {
+                count: before,
+                ..full
+            }
+            .finish(),
+        )
+    }
+
+    fn finish(mut self) -> (u64, Vec<u8>) {
+        self.bytes[9..13].copy_from_slice(&self.count.to_be_bytes());
+        (self.first + u64::from(self.count) - 1, self.bytes)
+    }
 }
 
 /// A stored chunk, checked against the key it was found under.
@@ -207,10 +273,28 @@ mod tests {
     use crate::codec::decode_record;
     use crate::sled_store::test_envelopes::envelope;
 
+    /// Every envelope an append of its own.
+    fn one_per_append(envelopes: &[Envelope]) -> Vec<Unit> {
+        (1..=envelopes.len())
+            .map(|end| Unit { end, import: false })
+            .collect()
+    }
+
+    /// The (first, last) positions of each chunk.
+    fn spans(chunks: &[(u64, Vec<u8>)]) -> Vec<(u64, u64)> {
+        chunks
+            .iter()
+            .map(|(last, bytes)| {
+                let chunk = Chunk::parse(*last, bytes).unwrap();
+                (chunk.first, chunk.last)
+            })
+            .collect()
+    }
+
     #[test]
     fn chunks_split_by_size_and_round_trip() {
         let envelopes: Vec<Envelope> = (5..205).map(|p| envelope(p, 700)).collect();
-        let chunks = encode_chunks(&envelopes).unwrap();
+        let chunks = encode_chunks(&envelopes, &one_per_append(&envelopes)).unwrap();
         assert!(chunks.len() > 1);
         let mut decoded = Vec::new();
         for (last, bytes) in &chunks {
@@ -230,17 +314,79 @@ mod tests {
             envelope(2, MAX_CHUNK_BYTES * 2),
             envelope(3, 10),
         ];
-        let lasts: Vec<u64> = encode_chunks(&envelopes)
-            .unwrap()
-            .into_iter()
-            .map(|(l, _)| l)
+        let chunks = encode_chunks(&envelopes, &one_per_append(&envelopes)).unwrap();
+        assert_eq!(spans(&chunks), vec![(1, 1), (2, 2), (3, 3)]);
+    }
+
+    #[test]
+    fn an_append_is_never_split_across_chunks() {
+        // Appends of three records of 1 KiB: a chunk of 6 KiB takes one whole append and
+        // part of the next by size, so every cut has to move back to an append's start.
+        let envelopes: Vec<Envelope> = (1..=30).map(|p| envelope(p, 1024)).collect();
+        let units: Vec<Unit> = (1..=10)
+            .map(|n| Unit {
+                end: n * 3,
+                import: false,
+            })
             .collect();
-        assert_eq!(lasts, vec![1, 2, 3]);
+        let chunks = encode_chunks(&envelopes, &units).unwrap();
+        let spans = spans(&chunks);
+        assert!(spans.len() > 1, "{spans:?}");
+        for (first, last) in &spans {
+            assert_eq!(
+                (first - 1) % 3,
+                0,
+                "a chunk starts inside an append: {spans:?}"
+            );
+            assert_eq!(last % 3, 0, "a chunk ends inside an append: {spans:?}");
+        }
+        assert_eq!(spans.first().unwrap().0, 1);
+        assert_eq!(spans.last().unwrap().1, 30);
+    }
+
+    #[test]
+    fn an_append_larger_than_a_chunk_stays_whole() {
+        let envelopes: Vec<Envelope> = (1..=12).map(|p| envelope(p, 1024)).collect();
+        let units = [
+            Unit {
+                end: 1,
+                import: false,
+            },
+            Unit {
+                end: 11,
+                import: false,
+            },
+            Unit {
+                end: 12,
+                import: false,
+            },
+        ];
+        let chunks = encode_chunks(&envelopes, &units).unwrap();
+        assert_eq!(spans(&chunks), vec![(1, 1), (2, 11), (12, 12)]);
+    }
+
+    #[test]
+    fn an_import_is_cut_between_any_two_records() {
+        let envelopes: Vec<Envelope> = (1..=30).map(|p| envelope(p, 1024)).collect();
+        let units = [Unit {
+            end: 30,
+            import: true,
+        }];
+        let chunks = encode_chunks(&envelopes, &units).unwrap();
+        let spans = spans(&chunks);
+        assert!(spans.len() >= 5, "{spans:?}");
+        for ((_, last), (first, _)) in spans.iter().zip(spans.iter().skip(1)) {
+            assert_eq!(last + 1, *first);
+        }
+        for (last, bytes) in &chunks {
+            assert!(bytes.len() <= MAX_CHUNK_BYTES, "chunk ending at {last}");
+        }
     }
 
     #[test]
     fn damaged_framing_is_an_error_not_a_panic() {
-        let (last, bytes) = encode_chunks(&[envelope(1, 10), envelope(2, 10)])
+        let envelopes = [envelope(1, 10), envelope(2, 10)];
+        let (last, bytes) = encode_chunks(&envelopes, &one_per_append(&envelopes))
             .unwrap()
             .remove(0);
         assert!(Chunk::parse(last + 1, &bytes).is_err());
@@ -266,7 +412,8 @@ mod tests {
         /// panic; when it is readable, the hash chain is what catches it.
         #[test]
         fn flipped_bytes_never_panic(index in 0usize..2_000, mask in 1u8..=255) {
-            let (last, mut bytes) = encode_chunks(&[envelope(1, 40), envelope(2, 40)]).unwrap().remove(0);
+            let envelopes = [envelope(1, 40), envelope(2, 40)];
+            let (last, mut bytes) = encode_chunks(&envelopes, &one_per_append(&envelopes)).unwrap().remove(0);
             let index = index % bytes.len();
             bytes[index] ^= mask;
             if let Ok(chunk) = Chunk::parse(last, &bytes) {

@@ -314,29 +314,35 @@ impl Writer {
         }
     }
 
-    /// Writes a batch's chunks (one atomic sled batch), then its index entries (see
-    /// `indexes` for why a crash in between is safe).
+    /// Writes a batch's chunks, then its index entries (see `indexes` for why a crash in
+    /// between is safe).
+    ///
+    /// A chunk holds whole appends, so each chunk is inserted on its own: sled recovers a
+    /// prefix of its log, so after a crash the log holds a prefix of the batch's appends, each
+    /// complete (none of them was acknowledged). Only a batch holding an import spread over
+    /// several chunks is written as one sled batch, which makes an import all or nothing. A
+    /// sled batch costs more than the inserts: it holds sled's process-wide lock, stopping
+    /// every reader, and writes out sled's current I/O buffer twice, waking all of sled's I/O
+    /// threads each time.
     fn write_log(&self, writes: &PlannedWrites) -> Result<(), String> {
         if writes.envelopes.is_empty() {
             return Ok(());
         }
-        let mut chunks = encode_chunks(&writes.envelopes).map_err(|e| e.to_string())?;
-        let written = match (chunks.pop(), chunks.is_empty()) {
-            // One key is written atomically on its own. A sled batch would first write out
-            // sled's current I/O buffer and mark the batch in its log, twice the disk writes
-            // for the small batches of a light load.
-            (Some((last, chunk)), true) => self
-                .trees
-                .events
-                .insert(last.to_be_bytes(), chunk)
-                .map(|_| ()),
-            (last, _) => {
-                let mut batch = sled::Batch::default();
-                for (last, chunk) in chunks.into_iter().chain(last) {
-                    batch.insert(&last.to_be_bytes(), chunk);
-                }
-                self.trees.events.apply_batch(batch)
+        let chunks = encode_chunks(&writes.envelopes, &writes.units).map_err(|e| e.to_string())?;
+        let import = writes.units.iter().any(|unit| unit.import);
+        let written = if import && chunks.len() > 1 {
+            let mut batch = sled::Batch::default();
+            for (last, chunk) in chunks {
+                batch.insert(&last.to_be_bytes(), chunk);
             }
+            self.trees.events.apply_batch(batch)
+        } else {
+            chunks.into_iter().try_for_each(|(last, chunk)| {
+                self.trees
+                    .events
+                    .insert(last.to_be_bytes(), chunk)
+                    .map(|_| ())
+            })
         };
         written.map_err(|e| format!("writing the log failed: {e}"))?;
         write_index_entries(&self.trees, &writes.envelopes)
