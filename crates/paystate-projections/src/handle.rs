@@ -173,8 +173,8 @@ impl ProjectionsHandle {
         Position(self.shared.committed.load(Ordering::Acquire))
     }
 
-    /// Writes what changed since the last commit, with the checkpoint, atomically. The lock is
-    /// held only to copy the changed entries and, once durable, to keep the payments written
+    /// Writes what changed since the last commit, then the checkpoint (see [`persist`] for
+    /// why a crash in between is harmless). The lock is held only to copy the changed entries and, once durable, to keep the payments written
     /// in their compact stored form; never while encoding them or during the disk write.
     /// Blocks until the store has made the commit durable.
     pub fn commit(&self, store: &dyn EventStore) -> Result<Position, ProjectionError> {
@@ -194,7 +194,12 @@ impl ProjectionsHandle {
         let checkpoint = pending.checkpoint;
         let dirty = pending.dirty.clone();
         let (ops, encoded) = pending.into_ops();
-        match store.commit_projection(persist::PROJECTION_NAME, checkpoint, ops) {
+        match store.commit_projection_idempotent(
+            persist::PROJECTION_NAME,
+            checkpoint,
+            ops.entries,
+            ops.with_checkpoint,
+        ) {
             Ok(()) => {
                 self.shared.committed.store(checkpoint.0, Ordering::Release);
                 persist::keep_encoded(&mut self.write_guard(), encoded);

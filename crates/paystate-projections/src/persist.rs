@@ -15,10 +15,14 @@
 //! [`stored_payment_key`] and [`PersistedPayment`] read and write one stored payment, for tools
 //! that inspect or repair the persisted state.
 //!
-//! Only what changed since the last commit is written; state and checkpoint go in one atomic
-//! commit, so after a crash the stored state is exactly the state as of its checkpoint. After
-//! a commit, the payments it wrote are kept in memory in the form it wrote, unless they have
-//! changed again meanwhile.
+//! Only what changed since the last commit is written, with
+//! [`EventStore::commit_projection_idempotent`]: payments and providers first, one at a time
+//! and beside the log's writer, then the format marker and the skipped-event totals together
+//! with the checkpoint. After a crash between the two, stored payments and providers may hold
+//! events after the checkpoint; each knows the last position folded into it, and folding
+//! passes over an event at or below that position, so catching up from the checkpoint gives
+//! exactly the state a rebuild gives. After a commit, the payments it wrote are kept in memory
+//! in the form it wrote, unless they have changed again meanwhile.
 
 use crate::codec;
 use crate::error::ProjectionError;
@@ -178,24 +182,38 @@ impl PersistedPayment {
     }
 }
 
+/// The store writes of one commit (see [`EventStore::commit_projection_idempotent`]).
+#[derive(Debug, Default)]
+pub(crate) struct CommitOps {
+    /// Payments and providers, each knowing the last position folded into it: written one at
+    /// a time, before the checkpoint.
+    pub entries: Vec<KvOp>,
+    /// The format marker, the running totals of skipped events and any removed provider:
+    /// what cannot tell whether it already holds an event, written with the checkpoint.
+    pub with_checkpoint: Vec<KvOp>,
+}
+
 impl PendingCommit {
-    /// The store operations of this commit (the format marker and every changed entry), and
-    /// the payments encoded for them.
-    pub(crate) fn into_ops(self) -> (Vec<KvOp>, Encoded) {
-        let mut ops = Vec::with_capacity(2 + self.providers.len() + self.payments.len());
+    /// The store operations of this commit, and the payments encoded for them.
+    pub(crate) fn into_ops(self) -> (CommitOps, Encoded) {
+        let mut ops = CommitOps {
+            entries: Vec::with_capacity(self.providers.len() + self.payments.len()),
+            with_checkpoint: Vec::with_capacity(2),
+        };
         let mut encoded = Encoded::default();
-        ops.push(KvOp::Put {
+        ops.with_checkpoint.push(KvOp::Put {
             key: FORMAT_KEY.to_vec(),
             value: FORMAT.to_vec(),
         });
         if let Some(skipped) = &self.skipped {
-            ops.push(put_json(SKIPPED_KEY.to_vec(), skipped));
+            ops.with_checkpoint
+                .push(put_json(SKIPPED_KEY.to_vec(), skipped));
         }
         for (id, provider) in &self.providers {
             let key = format!("{PROVIDER_PREFIX}{id}").into_bytes();
             match provider {
-                Some(provider) => ops.push(put_json(key, provider)),
-                None => ops.push(KvOp::Delete { key }),
+                Some(provider) => ops.entries.push(put_json(key, provider)),
+                None => ops.with_checkpoint.push(KvOp::Delete { key }),
             }
         }
         for (key, pending) in self.payments {
@@ -212,7 +230,7 @@ impl PendingCommit {
                 }
                 PendingPayment::Encoded(bytes) => bytes.into_vec(),
             };
-            ops.push(KvOp::Put {
+            ops.entries.push(KvOp::Put {
                 key: key.into_bytes(),
                 value,
             });

@@ -31,6 +31,11 @@ pub struct Skipped {
 ///
 /// Applying the same envelopes in log order always gives an equal value, which is what
 /// `replay --verify` compares.
+///
+/// Folding is idempotent per entry: a provider or payment passes over an event at or below the
+/// last position folded into it. Live, events always come after; after a crash, stored entries
+/// may already hold events past the stored checkpoint (see [`crate::persist`]), and catching
+/// up from the checkpoint must not count them twice.
 #[derive(Debug, Clone, Default)]
 pub struct Projections {
     pub(crate) applied: Position,
@@ -366,8 +371,10 @@ impl Projections {
             return;
         };
         if let Some(counted) = self.providers.get_mut(id) {
-            counted.count_receipt(meta, receipt.received_at);
-            self.dirty.mark_provider(id);
+            if counted.position < meta.position {
+                counted.count_receipt(meta, receipt.received_at);
+                self.dirty.mark_provider(id);
+            }
         }
     }
 
@@ -418,8 +425,10 @@ impl Projections {
 
     fn apply_provider_event(&mut self, id: &ProviderId, meta: EventMeta, event: &DomainEvent) {
         if let Some(provider) = self.providers.get_mut(id) {
-            provider.apply(meta, event);
-            self.dirty.mark_provider(id);
+            if provider.position < meta.position {
+                provider.apply(meta, event);
+                self.dirty.mark_provider(id);
+            }
         }
     }
 
@@ -485,6 +494,9 @@ impl Projections {
         let Body::Decoded(projection) = &mut slot.body else {
             return;
         };
+        if projection.position() >= meta.position {
+            return;
+        }
         fold(projection, meta, event);
         let (old, new) = (slot.state, projection.state());
         if old != new {

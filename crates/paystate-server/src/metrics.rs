@@ -21,6 +21,9 @@ pub const APPEND_BATCH_EVENTS: &str = "paystate_append_batch_events";
 pub const STORE_BATCH_EVENTS: &str = "paystate_store_batch_events";
 /// Recorded by the store itself: how long one durable append (group commit included) took.
 pub const STORE_APPEND_SECONDS: &str = "paystate_store_append_seconds";
+/// Recorded by the store's writer: how long writing one projection commit took. Appends
+/// that arrive meanwhile wait behind it.
+pub const STORE_PROJECTION_WRITE_SECONDS: &str = "paystate_store_projection_write_seconds";
 /// The log's head position.
 pub const LOG_HEAD: &str = "paystate_log_head_position";
 /// The position the projections have applied.
@@ -53,6 +56,12 @@ pub fn install() -> PrometheusHandle {
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full(STORE_APPEND_SECONDS.to_owned()),
+                        LATENCY_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(STORE_PROJECTION_WRITE_SECONDS.to_owned()),
                         LATENCY_BUCKETS,
                     )
                 })
@@ -102,6 +111,11 @@ fn describe() {
     );
     metrics::describe_histogram!(APPEND_BATCH_EVENTS, "Events per append batch.");
     metrics::describe_histogram!(STORE_BATCH_EVENTS, "Events per group commit of the store.");
+    metrics::describe_histogram!(
+        STORE_PROJECTION_WRITE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time the store's writer spent writing one projection commit; appends wait behind it."
+    );
     metrics::describe_gauge!(LOG_HEAD, "Position of the last durable event.");
     metrics::describe_gauge!(
         PROJECTIONS_APPLIED,

@@ -113,6 +113,29 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         ops: Vec<KvOp>,
     ) -> Result<(), StoreError>;
 
+    /// Commits a projection that tolerates entries newer than its checkpoint, without holding
+    /// up the log: `entries` are written one at a time (each atomically) from the calling
+    /// thread, then `with_checkpoint` and the checkpoint together, atomically. Durable on
+    /// return.
+    ///
+    /// After a crash the stored checkpoint may be older than some stored entries (a commit
+    /// that wrote its entries but not its checkpoint), so the projection must be idempotent:
+    /// replaying the events after its checkpoint onto entries that already hold some of them
+    /// must change nothing (each entry knows the last position folded into it).
+    /// `with_checkpoint` is for what cannot know that (running totals). The default writes
+    /// everything in one [`EventStore::commit_projection`], which is stronger.
+    fn commit_projection_idempotent(
+        &self,
+        projection: &str,
+        checkpoint: Position,
+        entries: Vec<KvOp>,
+        with_checkpoint: Vec<KvOp>,
+    ) -> Result<(), StoreError> {
+        let mut ops = entries;
+        ops.extend(with_checkpoint);
+        self.commit_projection(projection, checkpoint, ops)
+    }
+
     /// The position up to which a projection's stored state is complete.
     fn projection_checkpoint(&self, projection: &str) -> Result<Option<Position>, StoreError>;
 

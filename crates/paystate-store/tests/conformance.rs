@@ -1108,6 +1108,70 @@ async fn check_appends_follow_the_model<B: Backend>() {
     assert_eq!(store.verify().unwrap().first_bad, None);
 }
 
+async fn check_idempotent_projection_commit_writes_entries_then_checkpoint<B: Backend>() {
+    let backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    let put = |key: &str, value: &str| KvOp::Put {
+        key: key.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec(),
+    };
+    store
+        .commit_projection_idempotent(
+            "views",
+            Position(4),
+            (0..300)
+                .map(|n| put(&format!("p/{n:03}"), "created"))
+                .collect(),
+            vec![put("meta/totals", "300")],
+        )
+        .unwrap();
+    store
+        .commit_projection_idempotent(
+            "views",
+            Position(6),
+            vec![
+                put("p/007", "captured"),
+                KvOp::Delete {
+                    key: b"p/008".to_vec(),
+                },
+            ],
+            vec![put("meta/totals", "299")],
+        )
+        .unwrap();
+    assert!(matches!(
+        store.commit_projection_idempotent("", Position(7), vec![], vec![]),
+        Err(StoreError::Invalid(_))
+    ));
+    drop(store);
+
+    let backend = backend.reopen().await;
+    let store = backend.store();
+    assert_eq!(
+        store.projection_checkpoint("views").unwrap(),
+        Some(Position(6))
+    );
+    let entries = store.projection_scan("views", b"p/").unwrap();
+    assert_eq!(entries.len(), 299);
+    assert_eq!(
+        store.projection_get("views", b"p/007").unwrap(),
+        Some(b"captured".to_vec())
+    );
+    assert_eq!(store.projection_get("views", b"p/008").unwrap(), None);
+    assert_eq!(
+        store.projection_get("views", b"p/299").unwrap(),
+        Some(b"created".to_vec())
+    );
+    assert_eq!(
+        store.projection_get("views", b"meta/totals").unwrap(),
+        Some(b"299".to_vec())
+    );
+    assert_eq!(
+        store.head().unwrap(),
+        Position::START,
+        "nothing entered the log"
+    );
+}
+
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -1142,6 +1206,7 @@ conformance!(
     check_upcasting_on_read_keeps_stored_bytes,
     check_import_keeps_hashes_and_refuses_a_broken_chain,
     check_projection_state_and_checkpoint_move_together,
+    check_idempotent_projection_commit_writes_entries_then_checkpoint,
     check_side_data_stays_out_of_the_log,
     check_reopen_keeps_everything,
     check_closed_store_refuses_writes,
@@ -1469,6 +1534,18 @@ mod opening {
             }],
         );
         assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+        let checkpoint_key = || KvOp::Put {
+            key: b"\xffcheckpoint".to_vec(),
+            value: 99u64.to_be_bytes().to_vec(),
+        };
+        for (entries, with_checkpoint) in [
+            (vec![checkpoint_key()], vec![]),
+            (vec![], vec![checkpoint_key()]),
+        ] {
+            let result =
+                store.commit_projection_idempotent("views", Position(1), entries, with_checkpoint);
+            assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+        }
         assert_eq!(store.projection_checkpoint("views").unwrap(), None);
     }
 

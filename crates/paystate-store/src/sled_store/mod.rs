@@ -527,18 +527,49 @@ impl EventStore for SledStore {
         ops: Vec<KvOp>,
     ) -> Result<(), StoreError> {
         crate::names::check("projection", projection)?;
-        let reserved = |key: &Vec<u8>| key.as_slice() == PROJECTION_CHECKPOINT_KEY;
-        if ops.iter().any(|op| match op {
-            KvOp::Put { key, .. } | KvOp::Delete { key } => reserved(key),
-        }) {
-            return Err(StoreError::Invalid(
-                "a projection key may not start with the byte 0xFF followed by `checkpoint`: it holds the checkpoint".into(),
-            ));
-        }
+        refuse_reserved_keys(&ops)?;
         self.write_blocking(AuxWrite::Projection {
             name: projection.to_owned(),
             checkpoint,
             ops,
+        })
+    }
+
+    /// The entries go straight into the projection's tree from this thread, with plain
+    /// inserts: sled lets them run beside the writer, whereas a sled batch of hundreds of
+    /// entries on the writer holds up every append queued behind it (and, through sled's
+    /// process-wide lock, every reader) for milliseconds. The checkpoint then goes through
+    /// the writer, in the group commit whose flush also makes the entries durable: sled
+    /// recovers a prefix of its log, and the entries were written before the checkpoint, so a
+    /// recovered checkpoint always has its entries.
+    fn commit_projection_idempotent(
+        &self,
+        projection: &str,
+        checkpoint: Position,
+        entries: Vec<KvOp>,
+        with_checkpoint: Vec<KvOp>,
+    ) -> Result<(), StoreError> {
+        crate::names::check("projection", projection)?;
+        refuse_reserved_keys(&entries)?;
+        refuse_reserved_keys(&with_checkpoint)?;
+        if self.requests.is_none() {
+            return Err(StoreError::Closed);
+        }
+        if let Some(reason) = self.shared.broken() {
+            return Err(StoreError::Unavailable(reason));
+        }
+        let tree = self.tree(projection_tree_name(projection))?;
+        for op in entries {
+            match op {
+                KvOp::Put { key, value } => tree.insert(key, value),
+                KvOp::Delete { key } => tree.remove(key),
+            }
+            .map_err(|e| self.storage(e))?;
+        }
+        self.write_blocking(AuxWrite::Projection {
+            name: projection.to_owned(),
+            checkpoint,
+            ops: with_checkpoint,
         })
     }
 
@@ -626,4 +657,17 @@ impl EventStore for SledStore {
             Err(other) => Err(other),
         }
     }
+}
+
+/// Refuses a projection write that would overwrite the checkpoint's key.
+fn refuse_reserved_keys(ops: &[KvOp]) -> Result<(), StoreError> {
+    let reserved = |key: &Vec<u8>| key.as_slice() == PROJECTION_CHECKPOINT_KEY;
+    if ops.iter().any(|op| match op {
+        KvOp::Put { key, .. } | KvOp::Delete { key } => reserved(key),
+    }) {
+        return Err(StoreError::Invalid(
+            "a projection key may not start with the byte 0xFF followed by `checkpoint`: it holds the checkpoint".into(),
+        ));
+    }
+    Ok(())
 }

@@ -114,7 +114,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn broken(&self) -> Option<String> {
+    pub(crate) fn broken(&self) -> Option<String> {
         match self.broken.lock() {
             Ok(broken) => broken.clone(),
             Err(_) => Some("the writer panicked".into()),
@@ -374,7 +374,12 @@ impl Writer {
                     }
                 }
                 batch.insert(PROJECTION_CHECKPOINT_KEY, &position_key(checkpoint));
-                tree.apply_batch(batch)
+                // Appends queued meanwhile wait behind this write: worth watching.
+                let started = std::time::Instant::now();
+                let written = tree.apply_batch(batch);
+                metrics::histogram!("paystate_store_projection_write_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                written
                     .map_err(|e| StoreError::Unavailable(format!("projection commit failed: {e}")))
             }
             AuxWrite::ProjectionReset { name } => {
