@@ -142,11 +142,14 @@ impl Staging {
         let parent = parent_of(&self.target);
         match self.moved {
             Moved::DataDir => {
-                // The marker must not end up in the data directory.
-                fs::remove_file(self.marker_path())
-                    .and_then(|()| sync_dir(&self.dir))
-                    .with_context(|| format!("removing {}", self.marker_path().display()))?;
                 rename_and_sync(&self.dir, &self.target, parent)?;
+                // The marker goes only after the rename: until then it is what lets the next
+                // import recognise and remove a staging directory left by a kill. A marker
+                // left in the data directory by a kill right here is harmless.
+                let marker = self.target.join(MARKER_FILE);
+                if let Err(error) = fs::remove_file(&marker).and_then(|()| sync_dir(&self.target)) {
+                    eprintln!("warning: could not remove {}: {error}", marker.display());
+                }
             }
             Moved::Store => {
                 rename_and_sync(&self.store_path(), &self.target, parent)?;
