@@ -4,17 +4,19 @@
 
 use super::*;
 use paystate_store::SledStore;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::OnceLock;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Envelopes the import writes per batch into a store it creates (`BATCH` in the command).
 const BATCH: usize = 1000;
 
-/// More than the pipe (64 KiB on Linux) and the importer's input buffer (8 KiB) can hold
-/// between what the test has written and what the importer has read.
-const IN_FLIGHT: usize = 128 * 1024;
+/// How long the first batch may take before the test gives up instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The export of a log a little longer than one import batch, with the log's chain head.
 fn export() -> &'static (String, (u64, String)) {
@@ -22,7 +24,7 @@ fn export() -> &'static (String, (u64, String)) {
     EXPORT.get_or_init(|| {
         let data = DataDir::empty();
         let log = LogBuilder::new(&data);
-        log.many_payments(700);
+        log.many_payments(520);
         log.finish();
         let export = run(&["export", "--data", &data.arg()]).expect_code(0);
         (export.stdout, chain_head(&data))
@@ -35,60 +37,83 @@ fn staging_of(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.importing"))
 }
 
-/// An import child, killed when the test ends whatever happens.
+/// An import child stopped half-way: fed every line of the export but the last, with its
+/// input left open, so it cannot finish. Killed when the test ends, whatever happens.
 struct Importer {
     child: Child,
-    stdin: Option<ChildStdin>,
+    feeder: Option<JoinHandle<Option<ChildStdin>>>,
+    /// Reads the importer's log to its end, so that its lines never meet a closed pipe.
+    reader: Option<JoinHandle<()>>,
 }
 
 impl Importer {
-    fn start(data: &Path) -> Importer {
+    /// Starts an import into `data` and returns once it has logged its first batch as written
+    /// to the store.
+    fn past_the_first_batch(data: &Path) -> Importer {
         let mut child = support::paystate()
             .args(["import", "--data"])
             .arg(data)
+            .env("PAYSTATE_LOG", "warn,paystate::commands::import=info")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("the paystate binary starts");
-        let stdin = child.stdin.take();
-        Importer { child, stdin }
-    }
-
-    /// Writes the lines of the export until the first batch is certainly in the store: the
-    /// importer reads on only after writing a batch, and the pipe accepts a byte only once
-    /// there is room for it, so once bytes `IN_FLIGHT` past the end of line `BATCH` are
-    /// accepted, the importer has read past that line. The input stays open, so the importer
-    /// then waits for more, half-way through.
-    fn feed_past_the_first_batch(&mut self) {
-        let lines: Vec<&str> = export().0.lines().collect();
-        let first_batch: usize = lines[..BATCH].iter().map(|line| line.len() + 1).sum();
-        let mut written = 0;
-        let stdin = self.stdin.as_mut().expect("input open");
-        for line in &lines {
-            assert!(
-                line != lines.last().unwrap(),
-                "the export is too short for the importer to be stopped half-way"
-            );
-            writeln!(stdin, "{line}").expect("the importer reads its input");
-            written += line.len() + 1;
-            if written >= first_batch + IN_FLIGHT {
-                break;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let lines: Vec<&'static str> = export().0.lines().collect();
+        assert!(lines.len() > BATCH, "the export fills a batch and more");
+        let feeder = std::thread::spawn(move || {
+            for line in &lines[..lines.len() - 1] {
+                // Refused only once the importer is gone, which is what the test does next.
+                writeln!(stdin, "{line}").ok()?;
+            }
+            stdin.flush().ok()?;
+            Some(stdin)
+        });
+        let (logged, log) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = logged.send(line);
+            }
+        });
+        let importer = Importer {
+            child,
+            feeder: Some(feeder),
+            reader: Some(reader),
+        };
+        loop {
+            match log.recv_timeout(PATIENCE) {
+                Ok(line) if line.contains("import: batch written") => return importer,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!("no batch written within {PATIENCE:?}"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the importer ended before writing a batch")
+                }
             }
         }
-        stdin.flush().expect("flushed");
     }
 
     fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The input is closed only now, after the kill: the importer never sees its end.
+        if let Some(feeder) = self.feeder.take() {
+            drop(feeder.join());
+        }
+        if let Some(reader) = self.reader.take() {
+            drop(reader.join());
+        }
     }
 }
 
 impl Drop for Importer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -115,9 +140,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 fn an_import_killed_half_way_into_a_new_data_directory_leaves_none() {
     let target = DataDir::empty();
     let staging = staging_of(target.path());
-    let mut importer = Importer::start(target.path());
-    importer.feed_past_the_first_batch();
-    importer.kill();
+    Importer::past_the_first_batch(target.path()).kill();
 
     assert!(
         !target.path().exists(),
@@ -147,9 +170,7 @@ fn an_import_killed_half_way_into_an_existing_data_directory_leaves_no_store() {
     std::fs::create_dir(target.path()).unwrap();
     std::fs::write(target.path().join("admin-token"), "token").unwrap();
     let staging = target.path().join(".store.importing");
-    let mut importer = Importer::start(target.path());
-    importer.feed_past_the_first_batch();
-    importer.kill();
+    Importer::past_the_first_batch(target.path()).kill();
 
     assert!(
         !target.store_path().exists(),
@@ -167,8 +188,7 @@ fn an_import_killed_half_way_into_an_existing_data_directory_leaves_no_store() {
 fn a_second_import_into_the_same_place_is_refused_while_the_first_runs() {
     let target = DataDir::empty();
     let staging = staging_of(target.path());
-    let mut first = Importer::start(target.path());
-    first.feed_past_the_first_batch();
+    let first = Importer::past_the_first_batch(target.path());
 
     let second = import_everything(target.path()).expect_code(2);
     assert!(

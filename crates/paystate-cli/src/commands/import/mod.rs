@@ -138,6 +138,8 @@ async fn import_into(
         pending.push(envelope);
         if pending.len() >= batch {
             write(store, std::mem::take(&mut pending)).await?;
+            // Progress of a long import, for `PAYSTATE_LOG=info`.
+            tracing::info!(events = count, "import: batch written");
         }
     }
     if count == 0 {
