@@ -153,7 +153,8 @@ impl Staging {
             }
             Moved::Store => {
                 rename_and_sync(&self.store_path(), &self.target, parent)?;
-                // Only the marker is left; should removing it fail, the next import removes it.
+                // Only the marker is left: should removing it fail, a small hidden directory
+                // stays beside a complete store, harmless (and named in the warning).
                 if let Err(error) = fs::remove_dir_all(&self.dir).and_then(|()| sync_dir(parent)) {
                     eprintln!("warning: could not remove {}: {error}", self.dir.display());
                 }
