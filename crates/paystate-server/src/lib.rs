@@ -12,8 +12,8 @@
 //! - [`app`]: every route group merged into one router, with request ids, tracing, metrics,
 //!   the admin guard, JSON fallbacks and `/openapi.json`.
 //! - [`ingestion`]: `POST /webhooks/vipps/{provider_id}`: verify, parse, record durably.
-//! - [`http`]: extractors with JSON rejections, the bearer guard, fallbacks, and the accept loop
-//!   (HTTP/1 with a header-read timeout, graceful stop).
+//! - [`http`]: extractors with JSON rejections (admin bodies are JSON objects), the bearer
+//!   guard, fallbacks, and the accept loop (HTTP/1 with a header-read timeout, graceful stop).
 //! - [`routes`]: `/payments` (views, histories, listing, time travel), `/events` (the log),
 //!   operations (`/healthz`, `/readyz`, `/metrics`), their JSON shapes, read-your-writes.
 //! - [`providers`]: `/providers...` administration.

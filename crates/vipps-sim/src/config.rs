@@ -2,6 +2,7 @@
 //! timing. Fault knobs live in [`crate::faults`] because they can change while it runs.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use crate::faults::Faults;
@@ -23,11 +24,16 @@ pub struct SimConfig {
     pub delivery_timeout: Duration,
     /// Fault knobs in force at start; change them later with [`crate::SimHandle::set_faults`].
     pub faults: Faults,
+    /// How many delivery-log records are kept; beyond it the oldest are discarded (and
+    /// counted in [`crate::SimStats::log_discarded`]). Default
+    /// [`SimConfig::DEFAULT_DELIVERY_LOG_CAPACITY`].
+    pub delivery_log_capacity: NonZeroUsize,
 }
 
 impl Default for SimConfig {
     /// Vipps's test environment as documented: open credentials, one-hour tokens, numeric
-    /// token fields as strings, 10 s delivery timeout, backoff up to hourly for seven days.
+    /// token fields as strings, 10 s delivery timeout, backoff up to hourly for seven days;
+    /// the most recent 10 000 delivery-log records kept.
     fn default() -> Self {
         Self {
             credentials: CredentialsPolicy::AnyNonEmpty,
@@ -36,11 +42,19 @@ impl Default for SimConfig {
             retry: RetrySchedule::default(),
             delivery_timeout: Duration::from_secs(10),
             faults: Faults::default(),
+            delivery_log_capacity: SimConfig::DEFAULT_DELIVERY_LOG_CAPACITY,
         }
     }
 }
 
 impl SimConfig {
+    /// Delivery-log records kept by default: far more than a test or a demo makes, a few
+    /// megabytes at most for a simulator left running under load.
+    pub const DEFAULT_DELIVERY_LOG_CAPACITY: NonZeroUsize = match NonZeroUsize::new(10_000) {
+        Some(capacity) => capacity,
+        None => NonZeroUsize::MIN,
+    };
+
     /// A configuration for tests: retries after a few milliseconds, give up after a few
     /// seconds, two-second delivery timeout. Everything else as [`SimConfig::default`].
     pub fn for_tests() -> Self {

@@ -41,19 +41,16 @@ pub(crate) struct LogQuery {
     since: Option<u64>,
 }
 
-/// `GET /_sim/deliveries[?since=SEQ]`: the delivery log, one record per attempt.
+/// `GET /_sim/deliveries[?since=SEQ]`: the delivery log as kept (the most recent records),
+/// one record per attempt.
 pub(crate) async fn deliveries(
     State(state): State<Arc<SimState>>,
     Query(query): Query<LogQuery>,
 ) -> Response {
-    let since = query.since.unwrap_or(0);
-    let records: Vec<_> = state
+    let records = state
         .dispatcher
         .log
-        .snapshot()
-        .into_iter()
-        .filter(|record| record.seq >= since)
-        .collect();
+        .snapshot_since(query.since.unwrap_or(0));
     Json(records).into_response()
 }
 

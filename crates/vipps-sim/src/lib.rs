@@ -8,14 +8,19 @@
 //! to every registration subscribed to it, signed with that registration's secret per VIPPS.md
 //! §2 (through [`paystate_vipps::signature`]), in order per (registration, payment), retried with
 //! backoff and re-signed with a new date. Fault knobs make it misbehave the way real delivery
-//! does; a delivery log lets tests await what happened instead of sleeping.
+//! does; a delivery log lets tests await what happened instead of sleeping. The log is bounded:
+//! it keeps the most recent [`SimConfig::delivery_log_capacity`] records (10 000 by default),
+//! discards older ones and counts them ([`SimStats::log_discarded`]); the delivery counters
+//! cover the whole run.
 //!
 //! Module map:
-//! - [`config`]: [`SimConfig`]: credentials policy, token shape, retry schedule, timeouts.
+//! - [`config`]: [`SimConfig`]: credentials policy, token shape, retry schedule, timeouts,
+//!   delivery-log capacity.
 //! - [`faults`]: [`Faults`]: duplicates, reordering, delays, failed attempts, wrong secrets.
 //! - [`server`]: [`Simulator::start`], [`run`], [`SimHandle`] (base URL, faults, delivery log).
 //! - `auth`, `webhooks`, `epayment`: the Vipps APIs; [`epayment::model`] is the pure state model.
-//! - `delivery`: fan-out, ordered lanes, signing and retries; [`DeliveryRecord`] is its log.
+//! - `delivery`: fan-out, ordered lanes, signing and retries; [`DeliveryRecord`] is a line of
+//!   its bounded log.
 //! - `control`: the `/_sim/` endpoints (faults, deliveries, registrations, stats, user actions).
 //! - [`events`]: event names, types and the compact webhook body.
 //!

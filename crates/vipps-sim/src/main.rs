@@ -2,6 +2,7 @@
 //! the fault knobs can also be changed while it runs with `POST /_sim/faults`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -56,6 +57,11 @@ struct Args {
     /// How long a receiver has to answer one attempt. Example: --delivery-timeout 2s
     #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
     delivery_timeout: Duration,
+
+    /// Delivery-log records kept for GET /_sim/deliveries; beyond it the oldest are discarded
+    /// (GET /_sim/stats counts them in log_discarded). Example: --delivery-log-capacity 100000
+    #[arg(long, default_value_t = SimConfig::DEFAULT_DELIVERY_LOG_CAPACITY)]
+    delivery_log_capacity: NonZeroUsize,
 
     /// Fault: deliver every event this many times to each registration (2+ = duplicates).
     /// Example: --deliveries-per-event 2
@@ -165,6 +171,7 @@ impl Args {
                 give_up_after: self.give_up_after,
             },
             delivery_timeout: self.delivery_timeout,
+            delivery_log_capacity: self.delivery_log_capacity,
             faults: Faults {
                 deliveries_per_event: self.deliveries_per_event,
                 registration_order: match self.registration_order {

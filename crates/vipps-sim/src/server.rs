@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::SimConfig;
-use crate::delivery::log::{AttemptOutcome, DeliveryRecord};
+use crate::delivery::log::DeliveryRecord;
 use crate::delivery::Dispatcher;
 use crate::faults::Faults;
 use crate::problem::{fill_instance, Problem};
@@ -53,6 +53,9 @@ pub struct SimStats {
     pub dropped: usize,
     /// Deliveries still queued or retrying.
     pub pending: u64,
+    /// Delivery-log records discarded, oldest first, to keep the log within
+    /// [`SimConfig::delivery_log_capacity`](crate::SimConfig). The counts above cover them.
+    pub log_discarded: u64,
 }
 
 pub(crate) fn stats_of(state: &SimState) -> SimStats {
@@ -64,21 +67,17 @@ pub(crate) fn stats_of(state: &SimState) -> SimStats {
             world.payments.values().map(|p| p.events.len()).sum(),
         )
     };
-    let log = state.dispatcher.log.snapshot();
-    let dropped = |record: &&DeliveryRecord| {
-        matches!(
-            record.outcome,
-            AttemptOutcome::RegistrationDeleted | AttemptOutcome::GaveUp
-        )
-    };
+    let totals = state.dispatcher.log.totals();
+    let count = |total: u64| usize::try_from(total).unwrap_or(usize::MAX);
     SimStats {
         registrations,
         payments,
         events,
-        attempts: log.iter().filter(|r| !dropped(r)).count(),
-        delivered: log.iter().filter(|r| r.delivered()).count(),
-        dropped: log.iter().filter(dropped).count(),
+        attempts: count(totals.attempts),
+        delivered: count(totals.delivered),
+        dropped: count(totals.dropped),
         pending: state.dispatcher.pending.load(Ordering::Relaxed),
+        log_discarded: totals.discarded,
     }
 }
 
@@ -200,13 +199,16 @@ impl SimHandle {
         self.state.set_faults(faults);
     }
 
-    /// The delivery log so far, one record per attempt.
+    /// The delivery log as kept, one record per attempt, oldest first: the most recent
+    /// [`SimConfig::delivery_log_capacity`] records ([`SimStats::log_discarded`] counts the
+    /// ones discarded).
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
         self.state.dispatcher.log.snapshot()
     }
 
-    /// Waits until `condition` holds for the delivery log, at most `timeout`; returns the log
-    /// at that moment, or `None` if the condition never held.
+    /// Waits until `condition` holds for the delivery log as kept (see
+    /// [`SimHandle::deliveries`]), at most `timeout`; returns the log at that moment, or `None`
+    /// if the condition never held.
     pub async fn wait_for_deliveries(
         &self,
         timeout: Duration,

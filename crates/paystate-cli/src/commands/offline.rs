@@ -42,13 +42,6 @@ impl DataDirArg {
         }
         open(&self.data, &store_dir)
     }
-
-    /// Opens the store of a data directory, creating both when missing (for `import`).
-    pub fn open_or_create(&self) -> anyhow::Result<Arc<SledStore>> {
-        std::fs::create_dir_all(&self.data)
-            .with_context(|| format!("creating {}", self.data.display()))?;
-        open(&self.data, &paystate_server::store::store_path(&self.data))
-    }
 }
 
 fn open(data_dir: &Path, store_dir: &Path) -> anyhow::Result<Arc<SledStore>> {

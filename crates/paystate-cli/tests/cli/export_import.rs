@@ -133,6 +133,12 @@ fn import_refuses_a_broken_file_and_creates_nothing() {
         !target.path().exists(),
         "a refused import leaves no directory behind"
     );
+    let parent = target.path().parent().unwrap();
+    assert_eq!(
+        std::fs::read_dir(parent).unwrap().count(),
+        0,
+        "nor a staging directory"
+    );
 }
 
 #[test]
@@ -181,5 +187,11 @@ fn a_log_longer_than_one_import_batch_round_trips_and_a_late_refusal_removes_eve
     assert!(
         !target.path().exists(),
         "a refused import leaves no directory behind"
+    );
+    let parent = target.path().parent().unwrap();
+    assert_eq!(
+        std::fs::read_dir(parent).unwrap().count(),
+        0,
+        "nor a staging directory"
     );
 }

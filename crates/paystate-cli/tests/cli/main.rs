@@ -10,6 +10,7 @@ mod audit;
 mod demo;
 mod export_import;
 mod help;
+mod import_staging;
 mod locked;
 mod replay;
 mod verify;

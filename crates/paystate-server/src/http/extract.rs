@@ -3,8 +3,10 @@
 //!
 //! Route handlers use these instead of `axum::extract::{Path, Query, Json}`.
 
+use super::object::Shape;
 use crate::error::ApiError;
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use serde::de::DeserializeOwned;
 
 /// Like [`axum::extract::Path`], rejecting with `400 invalid_request`.
 #[derive(Debug, FromRequestParts)]
@@ -16,8 +18,29 @@ pub struct ApiPath<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
 
-/// Like [`axum::Json`], rejecting with `400 invalid_request`, `413 payload_too_large` or
-/// `415 unsupported_media_type`.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON object body read as `T`, like [`axum::Json`], rejecting with `400 invalid_request`,
+/// `413 payload_too_large` or `415 unsupported_media_type`.
+///
+/// Every body of the admin API is a JSON object (SPEC §3.2): any other top-level value (an
+/// array, which a derived struct would otherwise read field by field, a string, a number, a
+/// boolean or `null`) is a `400 invalid_request` saying so.
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(shape) = axum::Json::<Shape<T>>::from_request(request, state).await?;
+        match shape {
+            Shape::Object(body) => Ok(ApiJson(body)),
+            Shape::Other(kind) => Err(ApiError::invalid_request(format!(
+                "the body must be a JSON object, not {kind}"
+            ))),
+        }
+    }
+}

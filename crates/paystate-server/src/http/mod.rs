@@ -1,9 +1,11 @@
-//! HTTP plumbing shared by every route group: extractors, the admin guard, fallbacks, the edge
-//! layer every request passes ([`edge`]: request id, timeout, panic guard, JSON errors, request
-//! counts, access log), and the accept loop ([`serve`]).
+//! HTTP plumbing shared by every route group: extractors (bodies are JSON objects, [`object`]),
+//! the admin guard, fallbacks, the edge layer every request passes ([`edge`]: request id,
+//! timeout, panic guard, JSON errors, request counts, access log), and the accept loop
+//! ([`serve`]).
 
 pub mod auth;
 pub mod edge;
 pub mod extract;
 pub mod fallback;
+pub mod object;
 pub mod serve;

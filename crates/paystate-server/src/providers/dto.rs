@@ -23,6 +23,8 @@ pub struct CreateProviderRequest {
     /// The merchant serial number: 4 to 10 digits.
     #[schema(example = "123456")]
     pub msn: Option<String>,
+    /// A JSON object, like the body of `PUT /providers/{id}/credentials`.
+    #[serde(default, deserialize_with = "crate::http::object::optional_object")]
     pub credentials: Option<CredentialsRequest>,
     /// Webhook event types to subscribe to; default: all eight ePayment events.
     pub events: Option<Vec<String>>,

@@ -73,7 +73,7 @@ async fn run_command(
     request_body = CreateProviderRequest,
     responses(
         (status = 201, description = "Created, disabled", body = ProviderBody),
-        (status = 400, description = "invalid_request, naming the field", body = ErrorBody),
+        (status = 400, description = "invalid_request: the body is not a JSON object, or a field breaks its rule (named)", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 409, description = "provider_exists", body = ErrorBody)))]
 pub async fn create_provider(
@@ -149,7 +149,7 @@ pub async fn get_provider(
     request_body = CredentialsRequest,
     responses(
         (status = 200, description = "The provider view", body = ProviderBody),
-        (status = 400, description = "invalid_request, naming the field", body = ErrorBody),
+        (status = 400, description = "invalid_request: the body is not a JSON object, or a field breaks its rule (named)", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 404, description = "unknown_provider", body = ErrorBody)))]
 pub async fn put_credentials(
@@ -184,7 +184,7 @@ pub async fn put_credentials(
     request_body = EnvironmentRequest,
     responses(
         (status = 200, description = "The provider view", body = ProviderBody),
-        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 400, description = "invalid_request: the body is not a JSON object, or the environment is unknown", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 404, description = "unknown_provider", body = ErrorBody)))]
 pub async fn put_environment(

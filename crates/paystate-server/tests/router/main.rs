@@ -1,5 +1,6 @@
 //! The whole router in-process on the in-memory store: what any request gets back.
 
+mod bodies;
 mod fuzz;
 mod readiness;
 
@@ -15,6 +16,23 @@ pub const TOKEN: &str = "router-admin-token-0123456789";
 
 /// The application on a fresh in-memory store; `caught_up` sets the projections' readiness.
 pub fn app(caught_up: bool) -> axum::Router {
+    paystate_server::app::app(state(caught_up))
+}
+
+/// The application with its projections following the store, as a server runs them, so that
+/// commands can answer the view they changed. Needs a Tokio runtime.
+pub fn app_following() -> axum::Router {
+    let state = state(true);
+    tokio::spawn(paystate_projections::follow(
+        state.projections.clone(),
+        state.store.clone(),
+        std::time::Duration::from_secs(60),
+        std::future::pending(),
+    ));
+    paystate_server::app::app(state)
+}
+
+fn state(caught_up: bool) -> AppState {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     let config = ServerConfig::new(
         "/nonexistent-router-data",
@@ -29,7 +47,7 @@ pub fn app(caught_up: bool) -> axum::Router {
     if caught_up {
         projections.mark_caught_up();
     }
-    let state = AppState::new(AppParts {
+    AppState::new(AppParts {
         store,
         config: Arc::new(config),
         projections,
@@ -37,6 +55,5 @@ pub fn app(caught_up: bool) -> axum::Router {
         webhook_apis,
         rejections: Arc::new(RejectionBudget::new(2)),
         metrics: paystate_server::metrics::install(),
-    });
-    paystate_server::app::app(state)
+    })
 }

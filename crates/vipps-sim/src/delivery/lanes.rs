@@ -59,7 +59,7 @@ impl Dispatcher {
             lanes: Mutex::new(HashMap::new()),
             workers: Mutex::new(JoinSet::new()),
             client,
-            log: DeliveryLog::default(),
+            log: DeliveryLog::new(config.delivery_log_capacity),
             next_delivery_id: AtomicU64::new(0),
             pending: AtomicU64::new(0),
         })

@@ -1,7 +1,14 @@
 //! The delivery log: one record per attempt (and per dropped delivery), in the order they
 //! happened, so tests can await a condition instead of sleeping.
+//!
+//! It keeps the most recent [`SimConfig::delivery_log_capacity`](crate::SimConfig) records and
+//! discards the oldest beyond that, so a simulator that runs for long stays within bounded
+//! memory. A record's `seq` counts every record ever appended, discarded or not, and the
+//! totals (attempts, delivered, dropped, discarded) cover the whole run.
 
-use std::sync::Mutex;
+use std::collections::VecDeque;
+use std::num::NonZeroUsize;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -42,6 +49,15 @@ impl DeliveryRecord {
     pub fn delivered(&self) -> bool {
         matches!(self.outcome, AttemptOutcome::Answered { status } if (200..300).contains(&status))
     }
+
+    /// True when this records a delivery given up for good rather than an attempt: its
+    /// registration was deleted or its retries ran out.
+    pub fn dropped(&self) -> bool {
+        matches!(
+            self.outcome,
+            AttemptOutcome::RegistrationDeleted | AttemptOutcome::GaveUp
+        )
+    }
 }
 
 /// What one attempt came to.
@@ -71,25 +87,57 @@ pub enum AttemptOutcome {
     GaveUp,
 }
 
+/// Counts over every record ever appended, including those no longer kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LogTotals {
+    /// Records appended: the next record's `seq`.
+    pub appended: u64,
+    /// Attempts made (records that are not [`DeliveryRecord::dropped`]).
+    pub attempts: u64,
+    /// Attempts the receiver accepted.
+    pub delivered: u64,
+    /// Deliveries given up for good.
+    pub dropped: u64,
+    /// Records discarded, oldest first, to stay within the capacity.
+    pub discarded: u64,
+}
+
+/// The most recent records and the totals, behind one lock so that they always agree.
+#[derive(Debug)]
+struct Kept {
+    records: VecDeque<DeliveryRecord>,
+    capacity: NonZeroUsize,
+    totals: LogTotals,
+}
+
 /// The log and a signal that fires on every append.
 #[derive(Debug)]
 pub(crate) struct DeliveryLog {
     /// std `Mutex`: appends and snapshots are short and never span an `.await`.
-    records: Mutex<Vec<DeliveryRecord>>,
-    /// Bumped after every append; waiters re-check their condition when it changes.
+    kept: Mutex<Kept>,
+    /// The number of records appended so far; waiters re-check their condition when it
+    /// changes.
     appended: watch::Sender<u64>,
 }
 
-impl Default for DeliveryLog {
-    fn default() -> Self {
+impl DeliveryLog {
+    /// An empty log that keeps at most `capacity` records.
+    pub fn new(capacity: NonZeroUsize) -> Self {
         Self {
-            records: Mutex::new(Vec::new()),
+            kept: Mutex::new(Kept {
+                // Grows as records come, so a large capacity costs nothing until it is used.
+                records: VecDeque::new(),
+                capacity,
+                totals: LogTotals::default(),
+            }),
             appended: watch::Sender::new(0),
         }
     }
-}
 
-impl DeliveryLog {
+    fn kept(&self) -> MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn append(&self, mut record: DeliveryRecord) {
         tracing::info!(
             registration = %record.registration_id,
@@ -100,24 +148,50 @@ impl DeliveryLog {
             outcome = ?record.outcome,
             "webhook delivery"
         );
-        let count = {
-            let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-            record.seq = records.len() as u64;
-            records.push(record);
-            records.len() as u64
+        let appended = {
+            let mut kept = self.kept();
+            let totals = &mut kept.totals;
+            record.seq = totals.appended;
+            totals.appended += 1;
+            if record.dropped() {
+                totals.dropped += 1;
+            } else {
+                totals.attempts += 1;
+            }
+            if record.delivered() {
+                totals.delivered += 1;
+            }
+            if kept.records.len() >= kept.capacity.get() {
+                kept.records.pop_front();
+                kept.totals.discarded += 1;
+            }
+            kept.records.push_back(record);
+            kept.totals.appended
         };
-        self.appended.send_replace(count);
+        self.appended.send_replace(appended);
     }
 
+    /// The records kept, oldest first.
     pub fn snapshot(&self) -> Vec<DeliveryRecord> {
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.kept().records.iter().cloned().collect()
     }
 
-    /// Waits until `condition` holds for the log, or `timeout` passes; returns the log as it
-    /// was when the condition held, or `None` on timeout.
+    /// The records kept whose `seq` is at least `since`, oldest first.
+    pub fn snapshot_since(&self, since: u64) -> Vec<DeliveryRecord> {
+        let kept = self.kept();
+        // Records are kept in `seq` order without gaps.
+        let oldest = kept.records.front().map_or(0, |record| record.seq);
+        let skip = usize::try_from(since.saturating_sub(oldest)).unwrap_or(usize::MAX);
+        kept.records.iter().skip(skip).cloned().collect()
+    }
+
+    /// The counts over the whole run.
+    pub fn totals(&self) -> LogTotals {
+        self.kept().totals
+    }
+
+    /// Waits until `condition` holds for the records kept, or `timeout` passes; returns them as
+    /// they were when the condition held, or `None` on timeout.
     pub async fn wait_for(
         &self,
         timeout: Duration,
@@ -136,5 +210,83 @@ impl DeliveryLog {
                 Ok(Err(_)) | Err(_) => return None,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(outcome: AttemptOutcome) -> DeliveryRecord {
+        DeliveryRecord {
+            seq: u64::MAX,
+            delivery_id: 0,
+            registration_id: Uuid::nil(),
+            msn: "123456".into(),
+            reference: "order-1".into(),
+            event: "CREATED".into(),
+            psp_reference: "psp-1".into(),
+            copy: 1,
+            attempt: 1,
+            x_ms_date: None,
+            wrong_secret: false,
+            outcome,
+        }
+    }
+
+    fn log_of(capacity: usize) -> DeliveryLog {
+        DeliveryLog::new(NonZeroUsize::new(capacity).unwrap())
+    }
+
+    fn seqs(records: &[DeliveryRecord]) -> Vec<u64> {
+        records.iter().map(|record| record.seq).collect()
+    }
+
+    #[test]
+    fn it_keeps_the_most_recent_records_and_counts_the_rest() {
+        let log = log_of(3);
+        for n in 0..10 {
+            let outcome = if n % 2 == 0 {
+                AttemptOutcome::Answered { status: 200 }
+            } else {
+                AttemptOutcome::Answered { status: 500 }
+            };
+            log.append(record(outcome));
+            assert!(log.snapshot().len() <= 3);
+        }
+        log.append(record(AttemptOutcome::GaveUp));
+        assert_eq!(seqs(&log.snapshot()), [8, 9, 10]);
+        assert_eq!(
+            log.totals(),
+            LogTotals {
+                appended: 11,
+                attempts: 10,
+                delivered: 5,
+                dropped: 1,
+                discarded: 8,
+            }
+        );
+    }
+
+    #[test]
+    fn since_counts_in_seq_not_in_what_is_kept() {
+        let log = log_of(4);
+        for _ in 0..10 {
+            log.append(record(AttemptOutcome::NotSent));
+        }
+        assert_eq!(seqs(&log.snapshot_since(0)), [6, 7, 8, 9]);
+        assert_eq!(seqs(&log.snapshot_since(8)), [8, 9]);
+        assert_eq!(seqs(&log.snapshot_since(10)), Vec::<u64>::new());
+        assert_eq!(seqs(&log.snapshot_since(u64::MAX)), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn below_the_capacity_nothing_is_discarded() {
+        let log = log_of(100);
+        for _ in 0..100 {
+            log.append(record(AttemptOutcome::Answered { status: 204 }));
+        }
+        assert_eq!(seqs(&log.snapshot()), (0..100).collect::<Vec<u64>>());
+        assert_eq!(log.totals().discarded, 0);
     }
 }

@@ -1,13 +1,14 @@
 //! Webhook delivery: signatures, headers, body shape, retries, per-payment order and hold-back,
 //! deletion.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use paystate_vipps::payload::EpaymentEvent;
 use paystate_vipps::signature::RegisteredUrl;
 use reqwest::Method;
-use vipps_sim::{AttemptOutcome, RetrySchedule, SimConfig};
+use vipps_sim::{AttemptOutcome, Faults, RetrySchedule, SimConfig};
 
 use crate::support::{count, Receiver, Sim, ALL_EVENTS, MSN, PATIENCE};
 
@@ -289,4 +290,62 @@ async fn a_receiver_that_does_not_answer_in_time_is_retried() {
             }
         );
     }
+}
+
+#[tokio::test]
+async fn the_delivery_log_keeps_only_the_most_recent_records_and_counts_the_rest() {
+    let sim = Sim::start_with(SimConfig {
+        delivery_log_capacity: NonZeroUsize::new(3).unwrap(),
+        faults: Faults {
+            deliveries_per_event: 5,
+            ..Faults::default()
+        },
+        ..SimConfig::for_tests()
+    })
+    .await;
+    let receiver = Receiver::accepting().await;
+    sim.register(&receiver.url("/bounded"), &ALL_EVENTS).await;
+    sim.create_payment("order-bounded-1", 100).await;
+    sim.create_payment("order-bounded-2", 100).await;
+
+    let mut longest = 0;
+    let log = sim
+        .await_log("the tenth record", |log| {
+            longest = longest.max(log.len());
+            log.last().is_some_and(|record| record.seq == 9)
+        })
+        .await;
+    assert!(longest <= 3, "the log held {longest} records");
+    let seqs: Vec<u64> = log.iter().map(|record| record.seq).collect();
+    assert_eq!(seqs, [7, 8, 9]);
+    assert_eq!(receiver.received().len(), 10);
+
+    let stats = sim.handle.stats();
+    assert_eq!(
+        (stats.attempts, stats.delivered, stats.log_discarded),
+        (10, 10, 7),
+        "{stats:?}"
+    );
+    let tail: serde_json::Value = sim
+        .http
+        .get(sim.url("/_sim/deliveries?since=8"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tail: Vec<&serde_json::Value> = tail.as_array().unwrap().iter().collect();
+    assert_eq!(tail.len(), 2);
+    assert_eq!(tail[0]["seq"], 8);
+    let stats: serde_json::Value = sim
+        .http
+        .get(sim.url("/_sim/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["log_discarded"], 7);
 }

@@ -1,12 +1,16 @@
-//! `paystate import`: load an export into an empty data directory.
+//! `paystate import`: load an export into an empty data directory; [`staging`] keeps an
+//! unfinished import out of the place it was asked for.
+
+mod staging;
 
 use super::log_line::LogLine;
 use super::offline::{self, DataDirArg};
 use super::outcome::Outcome;
 use anyhow::{bail, Context};
 use paystate_store::{Envelope, EventStore, SledStore};
+use staging::{Moved, Staging};
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Load an export into an empty data directory.
 ///
@@ -15,11 +19,18 @@ use std::path::{Path, PathBuf};
 ///
 /// The store checks every record (position, stream version, recomputed hash, chain onto the one
 /// before) as it is written; then the projections are built from the imported log. A non-empty
-/// store or a broken file is refused with the reason and nothing is changed: a data directory
-/// this command creates is written in batches and removed again if anything is refused; an
-/// existing empty store is written in one atomic batch. The export carries no secrets:
-/// deliveries can only be re-verified (`paystate verify`) where the secrets are (see
-/// `verify --help`).
+/// store or a broken file is refused with the reason and nothing is changed.
+///
+/// A data directory (or a store in an existing data directory) that this command creates is
+/// written in batches into a staging directory next to it, `.{name}.importing`, and renamed
+/// into place only once everything was accepted and synced to disk: an import that is refused,
+/// fails or is killed never leaves a partial store under the name asked for. A staging
+/// directory a killed import left behind is removed by the next import into the same place;
+/// one in use by a running import is refused. An existing empty store is written in one atomic
+/// batch instead.
+///
+/// The export carries no secrets: deliveries can only be re-verified (`paystate verify`) where
+/// the secrets are (see `verify --help`).
 ///
 /// Examples:
 ///   paystate import --data ./restored < log.jsonl
@@ -32,36 +43,63 @@ pub struct ImportArgs {
 }
 
 /// How many envelopes go to the store at once when importing into a store this command
-/// created: memory stays bounded, and a refusal removes the whole store anyway.
+/// creates: memory stays bounded, and a refusal discards the whole staging directory anyway.
 const BATCH: usize = 1000;
 
 pub fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
-    let created = CreatedPaths::before_open(&args.data.data);
-    let store = args.data.open_or_create()?;
-    // Into an existing (empty) store everything goes in one atomic batch, because that store
-    // cannot be removed on a refusal; into a new one, in bounded batches.
-    let batch = if created.0.is_some() {
-        BATCH
+    let data_dir = &args.data.data;
+    let store_dir = paystate_server::store::store_path(data_dir);
+    let (events, head_hash) = if !data_dir.exists() {
+        import_staged(data_dir, Moved::DataDir)?
+    } else if !store_dir.exists() {
+        import_staged(&store_dir, Moved::Store)?
     } else {
-        usize::MAX
-    };
-    let runtime = offline::runtime()?;
-    let result = runtime.block_on(import_into(&store, std::io::stdin().lock(), batch));
-    let closed = runtime.block_on(offline::close(&store));
-    drop(store);
-    let (events, head_hash) = match result.and_then(|done| closed.map(|()| done)) {
-        Ok(done) => done,
-        Err(error) => {
-            created.remove();
-            return Err(error);
-        }
+        // This store cannot be removed on a refusal, so everything goes in one atomic batch.
+        let store = args.data.open_existing()?;
+        import_and_close(&store, usize::MAX)?
     };
     eprintln!(
         "imported {events} events into {}; chain head hash {}",
-        args.data.data.display(),
+        data_dir.display(),
         hex::encode(head_hash)
     );
     Ok(Outcome::Clean)
+}
+
+/// Imports into `target`, which does not exist yet, through a staging directory.
+fn import_staged(target: &Path, moved: Moved) -> anyhow::Result<(u64, paystate_store::Hash)> {
+    let staging = Staging::create(target, moved)?;
+    let store = match SledStore::open(staging.store_path()) {
+        Ok(store) => store,
+        Err(error) => {
+            let dir = staging.dir().display().to_string();
+            staging.discard();
+            return Err(error).with_context(|| format!("opening the store in {dir}"));
+        }
+    };
+    // Once the store is open, its lock keeps other imports out; one that came in between
+    // owns the staging directory now, and it is left to that one.
+    staging.check_still_ours()?;
+    let imported = import_and_close(&store, BATCH);
+    drop(store);
+    match imported.and_then(|done| staging.commit().map(|()| done)) {
+        Ok(done) => Ok(done),
+        Err(error) => {
+            staging.discard();
+            Err(error)
+        }
+    }
+}
+
+/// Imports standard input into `store` and closes it, so that it is flushed and unlocked.
+fn import_and_close(
+    store: &SledStore,
+    batch: usize,
+) -> anyhow::Result<(u64, paystate_store::Hash)> {
+    let runtime = offline::runtime()?;
+    let result = runtime.block_on(import_into(store, std::io::stdin().lock(), batch));
+    let closed = runtime.block_on(offline::close(store));
+    result.and_then(|done| closed.map(|()| done))
 }
 
 /// Reads the export line by line and hands it to the store `batch` envelopes at a time; the
@@ -100,6 +138,8 @@ async fn import_into(
         pending.push(envelope);
         if pending.len() >= batch {
             write(store, std::mem::take(&mut pending)).await?;
+            // Progress of a long import, for `PAYSTATE_LOG=info`.
+            tracing::info!(events = count, "import: batch written");
         }
     }
     if count == 0 {
@@ -124,30 +164,4 @@ async fn write(store: &SledStore, envelopes: Vec<Envelope>) -> anyhow::Result<()
         .import(envelopes)
         .await
         .context("the input was refused; nothing was imported")
-}
-
-/// The directory an import creates, removed again when the import is refused so that a refused
-/// import leaves the file system as it found it.
-struct CreatedPaths(Option<PathBuf>);
-
-impl CreatedPaths {
-    fn before_open(data_dir: &Path) -> CreatedPaths {
-        let store_dir = paystate_server::store::store_path(data_dir);
-        let created = if !data_dir.exists() {
-            Some(data_dir.to_path_buf())
-        } else if !store_dir.exists() {
-            Some(store_dir)
-        } else {
-            None
-        };
-        CreatedPaths(created)
-    }
-
-    fn remove(self) {
-        if let Some(path) = self.0 {
-            if let Err(error) = std::fs::remove_dir_all(&path) {
-                eprintln!("warning: could not remove {}: {error}", path.display());
-            }
-        }
-    }
 }
