@@ -35,8 +35,10 @@ use paystate_store::{EventStore, KvOp, Position};
 
 /// The name of the projection state in the store.
 pub const PROJECTION_NAME: &str = "views";
-/// The layout version of the persisted state (3: payments in binary form, in buckets).
-pub const FORMAT: &[u8] = b"3";
+/// The layout version of the persisted state: 3, payments in binary form, in buckets; 4, the
+/// same layout, but entries may be ahead of the checkpoint after a crash, which a build that
+/// does not fold idempotently must not load (it rebuilds instead).
+pub const FORMAT: &[u8] = b"4";
 
 const FORMAT_KEY: &[u8] = b"meta/format";
 const SKIPPED_KEY: &[u8] = b"meta/skipped";

@@ -111,8 +111,22 @@ impl DataDir {
     }
 
     /// Opens the store of this directory (the binary must not be running on it).
+    ///
+    /// `Locked` is retried for a few seconds: while another test of this process forks a
+    /// child, the child shares every open file, the lock of a store this process has just
+    /// closed included, until it executes its program.
     pub fn open(&self) -> Arc<SledStore> {
-        Arc::new(SledStore::open(self.store_path()).unwrap())
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match SledStore::open(self.store_path()) {
+                Err(paystate_store::StoreError::Locked { .. })
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => return Arc::new(opened.unwrap()),
+            }
+        }
     }
 
     /// Flips one byte of the stored record at `position`, below the store's API. The store
