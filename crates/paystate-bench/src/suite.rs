@@ -361,7 +361,9 @@ async fn run_paystate(
 }
 
 /// Sends the webhook mix at 64 connections, in rounds, until the log holds `events` events;
-/// records the payments each round created.
+/// records the payments each round created. A round lasts at most [`FILL_ROUND`], and no
+/// longer than the rate of the round before needs to reach `events`, so the log ends close to
+/// the size asked for rather than a whole round past it.
 async fn grow_log(
     server: &PaystateServer,
     provider: &BenchProvider,
@@ -371,6 +373,7 @@ async fn grow_log(
 ) -> Result<(), BenchError> {
     let mut head = server.log_head().await?.unwrap_or(0);
     let mut round = 0;
+    let mut duration = FILL_ROUND;
     while head < events {
         let source = SignedWebhooks {
             mix: WebhookMix::new(&provider.msn, format!("fill{round}")),
@@ -379,7 +382,7 @@ async fn grow_log(
         let fill = LoadPlan {
             connections: 64,
             warmup: Duration::ZERO,
-            duration: FILL_ROUND,
+            duration,
             rate: None,
         };
         let result = load::run(server.server.address(), Arc::new(source.clone()), &fill).await?;
@@ -390,9 +393,13 @@ async fn grow_log(
                 "the log stopped growing at {head} events while filling it"
             )));
         }
+        let per_second = (next - head) as f64 / duration.as_secs_f64();
         head = next;
         round += 1;
         eprintln!("  log: {head} events");
+        let remaining = events.saturating_sub(head) as f64;
+        duration =
+            Duration::from_secs_f64((remaining / per_second).clamp(0.5, FILL_ROUND.as_secs_f64()));
     }
     Ok(())
 }
