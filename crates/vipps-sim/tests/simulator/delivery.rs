@@ -326,26 +326,10 @@ async fn the_delivery_log_keeps_only_the_most_recent_records_and_counts_the_rest
         (10, 10, 7),
         "{stats:?}"
     );
-    let tail: serde_json::Value = sim
-        .http
-        .get(sim.url("/_sim/deliveries?since=8"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tail: serde_json::Value = sim.get_json("/_sim/deliveries?since=8").await;
     let tail: Vec<&serde_json::Value> = tail.as_array().unwrap().iter().collect();
     assert_eq!(tail.len(), 2);
     assert_eq!(tail[0]["seq"], 8);
-    let stats: serde_json::Value = sim
-        .http
-        .get(sim.url("/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: serde_json::Value = sim.get_json("/_sim/stats").await;
     assert_eq!(stats["log_discarded"], 7);
 }

@@ -239,15 +239,7 @@ async fn control_endpoints_show_faults_deliveries_registrations_and_stats() {
         .await
         .unwrap();
     assert_eq!(set["deliveries_per_event"], 2);
-    let current: Value = sim
-        .http
-        .get(sim.url("/_sim/faults"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let current: Value = sim.get_json("/_sim/faults").await;
     assert_eq!(current, set);
 
     let receiver = Receiver::accepting().await;
@@ -256,15 +248,7 @@ async fn control_endpoints_show_faults_deliveries_registrations_and_stats() {
     sim.await_log("two copies", |log| count(log, |r| r.delivered()) == 2)
         .await;
 
-    let deliveries: Value = sim
-        .http
-        .get(sim.url("/_sim/deliveries?since=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let deliveries: Value = sim.get_json("/_sim/deliveries?since=1").await;
     let deliveries = deliveries.as_array().unwrap();
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0]["seq"], 1);
@@ -287,15 +271,7 @@ async fn control_endpoints_show_faults_deliveries_registrations_and_stats() {
     assert!(registrations.contains(&id.to_string()));
     assert!(!registrations.contains(secret.expose()));
 
-    let stats: Value = sim
-        .http
-        .get(sim.url("/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = sim.get_json("/_sim/stats").await;
     assert_eq!(stats["registrations"], 1);
     assert_eq!(stats["payments"], 1);
     assert_eq!(stats["events"], 1);

@@ -67,6 +67,18 @@ impl Sim {
         format!("{}{path}", self.handle.base_url())
     }
 
+    /// `GET path` on the simulator, answered with JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The token call as the official SDKs make it.
     pub fn token_request(&self) -> RequestBuilder {
         self.token_request_for(MSN)
