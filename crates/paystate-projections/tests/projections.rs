@@ -227,13 +227,21 @@ async fn entries_stored_past_their_checkpoint_are_not_folded_twice() {
     paystate_projections::catch_up(&live, &store).unwrap();
     let checkpoint = live.commit(&store).unwrap();
 
-    // Entries as of a later commit, with the earlier checkpoint: what the crash leaves.
+    // Entries as of a later commit, with the earlier checkpoint: what the crash leaves. The
+    // crash came before order-0008 was written, after order-0009 was.
     deliver(&store, fact("order-0001", "CAPTURED", "c1", 400)).await;
+    deliver(&store, fact("order-0008", "CREATED", "p8", 800)).await;
     deliver(&store, fact("order-0009", "CREATED", "p9", 900)).await;
     paystate_projections::catch_up(&live, &store).unwrap();
     assert!(live.commit(&store).unwrap() > checkpoint);
+    let unwritten =
+        persist::stored_payment_key(&provider_id(), &Reference::parse("order-0008").unwrap());
     store
-        .commit_projection(persist::PROJECTION_NAME, checkpoint, vec![])
+        .commit_projection(
+            persist::PROJECTION_NAME,
+            checkpoint,
+            vec![KvOp::Delete { key: unwritten }],
+        )
         .unwrap();
 
     let reloaded = ProjectionsHandle::open(&store).unwrap();
@@ -245,6 +253,19 @@ async fn entries_stored_past_their_checkpoint_are_not_folded_twice() {
         Vec::<String>::new()
     );
     assert_eq!(reloaded.snapshot(), rebuilt);
+    let listing = |projections: &paystate_projections::Projections| -> Vec<String> {
+        projections
+            .list_payments(Some(&provider_id()), None, 0, 10)
+            .payments
+            .iter()
+            .map(|payment| payment.reference.to_string())
+            .collect()
+    };
+    assert_eq!(
+        reloaded.read(|p| listing(p)),
+        listing(&rebuilt),
+        "listed in the order first seen"
+    );
 }
 
 #[tokio::test]
