@@ -661,7 +661,7 @@ async fn a_persisted_payment_can_be_read_and_rewritten_by_its_key() {
         .expect("persisted under its key");
     let mut payment = persist::PersistedPayment::decode(&provider_id(), &bytes).unwrap();
     assert_eq!(payment.state, PaymentState::Authorized);
-    payment.first_position = 9999;
+    payment.first_position = 1;
     store
         .commit_projection(
             persist::PROJECTION_NAME,

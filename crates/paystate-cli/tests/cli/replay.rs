@@ -34,7 +34,7 @@ fn verify_names_the_first_difference_with_the_persisted_projections() {
     let key = stored_payment_key(&provider, &reference);
     tamper_persisted(&data, key, |stored| {
         let mut payment = PersistedPayment::decode(&provider, &stored).unwrap();
-        payment.first_position = 9999;
+        payment.first_position = 1;
         payment.encode()
     });
     let verify = run(&["replay", "--verify", "--data", &data.arg()]).expect_code(1);
