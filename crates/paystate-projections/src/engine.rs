@@ -27,10 +27,10 @@ const FOLLOW_BATCH: usize = 256;
 /// Decoded batches a rebuild's reader may be ahead of its applier.
 const BATCHES_AHEAD: usize = 4;
 
-/// Changed entries after which the follower commits without waiting for the interval. The
-/// store's single writer applies a commit between two append batches, so every entry in it
-/// delays the appends queued behind it: a bounded commit keeps that delay to a few
-/// milliseconds under a sustained load.
+/// Changed entries after which the follower commits without waiting for the interval. A
+/// commit writes its entries beside the store's writer (only its checkpoint waits in the
+/// writer's queue), but it still takes its CPU in one burst from a machine that is ingesting:
+/// a bounded commit keeps each burst to a few milliseconds under a sustained load.
 pub const COMMIT_AFTER_CHANGES: usize = 512;
 
 /// Reads up to `limit` envelopes after `after` into a batch.
@@ -125,9 +125,9 @@ pub async fn follow(
     commit_logged(&handle, &store).await;
 }
 
-/// Commits on a blocking thread: a commit waits for the store's writer and its fsync, and
-/// encodes every changed entry, which must not hold one of the runtime's workers (and with
-/// it every request scheduled there) for that long.
+/// Commits on a blocking thread: a commit encodes and writes every changed entry, then waits
+/// for the store's writer and its fsync, which must not hold one of the runtime's workers (and
+/// with it every request scheduled there) for that long.
 async fn commit_logged(handle: &ProjectionsHandle, store: &Arc<dyn EventStore>) {
     let (handle, store) = (handle.clone(), store.clone());
     match tokio::task::spawn_blocking(move || handle.commit(store.as_ref())).await {
