@@ -33,6 +33,36 @@ const BATCHES_AHEAD: usize = 4;
 /// a bounded commit keeps each burst to a few milliseconds under a sustained load.
 pub const COMMIT_AFTER_CHANGES: usize = 512;
 
+/// Changed entries after which the follower commits while it catches up after a start. Few
+/// large commits restart faster than many small ones, and nobody is ingesting yet; the bound
+/// is for memory: payments changed since the last commit are held decoded, and a first start
+/// on a long log (or after the persisted format changed) would otherwise hold every payment
+/// of the log decoded until the first interval.
+pub const CATCH_UP_COMMIT_AFTER_CHANGES: usize = 65_536;
+
+/// When the follower commits what changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitPolicy {
+    /// At the latest this long after the last commit, if anything changed.
+    pub interval: Duration,
+    /// Once this many entries changed, while following the log live.
+    pub after_changes: usize,
+    /// Once this many entries changed, while catching up after a start.
+    pub catch_up_after_changes: usize,
+}
+
+impl CommitPolicy {
+    /// Every `interval`, and sooner after [`COMMIT_AFTER_CHANGES`] changes live or
+    /// [`CATCH_UP_COMMIT_AFTER_CHANGES`] while catching up.
+    pub fn every(interval: Duration) -> CommitPolicy {
+        CommitPolicy {
+            interval,
+            after_changes: COMMIT_AFTER_CHANGES,
+            catch_up_after_changes: CATCH_UP_COMMIT_AFTER_CHANGES,
+        }
+    }
+}
+
 /// Reads up to `limit` envelopes after `after` into a batch.
 fn read_batch(store: &dyn EventStore, after: Position, limit: usize) -> Result<Batch, StoreError> {
     let mut batch = Batch::with_capacity(limit.min(PAGE));
@@ -62,6 +92,17 @@ pub async fn follow(
     commit_interval: Duration,
     stop: impl Future<Output = ()>,
 ) {
+    follow_with(handle, store, CommitPolicy::every(commit_interval), stop).await;
+}
+
+/// As [`follow`], committing by `policy`.
+pub async fn follow_with(
+    handle: ProjectionsHandle,
+    store: Arc<dyn EventStore>,
+    policy: CommitPolicy,
+    stop: impl Future<Output = ()>,
+) {
+    let commit_interval = policy.interval;
     tokio::pin!(stop);
     // The first commit is one interval away, not at once: nothing has changed yet.
     let mut ticker = tokio::time::interval_at(
@@ -101,12 +142,10 @@ pub async fn follow(
             }
             continue;
         }
-        // Not while catching up after a start: nobody waits on the writer yet, and one
-        // commit per interval restarts faster than many small ones.
         let changes = if handle.is_caught_up() {
-            COMMIT_AFTER_CHANGES
+            policy.after_changes
         } else {
-            usize::MAX
+            policy.catch_up_after_changes
         };
         let mut envelopes = batch.envelopes().peekable();
         while envelopes.peek().is_some() {

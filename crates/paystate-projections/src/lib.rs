@@ -50,7 +50,10 @@ pub mod persist;
 mod scan;
 mod views;
 
-pub use engine::{catch_up, follow, rebuild, rebuild_with_progress, COMMIT_AFTER_CHANGES};
+pub use engine::{
+    catch_up, follow, follow_with, rebuild, rebuild_with_progress, CommitPolicy,
+    CATCH_UP_COMMIT_AFTER_CHANGES, COMMIT_AFTER_CHANGES,
+};
 pub use error::ProjectionError;
 pub use handle::ProjectionsHandle;
 pub use history::{

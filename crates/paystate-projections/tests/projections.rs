@@ -382,6 +382,52 @@ async fn state_ahead_of_the_log_is_dropped_and_rebuilt() {
     assert_eq!(handle.snapshot(), rebuild(&store).unwrap());
 }
 
+/// A first start on a long log commits as it catches up, so it never holds every payment of
+/// the log changed (decoded) at once.
+#[tokio::test]
+async fn catching_up_commits_every_so_many_changes() {
+    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    create_provider(store.as_ref()).await;
+    let mut delivered = Vec::new();
+    for i in 0..300 {
+        let reference = format!("order-{i:05}");
+        delivered.push(deliver(store.as_ref(), fact(&reference, "CREATED", "p", 100)).await);
+    }
+    let handle = ProjectionsHandle::open(store.as_ref()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let policy = paystate_projections::CommitPolicy {
+        catch_up_after_changes: 64,
+        ..paystate_projections::CommitPolicy::every(Duration::from_secs(3600))
+    };
+    let follower = tokio::spawn(paystate_projections::follow_with(
+        handle.clone(),
+        store.clone(),
+        policy,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let last = *delivered.last().unwrap();
+    assert!(handle.wait_for(last, Duration::from_secs(10)).await);
+
+    // The provider and 63 payments reach the threshold; the 45 changes after the last full
+    // round of 64 wait for the interval or the stop.
+    let checkpoint = store
+        .projection_checkpoint(persist::PROJECTION_NAME)
+        .unwrap()
+        .expect("committed while catching up, long before the hour-long interval");
+    assert!(
+        checkpoint >= delivered[62] && checkpoint < last,
+        "checkpoint {checkpoint}, last delivery {last}"
+    );
+    assert!(handle.uncommitted() < 64, "{}", handle.uncommitted());
+
+    stop.send(()).unwrap();
+    follower.await.unwrap();
+    let persisted = persist::load(store.as_ref()).unwrap().expect("loadable");
+    assert_eq!(persisted, rebuild(store.as_ref()).unwrap());
+}
+
 #[tokio::test]
 async fn the_follower_commits_before_the_interval_once_enough_has_changed() {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
