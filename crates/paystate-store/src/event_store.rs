@@ -122,8 +122,10 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// that wrote its entries but not its checkpoint), so the projection must be idempotent:
     /// replaying the events after its checkpoint onto entries that already hold some of them
     /// must change nothing (each entry knows the last position folded into it).
-    /// `with_checkpoint` is for what cannot know that (running totals). The default writes
-    /// everything in one [`EventStore::commit_projection`], which is stronger.
+    /// `with_checkpoint` is for what cannot know that (running totals). A commit that fails
+    /// (the store broke or closed meanwhile) may likewise leave some entries written without
+    /// their checkpoint. The default writes everything in one
+    /// [`EventStore::commit_projection`], which is stronger.
     fn commit_projection_idempotent(
         &self,
         projection: &str,
