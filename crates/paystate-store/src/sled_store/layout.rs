@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 ///   after a crash the indexes may lack the last batch, and opening adds it back. A format 1
 ///   store is upgraded when opened (its indexes are complete: `indexed_through` = its head).
 /// - 3: a projection's checkpoint is kept in the projection's own tree under
-///   [`PROJECTION_CHECKPOINT_KEY`], written with its state in one atomic sled batch; the
+///   the key `0xFF checkpoint`, written with its state in one atomic sled batch; the
 ///   `projection_checkpoints` tree is read only for projections last committed by an older
 ///   format. A format 2 store is upgraded when opened (nothing else changes).
 pub const FORMAT_VERSION: u32 = 3;
