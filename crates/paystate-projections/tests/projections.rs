@@ -10,7 +10,7 @@ use paystate_domain::{
     streams, Amount, Currency, Environment, Fingerprint, HttpUrl, Msn, PaymentEventName,
     ProviderId, ProviderKind, PspReference, Reference, SecretVersion, WebhookEventType,
 };
-use paystate_projections::{persist, rebuild, AsOf, ProjectionsHandle};
+use paystate_projections::{persist, rebuild, AsOf, CommitPolicy, ProjectionsHandle};
 use paystate_store::{
     EventStore, ExpectedVersion, KvOp, MemoryStore, NewEvent, Position, StreamId,
 };
@@ -102,6 +102,27 @@ async fn deliver(store: &dyn EventStore, fact: PaymentEventRecorded) -> Position
         vec![DomainEvent::from(receipt()), DomainEvent::from(fact)],
     )
     .await
+}
+
+/// Starts the follower on `store` with `policy`; the returned sender stops it.
+fn start_follower(
+    handle: &ProjectionsHandle,
+    store: &Arc<dyn EventStore>,
+    policy: CommitPolicy,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let follower = tokio::spawn(paystate_projections::follow_with(
+        handle.clone(),
+        store.clone(),
+        policy,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, follower)
 }
 
 async fn story(store: &dyn EventStore) {
@@ -293,15 +314,11 @@ async fn the_follower_applies_live_appends_and_commits_on_stop() {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     create_provider(store.as_ref()).await;
     let handle = ProjectionsHandle::open(store.as_ref()).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let follower = tokio::spawn(paystate_projections::follow(
-        handle.clone(),
-        store.clone(),
-        Duration::from_secs(3600),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let (stop, follower) = start_follower(
+        &handle,
+        &store,
+        CommitPolicy::every(Duration::from_secs(3600)),
+    );
     let position = deliver(store.as_ref(), fact("order-0004", "CREATED", "p4", 100)).await;
     assert!(
         handle.wait_for(position, Duration::from_secs(10)).await,
@@ -394,19 +411,11 @@ async fn catching_up_commits_every_so_many_changes() {
         delivered.push(deliver(store.as_ref(), fact(&reference, "CREATED", "p", 100)).await);
     }
     let handle = ProjectionsHandle::open(store.as_ref()).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let policy = paystate_projections::CommitPolicy {
+    let policy = CommitPolicy {
         catch_up_after_changes: 64,
-        ..paystate_projections::CommitPolicy::every(Duration::from_secs(3600))
+        ..CommitPolicy::every(Duration::from_secs(3600))
     };
-    let follower = tokio::spawn(paystate_projections::follow_with(
-        handle.clone(),
-        store.clone(),
-        policy,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let (stop, follower) = start_follower(&handle, &store, policy);
     let last = *delivered.last().unwrap();
     assert!(handle.wait_for(last, Duration::from_secs(10)).await);
 
@@ -433,15 +442,11 @@ async fn the_follower_commits_before_the_interval_once_enough_has_changed() {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     create_provider(store.as_ref()).await;
     let handle = ProjectionsHandle::open(store.as_ref()).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let follower = tokio::spawn(paystate_projections::follow(
-        handle.clone(),
-        store.clone(),
-        Duration::from_secs(3600),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let (stop, follower) = start_follower(
+        &handle,
+        &store,
+        CommitPolicy::every(Duration::from_secs(3600)),
+    );
     tokio::time::timeout(Duration::from_secs(10), async {
         while !handle.is_caught_up() {
             tokio::task::yield_now().await;
