@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use paystate_store::{EventStore, SledStore, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The footer of every offline command's `--help`: how it relates to a running server, and its
 /// exit codes (see [`super::outcome`]).
@@ -32,6 +33,13 @@ impl DataDirArg {
     /// Opens the store of an existing data directory; a missing one is an error (a typo must
     /// not create an empty store that then "verifies").
     pub fn open_existing(&self) -> anyhow::Result<Arc<SledStore>> {
+        self.open_existing_within(Duration::ZERO)
+    }
+
+    /// As [`DataDirArg::open_existing`], waiting up to `wait` for the lock of a server that
+    /// this process has just stopped: the last of sled's I/O work can hold the database file a
+    /// moment after the store is dropped.
+    pub fn open_existing_within(&self, wait: Duration) -> anyhow::Result<Arc<SledStore>> {
         let store_dir = paystate_server::store::store_path(&self.data);
         if !store_dir.is_dir() {
             bail!(
@@ -40,12 +48,21 @@ impl DataDirArg {
                 store_dir.display()
             );
         }
-        open(&self.data, &store_dir)
+        open(&self.data, &store_dir, wait)
     }
 }
 
-fn open(data_dir: &Path, store_dir: &Path) -> anyhow::Result<Arc<SledStore>> {
-    match SledStore::open(store_dir) {
+fn open(data_dir: &Path, store_dir: &Path, wait: Duration) -> anyhow::Result<Arc<SledStore>> {
+    let deadline = Instant::now() + wait;
+    let opened = loop {
+        match SledStore::open(store_dir) {
+            Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened => break opened,
+        }
+    };
+    match opened {
         Ok(store) => Ok(Arc::new(store)),
         Err(StoreError::Locked { .. }) => bail!(
             "the data directory {} is in use by a running paystate server; stop `paystate serve` \

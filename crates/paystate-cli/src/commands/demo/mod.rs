@@ -20,7 +20,12 @@ use super::outcome::Outcome;
 use anyhow::{bail, Context};
 use paystate_domain::{ProviderId, Reference};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long the demo waits for its server's leftover tasks when it shuts its runtime down.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(10);
+/// How long the demo waits for its stopped server's store to be released before it reads it.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// Run the server and a Vipps simulator in one process and tell a scripted story.
 ///
@@ -71,12 +76,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         stage.stop().await?;
         told
     })?;
+    // Whatever the server left running (a blocking task, a connection) goes with the runtime.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
 
     // The server has stopped and released the store: read it as the offline commands do.
     let data = DataDirArg {
         data: args.data.clone(),
     };
-    let store = data.open_existing()?;
+    let store = data.open_existing_within(RELEASE_WAIT)?;
     let provider = ProviderId::parse(story::PROVIDER)?;
     let reference = Reference::parse(story::AUDITED)?;
     let table = super::audit::payment_table(store.as_ref(), &provider, &reference);
