@@ -104,6 +104,16 @@ async fn deliver(store: &dyn EventStore, fact: PaymentEventRecorded) -> Position
     .await
 }
 
+/// Delivers a CREATED for `count` new payments; returns where each was recorded.
+async fn deliver_new_payments(store: &dyn EventStore, count: usize) -> Vec<Position> {
+    let mut delivered = Vec::with_capacity(count);
+    for i in 0..count {
+        let reference = format!("order-{i:05}");
+        delivered.push(deliver(store, fact(&reference, "CREATED", "p", 100)).await);
+    }
+    delivered
+}
+
 /// Starts the follower on `store` with `policy`; the returned sender stops it.
 fn start_follower(
     handle: &ProjectionsHandle,
@@ -405,11 +415,7 @@ async fn state_ahead_of_the_log_is_dropped_and_rebuilt() {
 async fn catching_up_commits_every_so_many_changes() {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     create_provider(store.as_ref()).await;
-    let mut delivered = Vec::new();
-    for i in 0..300 {
-        let reference = format!("order-{i:05}");
-        delivered.push(deliver(store.as_ref(), fact(&reference, "CREATED", "p", 100)).await);
-    }
+    let delivered = deliver_new_payments(store.as_ref(), 300).await;
     let handle = ProjectionsHandle::open(store.as_ref()).unwrap();
     let policy = CommitPolicy {
         catch_up_after_changes: 64,
@@ -457,11 +463,8 @@ async fn the_follower_commits_before_the_interval_once_enough_has_changed() {
 
     // Each delivery changes its payment and the provider: the provider and one payment fewer
     // than the threshold reach it.
-    let mut delivered = Vec::new();
-    for i in 0..paystate_projections::COMMIT_AFTER_CHANGES {
-        let reference = format!("order-{i:05}");
-        delivered.push(deliver(store.as_ref(), fact(&reference, "CREATED", "p", 100)).await);
-    }
+    let delivered =
+        deliver_new_payments(store.as_ref(), paystate_projections::COMMIT_AFTER_CHANGES).await;
     let reaching_the_threshold = delivered[paystate_projections::COMMIT_AFTER_CHANGES - 2];
     let last = *delivered.last().unwrap();
     assert!(handle.wait_for(last, Duration::from_secs(10)).await);
