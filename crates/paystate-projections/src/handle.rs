@@ -12,8 +12,9 @@ use tokio::sync::watch;
 
 /// Payments held decoded beyond which applying puts them all in their stored form. Commits
 /// do that for the payments they write, so only a long catch-up after a start (which commits
-/// once per interval) gets here: this bounds its memory to a few tens of MiB.
-const MAX_DECODED: usize = 8192;
+/// once per interval) and a rebuild (which commits nothing) get here: this bounds their
+/// memory to a few tens of MiB.
+pub(crate) const MAX_DECODED: usize = 8192;
 
 /// A cheap, cloneable handle to the live projections.
 #[derive(Debug, Clone)]

@@ -247,6 +247,49 @@ async fn persisted_state_reloads_equal_and_catches_up_to_a_rebuild() {
     assert!(!live.snapshot().differences(&rebuilt).is_empty());
 }
 
+/// A rebuild puts payments in their stored form once many are held decoded (as the server's
+/// catch-up does), to bound its memory on a long log. Payments changed after that are decoded
+/// again: nothing a compacted payment held is lost, and later facts still fold into it.
+#[tokio::test]
+async fn a_rebuild_longer_than_the_decoded_bound_keeps_every_payment() {
+    let store = MemoryStore::new();
+    create_provider(&store).await;
+    // Well over the 8,192 payments a rebuild holds decoded, so that they are put in their
+    // stored form at a page boundary (4,096 events) before the facts for the first ones.
+    let payments = 12_000;
+    deliver_new_payments(&store, payments).await;
+    for i in 0..5 {
+        let reference = format!("order-{i:05}");
+        deliver(&store, fact(&reference, "AUTHORIZED", "a", 100)).await;
+        deliver(&store, fact(&reference, "CAPTURED", "c", 40)).await;
+    }
+
+    let rebuilt = rebuild(&store).unwrap();
+    assert_eq!(rebuilt.applied(), store.head().unwrap());
+    assert_eq!(rebuilt.payment_count(), payments);
+    let view = |i: usize| {
+        rebuilt
+            .payment_view(
+                &provider_id(),
+                &Reference::parse(&format!("order-{i:05}")).unwrap(),
+            )
+            .unwrap()
+    };
+    for i in 0..5 {
+        assert_eq!(view(i).state, PaymentState::Authorized, "order-{i:05}");
+        assert_eq!(view(i).events, 3, "order-{i:05}");
+        assert_eq!(
+            view(i).aggregate.captured,
+            Amount::from_minor_units(40),
+            "order-{i:05}"
+        );
+    }
+    assert_eq!(view(5).state, PaymentState::Created);
+    assert_eq!(view(payments - 1).events, 1);
+    let provider = rebuilt.provider_view(&provider_id()).expect("provider");
+    assert_eq!(provider.webhooks.accepted, payments as u64 + 10);
+}
+
 /// A commit writes payments and providers before its checkpoint; a crash in between leaves
 /// stored entries that already hold events after the stored checkpoint. Catching up from that
 /// checkpoint must count none of them twice.
