@@ -146,7 +146,9 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// All entries of a projection whose key starts with `prefix`, in key order.
     fn projection_scan(&self, projection: &str, prefix: &[u8]) -> Result<KvPairs, StoreError>;
 
-    /// Drops a projection's state and checkpoint (before a rebuild).
+    /// Drops a projection's state and checkpoint (before a rebuild). Not atomic: the checkpoint
+    /// goes first, so an interrupted reset leaves entries without a checkpoint, which callers
+    /// treat as no state (and reset again).
     fn projection_reset(&self, projection: &str) -> Result<(), StoreError>;
 
     /// Side data kept apart from the log (never exported, never hashed), e.g. encrypted

@@ -1521,6 +1521,39 @@ mod opening {
         );
     }
 
+    /// A reset removes the checkpoint before the entries; a crash in between leaves entries
+    /// without a checkpoint, which read as no state, and the next reset clears them.
+    #[tokio::test]
+    async fn a_reset_cut_off_after_its_checkpoint_leaves_no_state() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let entries = (0..100u32)
+                .map(|n| KvOp::Put {
+                    key: format!("payment/{n:03}").into_bytes(),
+                    value: b"state".to_vec(),
+                })
+                .collect();
+            store
+                .commit_projection("views", Position(3), entries)
+                .unwrap();
+            store.close().await.unwrap();
+        }
+        {
+            // What a reset cut off right after its first step leaves behind.
+            let db = sled::open(dir.path()).unwrap();
+            let tree = db.open_tree("projection/views").unwrap();
+            assert!(tree.remove(b"\xffcheckpoint").unwrap().is_some());
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.projection_checkpoint("views").unwrap(), None);
+        assert_eq!(store.projection_scan("views", b"").unwrap().len(), 100);
+        store.projection_reset("views").unwrap();
+        assert_eq!(store.projection_scan("views", b"").unwrap(), vec![]);
+        assert_eq!(store.projection_checkpoint("views").unwrap(), None);
+    }
+
     #[tokio::test]
     async fn a_projection_key_may_not_take_the_checkpoint_s_place() {
         let dir = tempfile::tempdir().unwrap();

@@ -22,7 +22,6 @@ use crate::stats::StatCounters;
 use crate::types::{
     AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion,
 };
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -383,22 +382,19 @@ impl Writer {
                     .map_err(|e| StoreError::Unavailable(format!("projection commit failed: {e}")))
             }
             AuxWrite::ProjectionReset { name } => {
+                // The checkpoints go first: a state without a checkpoint is no state (loading
+                // it finds none and resets again), so a crash in the middle of the removals
+                // below leaves nothing anyone would read. sled recovers a prefix of its log,
+                // so no removal below survives a crash that the checkpoints' removal does not.
+                // One transaction over every key instead held them all in memory at once.
                 let tree = open(projection_tree_name(&name))?;
-                let keys: Vec<sled::IVec> = tree
-                    .iter()
-                    .keys()
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| storage_error(&self.path, e))?;
-                let result: Result<(), TransactionError<()>> = (&tree, &self.trees.checkpoints)
-                    .transaction(|(state, checkpoints)| {
-                        for key in &keys {
-                            state.remove(key)?;
-                        }
-                        checkpoints.remove(name.as_bytes())?;
-                        Ok::<(), ConflictableTransactionError<()>>(())
-                    });
-                result
-                    .map_err(|e| StoreError::Unavailable(format!("projection reset failed: {e:?}")))
+                let storage = |e| storage_error(&self.path, e);
+                tree.remove(PROJECTION_CHECKPOINT_KEY).map_err(storage)?;
+                self.trees
+                    .checkpoints
+                    .remove(name.as_bytes())
+                    .map_err(storage)?;
+                tree.clear().map_err(storage)
             }
             AuxWrite::SidePut {
                 namespace,
