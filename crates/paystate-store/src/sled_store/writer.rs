@@ -386,14 +386,16 @@ impl Writer {
                 // it finds none and resets again), so a crash in the middle of the removals
                 // below leaves nothing anyone would read. sled recovers a prefix of its log,
                 // so no removal below survives a crash that the checkpoints' removal does not.
+                // The format 2 checkpoint goes before the projection's own, which a reader
+                // prefers: a crash between the two never exposes the older one.
                 // One transaction over every key instead held them all in memory at once.
                 let tree = open(projection_tree_name(&name))?;
                 let storage = |e| storage_error(&self.path, e);
-                tree.remove(PROJECTION_CHECKPOINT_KEY).map_err(storage)?;
                 self.trees
                     .checkpoints
                     .remove(name.as_bytes())
                     .map_err(storage)?;
+                tree.remove(PROJECTION_CHECKPOINT_KEY).map_err(storage)?;
                 tree.clear().map_err(storage)
             }
             AuxWrite::SidePut {
