@@ -5,8 +5,8 @@
 //! SIGKILLs the child at a random moment, reopens the store, and checks that every
 //! acknowledged event is there with identical bytes, that positions have no gap and were
 //! never reused, that the hash chain verifies, that the stream and dedupe indexes agree with
-//! the log, and that a projection committed alongside the appends is consistent with its
-//! checkpoint.
+//! the log, and that a projection committed alongside the appends (and now and then reset and
+//! committed again, as a rebuild does) is consistent with its checkpoint.
 //!
 //! `PAYSTATE_CRASH_CYCLES` sets the number of kills (default 20); `PAYSTATE_CRASH_SEED` replays
 //! a run's kill timings.
@@ -27,6 +27,10 @@ const CHILD_DIR_ENV: &str = "PAYSTATE_CRASH_CHILD_DIR";
 const CHILD_CYCLE_ENV: &str = "PAYSTATE_CRASH_CHILD_CYCLE";
 const WRITERS: usize = 6;
 const PROJECTION: &str = "writer-0-version";
+/// Writer 0 resets its projection before every this many commits...
+const RESET_EVERY: u64 = 10;
+/// ...and commits it again with these many filler entries, which the reset then removes.
+const FILLER_ENTRIES: usize = 300;
 
 fn main() -> ExitCode {
     match std::env::var(CHILD_DIR_ENV) {
@@ -122,15 +126,22 @@ async fn write_forever(store: Arc<SledStore>, cycle: u64, writer: usize) -> Resu
         }
         if writer == 0 {
             let store = store.clone();
+            // Every so often the projection is reset and committed again with its filler, as a
+            // rebuild does: a kill may land in the middle of the reset's removals.
+            let rebuild = seq % RESET_EVERY == RESET_EVERY - 1;
             tokio::task::spawn_blocking(move || {
-                store.commit_projection(
-                    PROJECTION,
-                    last,
-                    vec![KvOp::Put {
-                        key: b"version".to_vec(),
-                        value: stream_version.0.to_be_bytes().to_vec(),
-                    }],
-                )
+                let mut ops = vec![KvOp::Put {
+                    key: b"version".to_vec(),
+                    value: stream_version.0.to_be_bytes().to_vec(),
+                }];
+                if rebuild {
+                    store.projection_reset(PROJECTION)?;
+                    ops.extend((0..FILLER_ENTRIES).map(|n| KvOp::Put {
+                        key: format!("filler/{n:04}").into_bytes(),
+                        value: vec![7; 64],
+                    }));
+                }
+                store.commit_projection(PROJECTION, last, ops)
             })
             .await
             .map_err(|e| e.to_string())?
@@ -355,11 +366,22 @@ fn check_store(data: &Path, acknowledged: &BTreeMap<u64, String>) -> Result<(), 
     }
 
     // The projection's state and checkpoint were committed together, so the version it holds
-    // must be the version of the writer-0 event at its checkpoint.
+    // must be the version of the writer-0 event at its checkpoint. A reset removes the
+    // checkpoint before the state: entries left without one are no state, but a checkpoint
+    // with only part of the filler would be a reset that exposed a half-removed state.
     if let Some(checkpoint) = store
         .projection_checkpoint(PROJECTION)
         .map_err(|e| e.to_string())?
     {
+        let filler = store
+            .projection_scan(PROJECTION, b"filler/")
+            .map_err(|e| e.to_string())?
+            .len();
+        if filler != 0 && filler != FILLER_ENTRIES {
+            return Err(format!(
+                "projection at checkpoint {checkpoint} holds {filler} of its {FILLER_ENTRIES} filler entries"
+            ));
+        }
         let value = store
             .projection_get(PROJECTION, b"version")
             .map_err(|e| e.to_string())?
