@@ -38,6 +38,42 @@ impl Backend for Memory {
     }
 }
 
+/// sled releases a database's file lock from its own threads, a moment after the last
+/// handle is dropped: an open right after a raw sled session (or another open) may find
+/// the lock still held. Waits for it, up to ten seconds.
+fn open_when_unlocked(path: impl AsRef<std::path::Path>) -> SledStore {
+    open_when_unlocked_with(path, StoreOptions::default())
+}
+
+/// As [`open_when_unlocked`], with `options`.
+fn open_when_unlocked_with(path: impl AsRef<std::path::Path>, options: StoreOptions) -> SledStore {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match SledStore::open_with(path.as_ref(), options.clone()) {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened => return opened.unwrap(),
+        }
+    }
+}
+
+/// The raw sled database of a store, once its lock is free (see [`open_when_unlocked`]).
+fn raw_when_unlocked(path: impl AsRef<std::path::Path>) -> sled::Db {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match sled::open(path.as_ref()) {
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened => return opened.unwrap(),
+        }
+    }
+}
+
 struct Sled {
     dir: tempfile::TempDir,
     options: StoreOptions,
@@ -45,7 +81,8 @@ struct Sled {
 }
 
 impl Sled {
-    /// Closes the store and waits until the directory is unlocked.
+    /// Closes the store and drops it (sled may hold the directory's lock a moment longer:
+    /// open it again with [`open_when_unlocked_with`]).
     async fn shut(self) -> (tempfile::TempDir, StoreOptions) {
         self.store.close().await.unwrap();
         let store = Arc::try_unwrap(self.store).expect("the test holds the only handle");
@@ -70,8 +107,10 @@ impl Backend for Sled {
     }
     async fn reopen(self) -> Self {
         let (dir, options) = self.shut().await;
-        let store =
-            Arc::new(SledStore::open_with(dir.path().join("data"), options.clone()).unwrap());
+        let store = Arc::new(open_when_unlocked_with(
+            dir.path().join("data"),
+            options.clone(),
+        ));
         Sled {
             dir,
             options,
@@ -81,7 +120,7 @@ impl Backend for Sled {
     async fn damage(self, position: Position) -> Self {
         let (dir, options) = self.shut().await;
         {
-            let db = sled::open(dir.path().join("data")).unwrap();
+            let db = raw_when_unlocked(dir.path().join("data"));
             let events = db.open_tree(SledStore::EVENTS_TREE).unwrap();
             // Records are stored in chunks keyed by their last position; the checks append
             // one event at a time, so the chunk under `position` ends with that record, and
@@ -97,8 +136,10 @@ impl Backend for Sled {
             events.insert(key, chunk).unwrap();
             db.flush().unwrap();
         }
-        let store =
-            Arc::new(SledStore::open_with(dir.path().join("data"), options.clone()).unwrap());
+        let store = Arc::new(open_when_unlocked_with(
+            dir.path().join("data"),
+            options.clone(),
+        ));
         Sled {
             dir,
             options,
@@ -1246,7 +1287,7 @@ mod opening {
     fn a_foreign_sled_database_is_not_a_store() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = raw_when_unlocked(dir.path());
             db.insert(b"someone", b"else").unwrap();
             db.flush().unwrap();
         }
@@ -1270,9 +1311,9 @@ mod opening {
     #[test]
     fn a_newer_format_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        drop(SledStore::open(dir.path()).unwrap());
+        drop(open_when_unlocked(dir.path()));
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = raw_when_unlocked(dir.path());
             let meta = db.open_tree("paystate.meta").unwrap();
             meta.insert(
                 b"format_version",
@@ -1290,7 +1331,7 @@ mod opening {
     #[test]
     fn a_store_in_use_is_locked() {
         let dir = tempfile::tempdir().unwrap();
-        let _open = SledStore::open(dir.path()).unwrap();
+        let _open = open_when_unlocked(dir.path());
         check_refused(dir.path(), |e| matches!(e, StoreError::Locked { .. }));
     }
 
@@ -1298,7 +1339,7 @@ mod opening {
     fn a_first_open_killed_half_way_is_finished_on_the_next_open() {
         // Killed after the marker file, before sled wrote anything.
         let dir = tempfile::tempdir().unwrap();
-        drop(SledStore::open(dir.path()).unwrap());
+        drop(open_when_unlocked(dir.path()));
         let only_marker = tempfile::tempdir().unwrap();
         std::fs::copy(
             dir.path().join("PAYSTATE_STORE"),
@@ -1306,7 +1347,7 @@ mod opening {
         )
         .unwrap();
         assert_eq!(
-            SledStore::open(only_marker.path()).unwrap().head().unwrap(),
+            open_when_unlocked(only_marker.path()).head().unwrap(),
             Position::START
         );
 
@@ -1317,9 +1358,9 @@ mod opening {
             half.path().join("PAYSTATE_STORE"),
         )
         .unwrap();
-        drop(sled::open(half.path()).unwrap());
+        drop(raw_when_unlocked(half.path()));
         assert_eq!(
-            SledStore::open(half.path()).unwrap().head().unwrap(),
+            open_when_unlocked(half.path()).head().unwrap(),
             Position::START
         );
     }
@@ -1327,7 +1368,7 @@ mod opening {
     #[test]
     fn a_marked_directory_whose_database_has_foreign_data_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        drop(SledStore::open(dir.path()).unwrap());
+        drop(open_when_unlocked(dir.path()));
         let other = tempfile::tempdir().unwrap();
         std::fs::copy(
             dir.path().join("PAYSTATE_STORE"),
@@ -1335,7 +1376,7 @@ mod opening {
         )
         .unwrap();
         {
-            let db = sled::open(other.path()).unwrap();
+            let db = raw_when_unlocked(other.path());
             db.insert(b"someone", b"else").unwrap();
             db.flush().unwrap();
         }
@@ -1347,7 +1388,7 @@ mod opening {
     async fn store_edited_on_disk(edit: impl FnOnce(&sled::Db)) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = open_when_unlocked(dir.path());
             store
                 .append(
                     &stream("a"),
@@ -1367,7 +1408,7 @@ mod opening {
             store.close().await.unwrap();
         }
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = raw_when_unlocked(dir.path());
             edit(&db);
             db.flush().unwrap();
         }
@@ -1393,7 +1434,7 @@ mod opening {
                 .unwrap();
         })
         .await;
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_when_unlocked(dir.path());
         assert_eq!(
             store.dedupe_position("delivery-3").unwrap(),
             Some(Position(3))
@@ -1435,7 +1476,7 @@ mod opening {
         })
         .await;
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = open_when_unlocked(dir.path());
             assert_eq!(store.head().unwrap(), Position(3));
             assert_eq!(
                 store.dedupe_position("delivery-3").unwrap(),
@@ -1455,7 +1496,7 @@ mod opening {
                 .unwrap();
             store.close().await.unwrap();
         }
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_when_unlocked(dir.path());
         let meta = db.open_tree("paystate.meta").unwrap();
         assert_eq!(
             meta.get(b"format_version").unwrap().unwrap().as_ref(),
@@ -1486,7 +1527,7 @@ mod opening {
         })
         .await;
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = open_when_unlocked(dir.path());
             assert_eq!(
                 store.projection_checkpoint("views").unwrap(),
                 Some(Position(7))
@@ -1509,7 +1550,7 @@ mod opening {
             assert_eq!(store.projection_checkpoint("views").unwrap(), None);
             store.close().await.unwrap();
         }
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_when_unlocked(dir.path());
         assert_eq!(
             db.open_tree("paystate.meta")
                 .unwrap()
@@ -1527,7 +1568,7 @@ mod opening {
     async fn a_reset_cut_off_after_its_checkpoint_leaves_no_state() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = open_when_unlocked(dir.path());
             let entries = (0..100u32)
                 .map(|n| KvOp::Put {
                     key: format!("payment/{n:03}").into_bytes(),
@@ -1541,12 +1582,12 @@ mod opening {
         }
         {
             // What a reset cut off right after its first step leaves behind.
-            let db = sled::open(dir.path()).unwrap();
+            let db = raw_when_unlocked(dir.path());
             let tree = db.open_tree("projection/views").unwrap();
             assert!(tree.remove(b"\xffcheckpoint").unwrap().is_some());
             db.flush().unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_when_unlocked(dir.path());
         assert_eq!(store.projection_checkpoint("views").unwrap(), None);
         assert_eq!(store.projection_scan("views", b"").unwrap().len(), 100);
         store.projection_reset("views").unwrap();
@@ -1557,7 +1598,7 @@ mod opening {
     #[tokio::test]
     async fn a_projection_key_may_not_take_the_checkpoint_s_place() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_when_unlocked(dir.path());
         let result = store.commit_projection(
             "views",
             Position(1),
@@ -1591,7 +1632,7 @@ mod opening {
                 .unwrap();
         })
         .await;
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_when_unlocked(dir.path());
         assert_eq!(store.read_all(Position::START, 10).unwrap().len(), 3);
         let refused = store
             .append(&stream("a"), ExpectedVersion::Any, vec![event("4")])
@@ -1606,8 +1647,8 @@ mod opening {
     fn a_missing_directory_becomes_a_new_store_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join("data");
-        drop(SledStore::open(&path).unwrap());
-        let store = SledStore::open(&path).unwrap();
+        drop(open_when_unlocked(&path));
+        let store = open_when_unlocked(&path);
         assert_eq!(store.head().unwrap(), Position::START);
     }
 }
