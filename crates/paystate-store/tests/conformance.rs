@@ -38,29 +38,17 @@ impl Backend for Memory {
     }
 }
 
-/// sled releases a database's file lock from its own threads, a moment after the last
-/// handle is dropped: an open right after a raw sled session (or another open) may find
-/// the lock still held. Waits for it, up to ten seconds.
+/// How long a test waits for sled to let go of a store it just closed (see
+/// [`SledStore::open_within`]).
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
 fn open_when_unlocked(path: impl AsRef<std::path::Path>) -> SledStore {
-    open_when_unlocked_with(path, StoreOptions::default())
+    SledStore::open_within(path, StoreOptions::default(), RELEASE_WAIT).unwrap()
 }
 
-/// As [`open_when_unlocked`], with `options`.
-fn open_when_unlocked_with(path: impl AsRef<std::path::Path>, options: StoreOptions) -> SledStore {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match SledStore::open_with(path.as_ref(), options.clone()) {
-            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            opened => return opened.unwrap(),
-        }
-    }
-}
-
-/// The raw sled database of a store, once its lock is free (see [`open_when_unlocked`]).
+/// The raw sled database of a store, once its lock is free (see [`SledStore::open_within`]).
 fn raw_when_unlocked(path: impl AsRef<std::path::Path>) -> sled::Db {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + RELEASE_WAIT;
     loop {
         match sled::open(path.as_ref()) {
             Err(sled::Error::Io(error))
@@ -82,7 +70,7 @@ struct Sled {
 
 impl Sled {
     /// Closes the store and drops it (sled may hold the directory's lock a moment longer:
-    /// open it again with [`open_when_unlocked_with`]).
+    /// open it again with [`SledStore::open_within`]).
     async fn shut(self) -> (tempfile::TempDir, StoreOptions) {
         self.store.close().await.unwrap();
         let store = Arc::try_unwrap(self.store).expect("the test holds the only handle");
@@ -107,10 +95,9 @@ impl Backend for Sled {
     }
     async fn reopen(self) -> Self {
         let (dir, options) = self.shut().await;
-        let store = Arc::new(open_when_unlocked_with(
-            dir.path().join("data"),
-            options.clone(),
-        ));
+        let store = Arc::new(
+            SledStore::open_within(dir.path().join("data"), options.clone(), RELEASE_WAIT).unwrap(),
+        );
         Sled {
             dir,
             options,
@@ -136,10 +123,9 @@ impl Backend for Sled {
             events.insert(key, chunk).unwrap();
             db.flush().unwrap();
         }
-        let store = Arc::new(open_when_unlocked_with(
-            dir.path().join("data"),
-            options.clone(),
-        ));
+        let store = Arc::new(
+            SledStore::open_within(dir.path().join("data"), options.clone(), RELEASE_WAIT).unwrap(),
+        );
         Sled {
             dir,
             options,
@@ -1333,6 +1319,26 @@ mod opening {
         let dir = tempfile::tempdir().unwrap();
         let _open = open_when_unlocked(dir.path());
         check_refused(dir.path(), |e| matches!(e, StoreError::Locked { .. }));
+    }
+
+    #[test]
+    fn an_open_within_a_wait_gets_a_store_another_holder_lets_go_of() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = SledStore::open(dir.path()).unwrap();
+        let at_once = SledStore::open_within(dir.path(), StoreOptions::default(), Duration::ZERO);
+        assert!(
+            matches!(at_once, Err(StoreError::Locked { .. })),
+            "{at_once:?}"
+        );
+        let holder = std::thread::spawn(move || {
+            // Still held when the wait below begins.
+            std::thread::sleep(Duration::from_millis(200));
+            drop(held);
+        });
+        let store =
+            SledStore::open_within(dir.path(), StoreOptions::default(), RELEASE_WAIT).unwrap();
+        holder.join().unwrap();
+        assert_eq!(store.head().unwrap(), Position::START);
     }
 
     #[test]

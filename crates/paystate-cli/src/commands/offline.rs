@@ -6,10 +6,10 @@
 //! instead of waiting or reading a half-written state.
 
 use anyhow::{bail, Context};
-use paystate_store::{EventStore, SledStore, StoreError};
+use paystate_store::{EventStore, SledStore, StoreError, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The footer of every offline command's `--help`: how it relates to a running server, and its
 /// exit codes (see [`super::outcome`]).
@@ -53,16 +53,7 @@ impl DataDirArg {
 }
 
 fn open(data_dir: &Path, store_dir: &Path, wait: Duration) -> anyhow::Result<Arc<SledStore>> {
-    let deadline = Instant::now() + wait;
-    let opened = loop {
-        match SledStore::open(store_dir) {
-            Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            opened => break opened,
-        }
-    };
-    match opened {
+    match SledStore::open_within(store_dir, StoreOptions::default(), wait) {
         Ok(store) => Ok(Arc::new(store)),
         Err(StoreError::Locked { .. }) => bail!(
             "the data directory {} is in use by a running paystate server; stop `paystate serve` \

@@ -116,17 +116,9 @@ impl DataDir {
     /// child, the child shares every open file, the lock of a store this process has just
     /// closed included, until it executes its program.
     pub fn open(&self) -> Arc<SledStore> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match SledStore::open(self.store_path()) {
-                Err(paystate_store::StoreError::Locked { .. })
-                    if std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                opened => return Arc::new(opened.unwrap()),
-            }
-        }
+        let wait = std::time::Duration::from_secs(10);
+        let options = paystate_store::StoreOptions::default();
+        Arc::new(SledStore::open_within(self.store_path(), options, wait).unwrap())
     }
 
     /// Flips one byte of the stored record at `position`, below the store's API. The store

@@ -73,6 +73,27 @@ impl SledStore {
         SledStore::open_with(path, StoreOptions::default())
     }
 
+    /// As [`SledStore::open_with`], waiting up to `wait` for a lock held by a store that is
+    /// closing. sled lets go of a directory's lock from its own threads a moment after the last
+    /// handle is dropped, and a child process forked meanwhile holds it until it runs its
+    /// program: an open right after a close may find it still taken. After `wait` the answer
+    /// is [`StoreError::Locked`], as it is at once from `open_with`.
+    pub fn open_within(
+        path: impl AsRef<Path>,
+        options: StoreOptions,
+        wait: std::time::Duration,
+    ) -> Result<SledStore, StoreError> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match SledStore::open_with(path.as_ref(), options.clone()) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
     pub fn open_with(
         path: impl AsRef<Path>,
         options: StoreOptions,
