@@ -114,6 +114,24 @@ async fn deliver_new_payments(store: &dyn EventStore, count: usize) -> Vec<Posit
     delivered
 }
 
+/// The checkpoint a follower with an hour-long interval committed: at or after `from` (the
+/// change that reached its threshold) and before `last` (so the stop did not write it).
+fn checkpoint_committed_between(
+    store: &dyn EventStore,
+    from: Position,
+    last: Position,
+) -> Position {
+    let checkpoint = store
+        .projection_checkpoint(persist::PROJECTION_NAME)
+        .unwrap()
+        .expect("committed by the change threshold, long before the hour-long interval");
+    assert!(
+        checkpoint >= from && checkpoint < last,
+        "checkpoint {checkpoint}: not after the change that reached the threshold ({from}) and before the stop ({last})"
+    );
+    checkpoint
+}
+
 /// Starts the follower on `store` with `policy`; the returned sender stops it.
 fn start_follower(
     handle: &ProjectionsHandle,
@@ -470,14 +488,7 @@ async fn catching_up_commits_every_so_many_changes() {
 
     // The provider and 63 payments reach the threshold; the 45 changes after the last full
     // round of 64 wait for the interval or the stop.
-    let checkpoint = store
-        .projection_checkpoint(persist::PROJECTION_NAME)
-        .unwrap()
-        .expect("committed while catching up, long before the hour-long interval");
-    assert!(
-        checkpoint >= delivered[62] && checkpoint < last,
-        "checkpoint {checkpoint}, last delivery {last}"
-    );
+    checkpoint_committed_between(store.as_ref(), delivered[62], last);
     assert!(handle.uncommitted() < 64, "{}", handle.uncommitted());
 
     stop.send(()).unwrap();
@@ -512,14 +523,7 @@ async fn the_follower_commits_before_the_interval_once_enough_has_changed() {
     let last = *delivered.last().unwrap();
     assert!(handle.wait_for(last, Duration::from_secs(10)).await);
 
-    let checkpoint = store
-        .projection_checkpoint(persist::PROJECTION_NAME)
-        .unwrap()
-        .expect("committed long before the hour-long interval");
-    assert!(
-        checkpoint >= reaching_the_threshold && checkpoint < last,
-        "checkpoint {checkpoint} after the change that reached the threshold ({reaching_the_threshold}) and before the stop"
-    );
+    let checkpoint = checkpoint_committed_between(store.as_ref(), reaching_the_threshold, last);
     let persisted = persist::load(store.as_ref()).unwrap().expect("loadable");
     assert_eq!(persisted.applied(), checkpoint);
     assert!(persisted
