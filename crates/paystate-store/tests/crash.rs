@@ -69,6 +69,21 @@ fn child(dir: &Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // A state without a checkpoint is what a reset cut off by a kill leaves: no state,
+        // reset again before committing on top of it (as the projections do when they open).
+        let leftover = match store.projection_checkpoint(PROJECTION) {
+            Ok(checkpoint) => checkpoint.is_none(),
+            Err(error) => {
+                eprintln!("child: reading the checkpoint failed: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if leftover {
+            if let Err(error) = store.projection_reset(PROJECTION) {
+                eprintln!("child: reset failed: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
         println!("ready");
         let mut writers = Vec::new();
         for writer in 0..WRITERS {
