@@ -23,8 +23,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tower::{Layer, Service};
 
-/// The request id header: kept when the client (or a proxy) sends one, else generated.
+/// The request id header: kept when the client (or a proxy) sends a usable one (see
+/// [`usable_request_id`]), else generated.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest request id kept as sent: longer than any UUID, ULID or W3C `traceparent`.
+const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Where the access log's events are recorded (`PAYSTATE_LOG=paystate::access=warn` keeps only
 /// failed requests).
@@ -99,8 +103,8 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
         let request_id = match request.headers().get(&REQUEST_ID) {
-            Some(given) => given.clone(),
-            None => {
+            Some(given) if usable_request_id(given) => given.clone(),
+            _ => {
                 let generated = new_request_id();
                 request.headers_mut().insert(REQUEST_ID, generated.clone());
                 generated
@@ -141,6 +145,36 @@ where
     }
 }
 
+/// A request id sent by a client is kept if it is 1 to 128 characters of `A-Z a-z 0-9 - _ . :`
+/// (UUIDs, ULIDs, `traceparent` values, nginx's `$request_id`). Anything else is replaced by a
+/// generated id: it goes into every log line of the request, so it must not be able to forge
+/// log fields (a quote, a space) or grow log lines and answers without bound.
+fn usable_request_id(given: &HeaderValue) -> bool {
+    let bytes = given.as_bytes();
+    (1..=MAX_REQUEST_ID_LEN).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|&byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The method as a metric label and in the access log: a standard method by its name, any
+/// other as `other`. hyper accepts any token as a method, of any length, and every distinct
+/// label value is a new time series held for the life of the process.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 /// A random (version 4) UUID from the thread's generator: no system call per request.
 fn new_request_id() -> HeaderValue {
     let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
@@ -160,10 +194,11 @@ fn access_log(
 ) {
     let request_id = request_id.to_str().unwrap_or("-");
     let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-    // Display (`%`), not Debug: none of these can hold a quote or a control character (hyper
-    // refuses such request lines, and a header value shown is visible ASCII), so quoting and
-    // escaping them would be work for nothing.
-    let (method, path) = (method.as_str(), uri.path());
+    // Display (`%`), not Debug: none of these can hold a quote, a space or a control character
+    // (hyper refuses such paths, the method is one of a few names and the request id is kept
+    // only if it is made of a few safe characters), so quoting and escaping them would be work
+    // for nothing.
+    let (method, path) = (method_label(method), uri.path());
     if status.is_server_error() {
         tracing::warn!(target: ACCESS_LOG_TARGET, method = %method, path = %path,
             status = status.as_u16(), latency_us, request_id = %request_id, "request failed");
@@ -222,14 +257,15 @@ fn json_errors(response: Response) -> Response {
 
 /// `paystate_http_requests_total` handles by matched route, then method and status: counting a
 /// request is a map lookup and an atomic add, not a registry lookup with three owned labels.
-/// Bounded: routes are the router's (plus `unmatched`), methods and statuses few.
+/// Bounded: routes are the router's (plus `unmatched`), methods the standard ones (plus
+/// `other`, see [`method_label`]), statuses three digits.
 #[derive(Default)]
 struct RequestCounters {
     by_route: RwLock<CountersByRoute>,
 }
 
 /// Per matched route, a counter per method and status seen.
-type CountersByRoute = HashMap<Box<str>, Vec<(Method, StatusCode, Counter)>>;
+type CountersByRoute = HashMap<Box<str>, Vec<(&'static str, StatusCode, Counter)>>;
 
 /// A request's route, ready to be counted once its status is known.
 struct PendingCount {
@@ -242,11 +278,12 @@ impl PendingCount {
     /// values) and status.
     fn count(&self, method: &Method, status: StatusCode) {
         let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let method = method_label(method);
         let find = |counters: &CountersByRoute| {
             counters.get(route).and_then(|counters| {
                 counters
                     .iter()
-                    .find(|(m, s, _)| m == method && *s == status)
+                    .find(|(m, s, _)| *m == method && *s == status)
                     .map(|(_, _, counter)| counter.clone())
             })
         };
@@ -256,13 +293,12 @@ impl PendingCount {
             let mut by_route = by_route.write().unwrap_or_else(PoisonError::into_inner);
             find(&by_route).unwrap_or_else(|| {
                 let counter = metrics::counter!(crate::metrics::HTTP_REQUESTS_TOTAL,
-                    "method" => method.as_str().to_owned(), "route" => route.to_owned(),
+                    "method" => method, "route" => route.to_owned(),
                     "status" => status.as_u16().to_string());
-                by_route.entry(route.into()).or_default().push((
-                    method.clone(),
-                    status,
-                    counter.clone(),
-                ));
+                by_route
+                    .entry(route.into())
+                    .or_default()
+                    .push((method, status, counter.clone()));
                 counter
             })
         });
@@ -349,6 +385,43 @@ mod tests {
         let (status, _, body) = call("/never", None).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["error"]["code"], "unavailable");
+    }
+
+    #[tokio::test]
+    async fn a_request_id_that_could_forge_log_fields_or_grow_without_bound_is_replaced() {
+        let long = "a".repeat(MAX_REQUEST_ID_LEN + 1);
+        for sent in ["a\" status=999 fake=\"", "two words", "", long.as_str()] {
+            let (_, id, _) = call("/plain", Some(sent)).await;
+            assert!(
+                uuid::Uuid::parse_str(&id).is_ok_and(|id| id.get_version_num() == 4),
+                "{sent:?} came back as {id:?}"
+            );
+        }
+        let longest = "b".repeat(MAX_REQUEST_ID_LEN);
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        for sent in [traceparent, "01J9ZQ4N7M2X.req_7:1", longest.as_str()] {
+            assert_eq!(call("/plain", Some(sent)).await.1, sent);
+        }
+    }
+
+    #[test]
+    fn any_number_of_unknown_methods_makes_one_series() {
+        let counters = Arc::new(RequestCounters::default());
+        let pending = PendingCount {
+            counters: counters.clone(),
+            route: None,
+        };
+        for n in 0..100 {
+            let method = Method::from_bytes(format!("M{n}{}", "X".repeat(n)).as_bytes()).unwrap();
+            pending.count(&method, StatusCode::NOT_FOUND);
+        }
+        pending.count(&Method::GET, StatusCode::NOT_FOUND);
+        let by_route = counters.by_route.read().unwrap();
+        let labels: Vec<_> = by_route["unmatched"]
+            .iter()
+            .map(|(method, status, _)| (*method, status.as_u16()))
+            .collect();
+        assert_eq!(labels, [("other", 404), ("GET", 404)]);
     }
 
     #[test]
