@@ -1,5 +1,6 @@
-//! Connection handling: a client that stalls in its headers is disconnected, and a graceful
-//! stop still answers a request that was already being received.
+//! Connection handling: a client that stalls in its headers is disconnected, a body declared
+//! over the limit is refused before it is sent, and a graceful stop still answers a request
+//! that was already being received.
 
 use paystate_e2e::TestServer;
 use std::time::Duration;
@@ -38,6 +39,52 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let (status, body) = server.get("/healthz").await;
     assert_eq!(status, 200, "{body}");
     server.stop().await;
+}
+
+/// Sends `head` (a request line and headers, no body) and returns the status line of the
+/// answer.
+async fn status_line_for(server: &TestServer, head: String) -> String {
+    let mut stream = TcpStream::connect(address(server)).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("the head");
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(GUARD, stream.read(&mut answer))
+        .await
+        .expect("an answer before the guard")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_body_declared_over_the_limit_is_refused_before_it_is_sent() {
+    // The request timeout is far beyond the guard: waiting for the body would end in a 503
+    // (or the guard), not in a 413.
+    let fx = crate::ingestion::Fixture::start_with(|config| {
+        config.request_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let server = &fx.server;
+    let webhook = format!(
+        "POST /webhooks/vipps/{} HTTP/1.1\r\nHost: paystate\r\nContent-Type: application/json\r\n\
+         Content-Length: 10000000000\r\n\r\n",
+        fx.provider.id
+    );
+    assert_eq!(
+        status_line_for(server, webhook).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    let admin = format!(
+        "POST /providers HTTP/1.1\r\nHost: paystate\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n",
+        server.admin_token
+    );
+    assert_eq!(
+        status_line_for(server, admin).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    let (status, body) = server.get("/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    fx.server.stop().await;
 }
 
 #[tokio::test]

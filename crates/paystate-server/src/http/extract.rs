@@ -3,6 +3,7 @@
 //!
 //! Route handlers use these instead of `axum::extract::{Path, Query, Json}`.
 
+use super::body;
 use super::object::Shape;
 use crate::error::ApiError;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -19,7 +20,8 @@ pub struct ApiPath<T>(pub T);
 pub struct ApiQuery<T>(pub T);
 
 /// A JSON object body read as `T`, like [`axum::Json`], rejecting with `400 invalid_request`,
-/// `413 payload_too_large` or `415 unsupported_media_type`.
+/// `408 request_timeout` (see [`body`]), `413 payload_too_large` (at once when the declared
+/// length is over [`body::ADMIN_BODY_LIMIT`]) or `415 unsupported_media_type`.
 ///
 /// Every body of the admin API is a JSON object (SPEC §3.2): any other top-level value (an
 /// array, which a derived struct would otherwise read field by field, a string, a number, a
@@ -35,7 +37,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(shape) = axum::Json::<Shape<T>>::from_request(request, state).await?;
+        body::refuse_declared_over(request.body(), body::ADMIN_BODY_LIMIT)?;
+        let read = axum::Json::<Shape<T>>::from_request(request, state);
+        let axum::Json(shape) = body::within_timeout(read).await??;
         match shape {
             Shape::Object(body) => Ok(ApiJson(body)),
             Shape::Other(kind) => Err(ApiError::invalid_request(format!(

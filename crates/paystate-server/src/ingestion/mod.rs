@@ -16,7 +16,6 @@ use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use bytes::Bytes;
 use paystate_domain::events::{
     bounded_text, DomainEvent, RejectionCode, RejectionDiagnosis, WebhookReceived, WebhookRejected,
 };
@@ -87,7 +86,7 @@ pub async fn receive_vipps_webhook(
     let correlation = request_correlation(&parts.headers);
 
     let plan = find_plan(&state, &raw_id).await?;
-    let body = read_body(body, state.config.body_limit)
+    let body = crate::http::body::read_limited(body, state.config.body_limit)
         .await
         .inspect_err(|error| {
             if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -251,18 +250,6 @@ async fn find_plan(state: &AppState, raw_id: &str) -> Result<Arc<VerificationPla
         ));
     }
     Err(unknown())
-}
-
-/// The raw body, at most `limit` bytes.
-async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let too_large = error.into_inner().is::<http_body_util::LengthLimitError>();
-        if too_large {
-            ApiError::payload_too_large(limit)
-        } else {
-            ApiError::invalid_request("the body could not be read")
-        }
-    })
 }
 
 struct RejectionRecord {
