@@ -152,6 +152,9 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // The admin routes' challenge. A webhook's 401 (`missing_signature`,
+        // `invalid_signature`, ...) is not about a bearer token and carries none.
+        let challenge = self.status == StatusCode::UNAUTHORIZED && self.code == "unauthorized";
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.into_owned(),
@@ -159,9 +162,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED
-            && response.headers().get(header::WWW_AUTHENTICATE).is_none()
-        {
+        if challenge {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -286,8 +287,11 @@ mod tests {
     }
 
     #[test]
-    fn unauthorized_carries_the_bearer_challenge() {
+    fn unauthorized_carries_the_bearer_challenge_and_a_webhook_401_none() {
         let response = ApiError::unauthorized().into_response();
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let webhook = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", "no match");
+        let response = webhook.into_response();
+        assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
     }
 }

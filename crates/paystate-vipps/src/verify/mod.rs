@@ -190,10 +190,14 @@ impl Verifier<'_> {
             host,
             content_sha256: &computed_hash,
         };
-        let skew_seconds = (date - now).whole_seconds();
+        // `x-ms-date` has whole seconds and the clock does not: the window is compared exactly
+        // (300.4 s away is outside ±300 s), and a skew is told rounded away from zero, so a
+        // date outside the window never reads as inside it.
+        let skew = date - now;
+        let skew_seconds = skew.whole_seconds() + i64::from(skew.subsec_nanoseconds().signum());
         let matched = self.signer(self.accepted, &to_sign, &presented, KeyForm::Utf8);
 
-        if skew_seconds.unsigned_abs() > self.tolerance.as_secs() {
+        if skew.unsigned_abs() > self.tolerance {
             let tolerance_seconds = self.tolerance.as_secs();
             return Err(Rejection::new(RejectionKind::StaleDate {
                 skew_seconds,

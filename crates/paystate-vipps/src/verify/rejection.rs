@@ -68,6 +68,7 @@ pub enum Diagnosis {
     DecodedSecretKey { secret_version: SecretVersion },
     /// The body does not match `x-ms-content-sha256`. `signed_by` is the secret that signs the
     /// headers as sent, if any: then the sender was authentic and the body changed in transit.
+    /// If none does, nothing authentic was sent, and the stored diagnosis is `unknown`.
     BodyChanged { signed_by: Option<SecretVersion> },
     /// `x-ms-date` is `skew_seconds` away from the receiver's clock (positive: in the future).
     /// `signed_by` is the secret whose signature holds, if any: an authentic but late delivery
@@ -88,7 +89,9 @@ impl Diagnosis {
             Diagnosis::HostRewritten { request_host, .. } => RejectionDiagnosis::HostRewritten {
                 request_host: request_host.clone(),
             },
-            Diagnosis::BodyChanged { .. } => RejectionDiagnosis::BodyChanged,
+            Diagnosis::BodyChanged { signed_by: Some(_) } => RejectionDiagnosis::BodyChanged,
+            // Nothing shows that the body changed in transit: nothing authentic was sent.
+            Diagnosis::BodyChanged { signed_by: None } => RejectionDiagnosis::Unknown,
             Diagnosis::ClockSkew { skew_seconds, .. } => RejectionDiagnosis::ClockSkew {
                 skew_seconds: *skew_seconds,
             },
@@ -132,16 +135,19 @@ impl fmt::Display for Diagnosis {
                 "the headers are signed with secret version {version} but the body differs from what was \
                  signed: the body changed in transit"
             ),
-            Diagnosis::BodyChanged { signed_by: None } => {
-                f.write_str("the body differs from x-ms-content-sha256 and no accepted secret signs the headers")
-            }
-            Diagnosis::ClockSkew { skew_seconds, signed_by } => {
-                write!(f, "x-ms-date is {skew_seconds} s from the receiver's clock")?;
-                match signed_by {
-                    Some(version) => write!(f, "; the signature is valid (secret version {version}): clock skew or a replay"),
-                    None => f.write_str("; the signature is not valid either"),
-                }
-            }
+            Diagnosis::BodyChanged { signed_by: None } => f.write_str(
+                "no accepted secret signs the headers either: not sent under a secret paystate holds \
+                 (a forgery, or a registration made outside paystate)",
+            ),
+            // The skew itself is told by the rejection's kind (`StaleDate`).
+            Diagnosis::ClockSkew { signed_by: Some(version), .. } => write!(
+                f,
+                "the signature is valid (secret version {version}): clock skew or a replay"
+            ),
+            Diagnosis::ClockSkew { signed_by: None, .. } => f.write_str(
+                "the signature is not valid either: a forgery, or a sender with a secret paystate \
+                 does not hold",
+            ),
         }
     }
 }

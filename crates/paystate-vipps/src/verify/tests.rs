@@ -369,6 +369,18 @@ fn a_forged_content_hash_is_a_mismatch_signed_by_no_one() {
         rejection.diagnosis(),
         Some(&Diagnosis::BodyChanged { signed_by: None })
     );
+    // Not "the body changed in transit": nothing authentic was sent.
+    assert_eq!(rejection.domain_diagnosis(), RejectionDiagnosis::Unknown);
+    let message = rejection.message();
+    assert_eq!(
+        message.matches("x-ms-content-sha256").count(),
+        1,
+        "{message}"
+    );
+    assert!(
+        message.contains("no accepted secret signs the headers"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -410,6 +422,27 @@ fn the_date_window_is_inclusive_and_symmetric() {
         RejectionDiagnosis::ClockSkew { skew_seconds: -301 }
     );
 
+    // The date has whole seconds, the clock does not: half a second past the window is out,
+    // and told as 301 s, not as the 300 s that would read as inside the window.
+    let just_late = verify_delivery(
+        &request,
+        &url,
+        &[(v(1), &secret)],
+        at(QUERY.date) + time::Duration::milliseconds(300_500),
+        DEFAULT_TOLERANCE,
+    )
+    .unwrap_err();
+    assert_eq!(
+        just_late.kind(),
+        &RejectionKind::StaleDate {
+            skew_seconds: -301,
+            tolerance_seconds: 300
+        }
+    );
+    let message = late.message();
+    assert_eq!(message.matches("-301 s").count(), 1, "{message}");
+    assert!(message.contains("clock skew or a replay"), "{message}");
+
     let early = verify_at(-7200).unwrap_err();
     assert_eq!(
         early.kind(),
@@ -440,6 +473,12 @@ fn a_stale_forgery_says_the_signature_is_not_valid_either() {
             skew_seconds: -3600,
             signed_by: None
         })
+    );
+    let message = rejection.message();
+    assert_eq!(message.matches("-3600 s").count(), 1, "{message}");
+    assert!(
+        message.contains("the signature is not valid either"),
+        "{message}"
     );
 }
 
