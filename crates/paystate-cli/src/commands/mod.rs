@@ -11,6 +11,7 @@ pub mod import;
 mod log_line;
 pub mod offline;
 pub mod outcome;
+pub mod output;
 pub mod replay;
 pub mod serve;
 pub mod verify;

@@ -52,24 +52,24 @@ fn replace(store: &dyn EventStore, head: Position) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let rebuilt = rebuild_and_persist(store, |applied| bar.set_position(applied.0))?;
     bar.finish_and_clear();
-    print_rate("rebuilt", &rebuilt, started.elapsed());
-    println!(
+    print_rate("rebuilt", &rebuilt, started.elapsed())?;
+    crate::say!(
         "persisted projections replaced (checkpoint {})",
         rebuilt.applied
-    );
+    )?;
     Ok(Outcome::Clean)
 }
 
 fn verify(store: &dyn EventStore, head: Position) -> anyhow::Result<Outcome> {
     let Some(live) = persist::load(store).context("loading the persisted projections")? else {
         if head.0 == 0 {
-            println!("the log is empty and nothing is persisted: nothing to compare");
+            crate::say!("the log is empty and nothing is persisted: nothing to compare")?;
             return Ok(Outcome::Clean);
         }
-        println!(
+        crate::say!(
             "DIFFERENCE: the data directory holds no usable persisted projections for its {head} \
              events (run `paystate replay` to build them, or start the server)"
-        );
+        )?;
         return Ok(Outcome::ProblemFound);
     };
     let checkpoint = live.applied();
@@ -85,26 +85,26 @@ fn verify(store: &dyn EventStore, head: Position) -> anyhow::Result<Outcome> {
     let rebuilt =
         paystate_projections::rebuild_with_progress(store, |applied| bar.set_position(applied.0))?;
     bar.finish_and_clear();
-    print_rate("rebuilt", &RebuildCounts::of(&rebuilt), started.elapsed());
+    print_rate("rebuilt", &RebuildCounts::of(&rebuilt), started.elapsed())?;
 
     let differences = live.differences(&rebuilt);
     match differences.first() {
         None => {
-            println!(
+            crate::say!(
                 "projections equal: persisted (checkpoint {checkpoint}, caught up to {}) and rebuilt agree on {} providers and {} payments",
                 live.applied(),
                 rebuilt.providers().count(),
                 rebuilt.payment_count()
-            );
+            )?;
             Ok(Outcome::Clean)
         }
         Some(first) => {
-            println!("DIFFERENCE (persisted vs rebuilt): {first}");
+            crate::say!("DIFFERENCE (persisted vs rebuilt): {first}")?;
             for line in view_differences(&live, &rebuilt).iter().take(MAX_DETAIL) {
-                println!("  {line}");
+                crate::say!("  {line}")?;
             }
             if differences.len() > 1 {
-                println!("... and {} more difference(s)", differences.len() - 1);
+                crate::say!("... and {} more difference(s)", differences.len() - 1)?;
             }
             Ok(Outcome::ProblemFound)
         }
@@ -203,7 +203,7 @@ impl RebuildCounts {
     }
 }
 
-fn print_rate(what: &str, counts: &RebuildCounts, elapsed: Duration) {
+fn print_rate(what: &str, counts: &RebuildCounts, elapsed: Duration) -> anyhow::Result<()> {
     let events = counts.applied.0;
     let seconds = elapsed.as_secs_f64();
     let rate = if seconds > 0.0 {
@@ -211,15 +211,20 @@ fn print_rate(what: &str, counts: &RebuildCounts, elapsed: Duration) {
     } else {
         0.0
     };
-    println!(
+    crate::say!(
         "{what} {} providers and {} payments from {events} events in {:.3} s ({rate:.0} events/s)",
-        counts.providers, counts.payments, seconds
-    );
+        counts.providers,
+        counts.payments,
+        seconds
+    )?;
     let skipped = &counts.skipped;
     if *skipped != Skipped::default() {
-        println!(
+        crate::say!(
             "events the projections could not use: {} of unknown type, {} undecodable, {} orphaned",
-            skipped.unknown_types, skipped.undecodable, skipped.orphaned
-        );
+            skipped.unknown_types,
+            skipped.undecodable,
+            skipped.orphaned
+        )?;
     }
+    Ok(())
 }

@@ -12,6 +12,7 @@ mod export_import;
 mod help;
 mod import_staging;
 mod locked;
+mod output;
 mod replay;
 mod verify;
 

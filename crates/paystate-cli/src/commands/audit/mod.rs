@@ -138,9 +138,9 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
         );
     }
     if options.json {
-        println!("{}", render::json(&timeline));
+        crate::say!("{}", render::json(&timeline))?;
     } else {
-        print!("{}", render::table(&timeline));
+        crate::commands::output::text(&render::table(&timeline))?;
     }
     Ok(Outcome::Clean)
 }

@@ -17,7 +17,7 @@ mod views;
 
 use super::offline::{self, DataDirArg};
 use super::outcome::Outcome;
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use paystate_domain::{ProviderId, Reference};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -64,18 +64,35 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     }
     let started = Instant::now();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async {
-        let stage = stage::Stage::start(&args.data).await?;
-        println!(
-            "paystate server at {}, Vipps simulator at {}, data in {}",
-            stage.api.base(),
-            stage.sim.base_url(),
-            args.data.display()
-        );
-        let told = story::tell(&stage).await;
-        stage.stop().await?;
-        told
-    })?;
+    runtime
+        .block_on(async {
+            let stage = stage::Stage::start(&args.data).await?;
+            let story = async {
+                crate::say!(
+                    "paystate server at {}, Vipps simulator at {}, data in {}",
+                    stage.api.base(),
+                    stage.sim.base_url(),
+                    args.data.display()
+                )?;
+                story::tell(&stage).await
+            };
+            let told = tokio::select! {
+                told = story => told,
+                () = interrupted() => Err(anyhow!("the demo was interrupted")),
+            };
+            if told.is_err() {
+                // However the story ended, the provider must not stay enabled (see `disable`).
+                story::disable_after_failure(&stage.api).await;
+            }
+            let stopped = stage.stop().await;
+            told.and(stopped)
+        })
+        .with_context(|| {
+            format!(
+                "the demo did not finish; remove {} before running it again",
+                args.data.display()
+            )
+        })?;
     // Whatever the server left running (a blocking task, a connection) goes with the runtime.
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
 
@@ -88,27 +105,34 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let reference = Reference::parse(story::AUDITED)?;
     let table = super::audit::payment_table(store.as_ref(), &provider, &reference);
     offline::runtime()?.block_on(offline::close(&store))?;
-    println!(
+    crate::say!(
         "\n== Audit timeline (paystate audit payment {} {}) ==",
         story::PROVIDER,
         story::AUDITED
-    );
-    print!("{}", table?);
+    )?;
+    crate::commands::output::text(&table?)?;
 
     let dir = args.data.display();
-    println!("\n== Next ==");
-    println!(
+    crate::say!("\n== Next ==")?;
+    crate::say!(
         "The demo took {:.1} s and left its data in {dir}. Explore it:",
         started.elapsed().as_secs_f64()
-    );
-    println!(
+    )?;
+    crate::say!(
         "  paystate audit payment {} acme-order-1002 --data {dir}",
         story::PROVIDER
-    );
-    println!("  paystate audit provider {} --data {dir}", story::PROVIDER);
-    println!("  paystate verify --data {dir}");
-    println!("  paystate replay --verify --data {dir}");
-    println!("  paystate export --data {dir} > log.jsonl");
-    println!("  paystate serve --data {dir}    (admin token in {dir}/admin-token)");
+    )?;
+    crate::say!("  paystate audit provider {} --data {dir}", story::PROVIDER)?;
+    crate::say!("  paystate verify --data {dir}")?;
+    crate::say!("  paystate replay --verify --data {dir}")?;
+    crate::say!("  paystate export --data {dir} > log.jsonl")?;
+    crate::say!("  paystate serve --data {dir}    (admin token in {dir}/admin-token)")?;
     Ok(Outcome::Clean)
+}
+
+/// Resolves on Ctrl-C (SIGINT); never, if it cannot be listened for.
+async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }

@@ -35,12 +35,12 @@ pub async fn tell(stage: &Stage) -> anyhow::Result<()> {
     disable(api).await
 }
 
-fn step(number: u32, title: &str) {
-    println!("\n== {number}. {title} ==");
+fn step(number: u32, title: &str) -> anyhow::Result<()> {
+    crate::say!("\n== {number}. {title} ==")
 }
 
 async fn create_provider(api: &Api) -> anyhow::Result<()> {
-    step(1, "A provider is created (disabled) through the admin API");
+    step(1, "A provider is created (disabled) through the admin API")?;
     let created = api
         .ok(
             api.post(
@@ -54,10 +54,11 @@ async fn create_provider(api: &Api) -> anyhow::Result<()> {
             "POST /providers",
         )
         .await?;
-    println!(
+    crate::say!(
         "POST /providers -> state {}, webhook {}",
-        created["state"], created["webhook"]
-    );
+        created["state"],
+        created["webhook"]
+    )?;
     Ok(())
 }
 
@@ -66,7 +67,7 @@ async fn enable(api: &Api) -> anyhow::Result<String> {
     step(
         2,
         "It is enabled; the registration reactor registers its webhook at Vipps by itself",
-    );
+    )?;
     api.ok(
         api.post(&format!("/providers/{PROVIDER}/enable"), json!({})),
         "enable",
@@ -83,12 +84,12 @@ async fn enable(api: &Api) -> anyhow::Result<String> {
     let url = webhook["url"]
         .as_str()
         .context("the registered webhook URL")?;
-    println!(
+    crate::say!(
         "webhook {} registered at {url} with secret version {} (reason {})",
         webhook["registration_id"].as_str().unwrap_or("?"),
         webhook["secret_version"],
         webhook["reason"].as_str().unwrap_or("?"),
-    );
+    )?;
     Ok(url.to_owned())
 }
 
@@ -96,7 +97,7 @@ async fn authorize_payments(api: &Api, merchant: &Merchant) -> anyhow::Result<()
     step(
         3,
         "Payments are created at Vipps and authorized by the customer (force-approve)",
-    );
+    )?;
     merchant.create(AUDITED, 49900).await?;
     merchant.create(SECOND, 12000).await?;
     merchant.approve(AUDITED).await?;
@@ -106,7 +107,7 @@ async fn authorize_payments(api: &Api, merchant: &Merchant) -> anyhow::Result<()
             view["state"] == "AUTHORIZED"
         })
         .await?;
-        println!("{}", summary(&view));
+        crate::say!("{}", summary(&view))?;
     }
     Ok(())
 }
@@ -115,14 +116,14 @@ async fn capture_and_refund(api: &Api, merchant: &Merchant) -> anyhow::Result<()
     step(
         4,
         "Part of acme-order-1001 is captured, then part of that refunded",
-    );
+    )?;
     merchant.capture(AUDITED, 20000).await?;
     merchant.refund(AUDITED, 5000).await?;
     let view = wait_payment(api, AUDITED, "the capture and refund webhooks", |view| {
         aggregate(view, "captured") == 20000 && aggregate(view, "refunded") == 5000
     })
     .await?;
-    println!("{}", summary(&view));
+    crate::say!("{}", summary(&view))?;
     Ok(())
 }
 
@@ -130,7 +131,7 @@ async fn duplicate_delivery(stage: &Stage, merchant: &Merchant) -> anyhow::Resul
     step(
         5,
         "Vipps delivers a webhook twice (simulator knob deliveries_per_event = 2)",
-    );
+    )?;
     stage.sim.set_faults(Faults {
         deliveries_per_event: 2,
         ..Faults::default()
@@ -141,11 +142,11 @@ async fn duplicate_delivery(stage: &Stage, merchant: &Merchant) -> anyhow::Resul
     })
     .await?;
     stage.sim.set_faults(Faults::default());
-    println!(
+    crate::say!(
         "{}; duplicate deliveries recorded: {} (the money counted once, the delivery kept as a fact)",
         summary(&view),
         view["duplicates"]
-    );
+    )?;
     Ok(())
 }
 
@@ -153,7 +154,7 @@ async fn out_of_order_delivery(stage: &Stage, merchant: &Merchant) -> anyhow::Re
     step(
         6,
         "Vipps delivers out of order (knob reorder_within_payment_ms = 1000)",
-    );
+    )?;
     // CREATED waits up to a second for a later event of its payment and goes after it; the
     // approval follows at once, so AUTHORIZED arrives first.
     stage.sim.set_faults(Faults {
@@ -177,11 +178,11 @@ async fn out_of_order_delivery(stage: &Stage, merchant: &Merchant) -> anyhow::Re
         .filter(|record| record.reference == THIRD && record.delivered())
         .map(|record| record.event.clone())
         .collect();
-    println!(
+    crate::say!(
         "delivered in the order {}; paystate's view: {}",
         order.join(" then "),
         summary(&view)
-    );
+    )?;
     Ok(())
 }
 
@@ -189,23 +190,23 @@ async fn forgeries(api: &Api, webhook_url: &str) -> anyhow::Result<()> {
     step(
         7,
         "Forged webhooks are rejected, each with its diagnosis, and change nothing",
-    );
+    )?;
     for forgery in [Forgery::ForeignSecret, Forgery::BodyChanged] {
         let (status, answer) = forge(webhook_url, forgery).await?;
-        println!(
+        crate::say!(
             "{}: POST {webhook_url} -> HTTP {status} {answer}",
             forgery.describe()
-        );
+        )?;
     }
     let history = provider_history(api).await?;
     for rejected in history_of_type(&history, "webhook_rejected") {
         let summary = serde_json::from_value::<WebhookRejected>(rejected["data"].clone())
             .map(|event| DomainEvent::from(event).summary())
             .unwrap_or_else(|_| rejected["data"].to_string());
-        println!("recorded at position {}: {summary}", rejected["position"]);
+        crate::say!("recorded at position {}: {summary}", rejected["position"])?;
     }
     let view = wait_payment(api, AUDITED, "the payment view", |_| true).await?;
-    println!("acme-order-1001 unchanged: {}", summary(&view));
+    crate::say!("acme-order-1001 unchanged: {}", summary(&view))?;
     Ok(())
 }
 
@@ -213,7 +214,7 @@ async fn rotate_secret(api: &Api, merchant: &Merchant) -> anyhow::Result<()> {
     step(
         8,
         "The webhook secret is rotated: a new registration with a new secret, the old one deleted",
-    );
+    )?;
     api.ok(
         api.post(&format!("/providers/{PROVIDER}/webhook/rotate"), json!({})),
         "rotate",
@@ -224,14 +225,14 @@ async fn rotate_secret(api: &Api, merchant: &Merchant) -> anyhow::Result<()> {
             view["webhook"]["secret_version"].as_u64().unwrap_or(0) >= 2
         })
         .await?;
-    println!(
+    crate::say!(
         "webhook {} now uses secret version {} (reason {})",
         rotated["webhook"]["registration_id"]
             .as_str()
             .unwrap_or("?"),
         rotated["webhook"]["secret_version"],
         rotated["webhook"]["reason"].as_str().unwrap_or("?")
-    );
+    )?;
     // Until the old registration is deleted, Vipps delivers through both (the overlap that
     // makes rotation safe); waiting for the deletion makes the next delivery the new secret's.
     let history = api
@@ -242,12 +243,12 @@ async fn rotate_secret(api: &Api, merchant: &Merchant) -> anyhow::Result<()> {
         )
         .await?;
     if let Some(deleted) = history_of_type(&history, "webhook_deleted").next() {
-        println!(
+        crate::say!(
             "old webhook {} deleted at Vipps ({}), recorded at position {}",
             deleted["data"]["registration_id"].as_str().unwrap_or("?"),
             deleted["data"]["why"].as_str().unwrap_or("?"),
             deleted["position"]
-        );
+        )?;
     }
     merchant.refund(SECOND, 2000).await?;
     let view = wait_payment(
@@ -257,10 +258,10 @@ async fn rotate_secret(api: &Api, merchant: &Merchant) -> anyhow::Result<()> {
         |view| aggregate(view, "refunded") == 2000,
     )
     .await?;
-    println!(
+    crate::say!(
         "after the rotation, verified with secret version 2: {}",
         summary(&view)
-    );
+    )?;
     Ok(())
 }
 
@@ -277,11 +278,35 @@ async fn disable(api: &Api) -> anyhow::Result<()> {
     if disabled["state"] != "disabled" {
         bail!("the provider did not become disabled: {disabled}");
     }
-    println!(
+    crate::say!(
         "\nFinally the provider is disabled: a later `paystate serve` on this directory will not \
          call the real Vipps with the demo's made-up credentials."
-    );
+    )?;
     Ok(())
+}
+
+/// After a story that did not finish (an error, Ctrl-C): disables the provider if it was
+/// created, and says what became of it on standard error.
+pub async fn disable_after_failure(api: &Api) {
+    let answer = api
+        .post(&format!("/providers/{PROVIDER}/disable"), json!({}))
+        .await;
+    match answer {
+        Ok(answer) if (200..300).contains(&answer.status) => {
+            eprintln!("the demo's provider {PROVIDER} was disabled");
+        }
+        // Never created: nothing to disable.
+        Ok(answer) if answer.status == 404 => {}
+        Ok(answer) => {
+            eprintln!(
+                "could not disable the demo's provider {PROVIDER}: HTTP {} {}",
+                answer.status, answer.body
+            );
+        }
+        Err(error) => {
+            eprintln!("could not disable the demo's provider {PROVIDER}: {error:#}");
+        }
+    }
 }
 
 async fn provider_history(api: &Api) -> anyhow::Result<Value> {

@@ -44,16 +44,16 @@ pub fn summary(view: &Value) -> String {
 
 /// Prints the provider view and every payment of the provider.
 pub async fn print_results(api: &Api) -> anyhow::Result<()> {
-    println!("\n== Provider view (GET /providers/{PROVIDER}) ==");
+    crate::say!("\n== Provider view (GET /providers/{PROVIDER}) ==")?;
     let provider = api
         .ok(api.get(&format!("/providers/{PROVIDER}")), "provider view")
         .await?;
-    println!(
+    crate::say!(
         "{}",
         serde_json::to_string_pretty(&provider).unwrap_or_default()
-    );
+    )?;
 
-    println!("\n== Payments (GET /payments?provider_id={PROVIDER}) ==");
+    crate::say!("\n== Payments (GET /payments?provider_id={PROVIDER}) ==")?;
     let page = api
         .ok(
             api.get(&format!("/payments?provider_id={PROVIDER}&limit=100")),
@@ -89,6 +89,6 @@ pub async fn print_results(api: &Api) -> anyhow::Result<()> {
             payment["duplicates"].to_string(),
         ]);
     }
-    println!("{table}");
+    crate::say!("{table}")?;
     Ok(())
 }

@@ -71,23 +71,23 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
 
 fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
     let chain = store.verify().context("walking the hash chain")?;
-    println!("events:            {}", chain.events);
-    println!("chain head:        position {}", chain.head);
-    println!("chain head hash:   {}", hex::encode(chain.head_hash));
+    crate::say!("events:            {}", chain.events)?;
+    crate::say!("chain head:        position {}", chain.head)?;
+    crate::say!("chain head hash:   {}", hex::encode(chain.head_hash))?;
     let chain_failure = chain
         .first_bad
         .map(|(position, reason)| Failure { position, reason });
 
     let mut failures: Vec<(&str, Failure)> = Vec::new();
     if let Some(failure) = chain_failure {
-        println!("hash chain:        BROKEN at position {}", failure.position);
+        crate::say!("hash chain:        BROKEN at position {}", failure.position)?;
         failures.push(("hash chain", failure));
     } else {
-        println!("hash chain:        intact");
+        crate::say!("hash chain:        intact")?;
     }
 
     if args.chain_only {
-        println!("deliveries:        not re-verified (--chain-only)");
+        crate::say!("deliveries:        not re-verified (--chain-only)")?;
     } else {
         // Records past a break cannot be trusted to decode, so the scan stops before it.
         let end = failures.first().map_or(chain.head, |(_, failure)| {
@@ -95,18 +95,19 @@ fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
         });
         let scan = scan_deliveries(store, &args.data.data, end)?;
         let total: u64 = scan.verified.values().sum();
-        println!("deliveries:        {total} re-verified with their recorded secret versions");
+        crate::say!("deliveries:        {total} re-verified with their recorded secret versions")?;
         for ((provider, version), count) in &scan.verified {
-            println!(
+            crate::say!(
                 "                   {provider} secret v{}: {count}",
                 version.get()
-            );
+            )?;
         }
         if let Some(failure) = scan.first_failure {
-            println!(
+            crate::say!(
                 "                   {} FAILED, the first at position {}",
-                scan.failed, failure.position
-            );
+                scan.failed,
+                failure.position
+            )?;
             failures.push(("delivery signature", failure));
         }
     }
@@ -114,14 +115,15 @@ fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
     failures.sort_by_key(|(_, failure)| failure.position);
     match failures.first() {
         None => {
-            println!("result:            OK");
+            crate::say!("result:            OK")?;
             Ok(Outcome::Clean)
         }
         Some((what, failure)) => {
-            println!(
+            crate::say!(
                 "result:            FAILED: first failing position {} ({what}): {}",
-                failure.position, failure.reason
-            );
+                failure.position,
+                failure.reason
+            )?;
             Ok(Outcome::ProblemFound)
         }
     }
