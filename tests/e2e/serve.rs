@@ -108,7 +108,7 @@ async fn serve_on_port_zero_generates_a_private_token_and_stops_on_sigterm() {
 }
 
 /// Runs `paystate serve` with `args` and `env` on a fresh data directory, expecting it to refuse
-/// to start; returns its stderr.
+/// to start without writing anything there; returns its stderr.
 fn refused_start(args: &[&str], env: &[(&str, &str)]) -> String {
     let data = tempfile::tempdir().expect("data directory");
     let mut command = Command::new(paystate_binary());
@@ -124,17 +124,33 @@ fn refused_start(args: &[&str], env: &[(&str, &str)]) -> String {
     }
     let output = command.output().expect("run paystate serve");
     assert!(!output.status.success(), "{args:?} {env:?} started");
+    let left: Vec<_> = std::fs::read_dir(data.path())
+        .expect("the data directory")
+        .map(|entry| entry.expect("an entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "{args:?} {env:?} left {left:?}");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]
 fn registration_timing_flags_and_their_environment_variables_are_validated() {
     let stderr = refused_start(&["--reconcile-interval-secs", "0"], &[]);
-    assert!(stderr.contains("reconciliation interval"), "{stderr}");
+    assert!(stderr.contains("--reconcile-interval-secs"), "{stderr}");
     let stderr = refused_start(&[], &[("PAYSTATE_REGISTRATION_HANDOVER_SECS", "7200")]);
-    assert!(stderr.contains("registration handover"), "{stderr}");
+    assert!(
+        stderr.contains("--registration-handover-secs (PAYSTATE_REGISTRATION_HANDOVER_SECS): it must be at most 1 hour"),
+        "{stderr}"
+    );
     let stderr = refused_start(&["--registration-backoff-max-secs", "1"], &[]);
-    assert!(stderr.contains("registration backoff"), "{stderr}");
+    assert!(
+        stderr.contains("--registration-backoff-max-secs"),
+        "{stderr}"
+    );
     let stderr = refused_start(&[], &[("PAYSTATE_HEADER_READ_TIMEOUT_SECS", "0")]);
-    assert!(stderr.contains("header read timeout"), "{stderr}");
+    assert!(stderr.contains("--header-read-timeout-secs"), "{stderr}");
+    let stderr = refused_start(&["--body-limit", "10"], &[]);
+    assert!(
+        stderr.contains("--body-limit (PAYSTATE_BODY_LIMIT)"),
+        "{stderr}"
+    );
 }

@@ -1,6 +1,7 @@
 //! `paystate serve`: run the server on the embedded store until SIGINT or SIGTERM.
 
 use anyhow::Context;
+use paystate_server::config::ConfigError;
 use paystate_server::registration::ReactorOptions;
 use paystate_server::{
     AdminToken, AdminTokenSource, ListenAddr, LogFormat, PublicUrl, ServerConfig,
@@ -86,6 +87,27 @@ struct TimingArgs {
     registration_backoff_max_secs: u64,
 }
 
+/// The flag and environment variable behind a field [`ServerConfig::validate`] names.
+fn flag_of(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "body limit" => "--body-limit (PAYSTATE_BODY_LIMIT)",
+        "date tolerance" => "--date-tolerance-secs (PAYSTATE_DATE_TOLERANCE_SECS)",
+        "secret grace period" => "--secret-grace-secs (PAYSTATE_SECRET_GRACE_SECS)",
+        "rejection record budget" => {
+            "--rejection-records-per-minute (PAYSTATE_REJECTION_RECORDS_PER_MINUTE)"
+        }
+        "header read timeout" => "--header-read-timeout-secs (PAYSTATE_HEADER_READ_TIMEOUT_SECS)",
+        "registration handover" => {
+            "--registration-handover-secs (PAYSTATE_REGISTRATION_HANDOVER_SECS)"
+        }
+        "reconciliation interval" => "--reconcile-interval-secs (PAYSTATE_RECONCILE_INTERVAL_SECS)",
+        "registration backoff" => {
+            "--registration-backoff-max-secs (PAYSTATE_REGISTRATION_BACKOFF_MAX_SECS)"
+        }
+        _ => return None,
+    })
+}
+
 fn parse_admin_token(input: &str) -> Result<AdminToken, String> {
     AdminToken::new(input).map_err(|error| error.to_string())
 }
@@ -96,10 +118,16 @@ impl ServeArgs {
         bound: std::net::SocketAddr,
         log_format: LogFormat,
     ) -> anyhow::Result<ServerConfig> {
-        let (admin_token, source) = match self.admin_token {
+        let given_token = self.admin_token.clone();
+        let unreachable_default =
+            self.public_url.is_none() && (bound.ip().is_unspecified() || bound.ip().is_loopback());
+        // Checked before anything is written to the data directory (the admin token file).
+        let mut config = self.config_with_token(bound, log_format, AdminToken::generate())?;
+        let (admin_token, source) = match given_token {
             Some(token) => (token, AdminTokenSource::Given),
-            None => AdminToken::load_or_generate(&self.data)?,
+            None => AdminToken::load_or_generate(&config.data_dir)?,
         };
+        config.admin_token = admin_token;
         match &source {
             AdminTokenSource::Generated(path) => {
                 tracing::info!(path = %path.display(), "generated the admin token (first start); read it from this file");
@@ -109,16 +137,28 @@ impl ServeArgs {
             }
             AdminTokenSource::Given => tracing::info!("admin token given by flag or environment"),
         }
-        let mut config = ServerConfig::new(self.data, bound, admin_token);
-        config.listen = self.listen;
-        match self.public_url {
-            Some(public_url) => config.public_url = public_url,
-            None if bound.ip().is_unspecified() || bound.ip().is_loopback() => tracing::warn!(
+        if unreachable_default {
+            tracing::warn!(
                 public_url = %config.public_url,
                 "no --public-url: webhook URLs use the listen address, which Vipps itself cannot reach \
                  (the simulator can); set --public-url to the externally reachable base"
-            ),
-            None => {}
+            );
+        }
+        Ok(config)
+    }
+
+    /// The configuration these arguments describe, with `admin_token`, checked; a value out of
+    /// range is named by its flag and environment variable.
+    fn config_with_token(
+        self,
+        bound: std::net::SocketAddr,
+        log_format: LogFormat,
+        admin_token: AdminToken,
+    ) -> anyhow::Result<ServerConfig> {
+        let mut config = ServerConfig::new(self.data, bound, admin_token);
+        config.listen = self.listen;
+        if let Some(public_url) = self.public_url {
+            config.public_url = public_url;
         }
         config.vipps_base_url = self.vipps_base_url;
         config.body_limit = self.body_limit;
@@ -132,7 +172,13 @@ impl ServeArgs {
         config.registration.backoff.max =
             Duration::from_secs(self.timing.registration_backoff_max_secs);
         config.log_format = log_format;
-        config.validate()?;
+        config.validate().map_err(|error| match error {
+            ConfigError::Invalid { field, reason } => match flag_of(field) {
+                Some(flag) => anyhow::anyhow!("{flag}: {reason}"),
+                None => anyhow::Error::new(error),
+            },
+            other => anyhow::Error::new(other),
+        })?;
         Ok(config)
     }
 }
