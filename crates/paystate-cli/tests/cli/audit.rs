@@ -15,10 +15,10 @@ fn a_payment_timeline_shows_positions_facts_and_amounts_changed() {
     let out = audit.stdout;
     for expected in [
         "Audit of payment vipps-test/acme-order-1001",
-        "CAPTURED 4000 NOK (psp psp-capture-1)",
-        "captured 0 -> 4000 NOK",
-        "refunded 0 -> 1500 NOK",
-        "authorized 0 -> 10000 NOK",
+        "CAPTURED 40.00 NOK (psp psp-capture-1)",
+        "captured 0.00 -> 40.00 NOK",
+        "refunded 0.00 -> 15.00 NOK",
+        "authorized 0.00 -> 100.00 NOK",
         "state CREATED -> AUTHORIZED",
         "authentic delivery received (secret version 1)",
     ] {
@@ -59,8 +59,8 @@ fn json_output_carries_entries_changes_and_the_view() {
         .unwrap()
         .iter()
         .any(|change| change["field"] == "aggregate.captured"
-            && change["from"] == "0"
-            && change["to"] == "4000 NOK"));
+            && change["from"] == "0.00"
+            && change["to"] == "40.00 NOK"));
     assert_eq!(doc["view"]["aggregate"]["captured"], 4000);
     assert_eq!(doc["view"]["aggregate"]["refunded"], 1500);
 }

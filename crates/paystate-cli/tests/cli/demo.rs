@@ -24,8 +24,8 @@ fn tells_the_story_prints_every_section_and_leaves_a_data_directory_that_verifie
         "== Payments (GET /payments?provider_id=vipps-demo) ==",
         "acme-order-1003",
         "== Audit timeline (paystate audit payment vipps-demo acme-order-1001) ==",
-        "captured 0 -> 20000 NOK",
-        "refunded 0 -> 5000 NOK",
+        "captured 0.00 -> 200.00 NOK",
+        "refunded 0.00 -> 50.00 NOK",
         "== Next ==",
     ] {
         assert!(

@@ -74,10 +74,9 @@ impl DomainEvent {
                 e.verification.secret_version
             ),
             DomainEvent::PaymentEventRecorded(e) => format!(
-                "{} {} {} {}(psp {})",
+                "{} {} {}(psp {})",
                 e.name,
-                e.amount,
-                e.currency,
+                crate::Money(e.amount, e.currency),
                 if e.success { "" } else { "failed " },
                 e.psp_reference
             ),

@@ -30,7 +30,7 @@ mod text;
 pub use config::{Environment, ProviderKind, SecretVersion};
 pub use error::IdError;
 pub use event_name::PaymentEventName;
-pub use money::{Amount, Currency};
+pub use money::{Amount, Currency, Money};
 pub use text::{
     Fingerprint, HttpUrl, Msn, ProviderId, PspReference, Reference, RegistrationId,
     WebhookEventType, EPAYMENT_EVENT_TYPES,

@@ -31,6 +31,13 @@ impl Currency {
         }
     }
 
+    /// How many digits of an amount are below the major unit: 2 for all three (øre, cent).
+    pub const fn minor_unit_digits(self) -> u32 {
+        match self {
+            Currency::Nok | Currency::Dkk | Currency::Eur => 2,
+        }
+    }
+
     /// The ISO 4217 code, e.g. `"NOK"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,6 +78,33 @@ impl TryFrom<String> for Currency {
 impl From<Currency> for String {
     fn from(value: Currency) -> String {
         value.as_str().to_owned()
+    }
+}
+
+/// An amount in its currency, for people: `Money(Amount::from_minor_units(49900), Currency::Nok)`
+/// shows as `499.00 NOK`. Stored and served amounts stay integers of minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money(pub Amount, pub Currency);
+
+impl Money {
+    /// The amount in major units with its minor digits, without the currency: `499.00`.
+    pub fn number(self) -> String {
+        let Money(amount, currency) = self;
+        let digits = currency.minor_unit_digits();
+        let scale = 10u64.pow(digits);
+        let minor = amount.minor_units();
+        format!(
+            "{}.{:0width$}",
+            minor / scale,
+            minor % scale,
+            width = digits as usize
+        )
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.number(), self.1)
     }
 }
 

@@ -213,3 +213,13 @@ fn payment_event_names_keep_unknown_names() {
     );
     assert_eq!(unknown.webhook_event_type(), None);
 }
+
+#[test]
+fn money_shows_major_units_with_their_minor_digits() {
+    let money = |minor, currency| Money(Amount::from_minor_units(minor), currency).to_string();
+    assert_eq!(money(49900, Currency::Nok), "499.00 NOK");
+    assert_eq!(money(5, Currency::Eur), "0.05 EUR");
+    assert_eq!(money(0, Currency::Dkk), "0.00 DKK");
+    assert_eq!(money(123_456_789, Currency::Nok), "1234567.89 NOK");
+    assert_eq!(money(u64::MAX, Currency::Nok), "184467440737095516.15 NOK");
+}

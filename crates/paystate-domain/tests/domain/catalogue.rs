@@ -340,7 +340,7 @@ fn every_event_has_a_one_line_summary() {
     }
     let summaries: Vec<String> = samples().iter().map(DomainEvent::summary).collect();
     assert!(
-        summaries.contains(&"CAPTURED 300 NOK (psp psp-2)".to_owned()),
+        summaries.contains(&"CAPTURED 3.00 NOK (psp psp-2)".to_owned()),
         "{summaries:#?}"
     );
     assert!(

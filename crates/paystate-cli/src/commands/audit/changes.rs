@@ -1,9 +1,10 @@
 //! What a fact changed: the differences between a view before and after it, field by field.
 //!
 //! Views are compared as JSON (the same shape the HTTP API answers), flattened to dotted field
-//! names, so a new view field shows up in audits without code here. Money fields carry their
-//! currency ("captured 0 -> 4000 NOK").
+//! names, so a new view field shows up in audits without code here. Money fields are shown in
+//! major units with their currency ("captured 0.00 -> 40.00 NOK"), though views hold minor units.
 
+use paystate_domain::{Amount, Currency, Money};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ pub struct Change {
 }
 
 /// In words, as the audit table shows it: the amounts of the aggregate by their plain names
-/// (`captured 0 -> 4000 NOK`), every other field by its path in the view.
+/// (`captured 0.00 -> 40.00 NOK`), every other field by its path in the view.
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = self.field.strip_prefix("aggregate.").unwrap_or(&self.field);
@@ -110,7 +111,7 @@ pub fn changes(before: &Value, after: &Value, shape: ViewShape) -> Vec<Change> {
             })
         })
         .map(|mut change| {
-            // "4000 NOK -> 8000 NOK" reads better as "4000 -> 8000 NOK".
+            // "40.00 NOK -> 80.00 NOK" reads better as "40.00 -> 80.00 NOK".
             if let Some(currency) = &currency {
                 let suffix = format!(" {currency}");
                 if change.to.ends_with(&suffix) && change.from.ends_with(&suffix) {
@@ -122,11 +123,15 @@ pub fn changes(before: &Value, after: &Value, shape: ViewShape) -> Vec<Change> {
         .collect()
 }
 
+/// `"4000"` minor units of `"NOK"` as `40.00 NOK`; anything that is not an amount in a known
+/// currency as it is, with the currency after it.
 fn with_currency(amount: &str, currency: &str) -> String {
     if amount == "none" {
-        amount.to_owned()
-    } else {
-        format!("{amount} {currency}")
+        return amount.to_owned();
+    }
+    match (amount.parse::<u64>(), Currency::parse(currency)) {
+        (Ok(minor), Ok(known)) => Money(Amount::from_minor_units(minor), known).to_string(),
+        _ => format!("{amount} {currency}"),
     }
 }
 
@@ -179,7 +184,10 @@ mod tests {
             json!({"state": "AUTHORIZED", "currency": "NOK", "aggregate": {"captured": 0}});
         let after =
             json!({"state": "AUTHORIZED", "currency": "NOK", "aggregate": {"captured": 4000}});
-        assert_eq!(words(before, after, PAYMENT), ["captured 0 -> 4000 NOK"]);
+        assert_eq!(
+            words(before, after, PAYMENT),
+            ["captured 0.00 -> 40.00 NOK"]
+        );
     }
 
     #[test]
@@ -192,7 +200,7 @@ mod tests {
         assert_eq!(
             words(Value::Null, after, PAYMENT),
             [
-                "amount none -> 49900 NOK",
+                "amount none -> 499.00 NOK",
                 "currency none -> NOK",
                 "state none -> CREATED"
             ]

@@ -21,7 +21,7 @@ use timeline::Cutoff;
 /// Show the timeline of a payment or a provider: each fact, when, and what it changed.
 ///
 /// Every recorded fact with its position, the time it was recorded, what it says and what it
-/// changed (e.g. "captured 0 -> 4000 NOK"), followed by the resulting view.
+/// changed (e.g. "captured 0.00 -> 40.00 NOK"), followed by the resulting view.
 ///
 /// Examples:
 ///   paystate audit payment vipps-test acme-order-1001

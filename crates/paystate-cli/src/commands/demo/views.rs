@@ -5,6 +5,7 @@ use super::api::Api;
 use super::story::PROVIDER;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
+use paystate_domain::{Amount, Currency, Money};
 use serde_json::Value;
 
 fn payment_path(reference: &str) -> String {
@@ -27,6 +28,14 @@ pub fn aggregate(view: &Value, field: &str) -> u64 {
     view["aggregate"][field].as_u64().unwrap_or(0)
 }
 
+/// An amount of a payment view, held in minor units, in its currency's major units (`499.00`).
+fn major(view: &Value, minor_units: u64) -> String {
+    match view["currency"].as_str().map(Currency::parse) {
+        Some(Ok(currency)) => Money(Amount::from_minor_units(minor_units), currency).number(),
+        _ => minor_units.to_string(),
+    }
+}
+
 /// A payment view in one line.
 pub fn summary(view: &Value) -> String {
     format!(
@@ -34,10 +43,10 @@ pub fn summary(view: &Value) -> String {
         view["provider_id"].as_str().unwrap_or("?"),
         view["reference"].as_str().unwrap_or("?"),
         view["state"].as_str().unwrap_or("?"),
-        aggregate(view, "authorized"),
-        aggregate(view, "captured"),
-        aggregate(view, "refunded"),
-        aggregate(view, "cancelled"),
+        major(view, aggregate(view, "authorized")),
+        major(view, aggregate(view, "captured")),
+        major(view, aggregate(view, "refunded")),
+        major(view, aggregate(view, "cancelled")),
         view["currency"].as_str().unwrap_or("")
     )
 }
@@ -78,13 +87,13 @@ pub async fn print_results(api: &Api) -> anyhow::Result<()> {
             payment["state"].as_str().unwrap_or("?").to_owned(),
             format!(
                 "{} {}",
-                payment["amount"],
+                major(payment, payment["amount"].as_u64().unwrap_or(0)),
                 payment["currency"].as_str().unwrap_or("")
             ),
-            aggregate(payment, "authorized").to_string(),
-            aggregate(payment, "captured").to_string(),
-            aggregate(payment, "refunded").to_string(),
-            aggregate(payment, "cancelled").to_string(),
+            major(payment, aggregate(payment, "authorized")),
+            major(payment, aggregate(payment, "captured")),
+            major(payment, aggregate(payment, "refunded")),
+            major(payment, aggregate(payment, "cancelled")),
             payment["events"].to_string(),
             payment["duplicates"].to_string(),
         ]);
