@@ -204,9 +204,17 @@ impl From<PathRejection> for ApiError {
     }
 }
 
+/// `text` without axum's wording before the part that names the field (`Failed to deserialize
+/// query string: at: invalid digit` -> `at: invalid digit`), as every other message reads.
+fn after_prefix<'t>(text: &'t str, prefix: &str) -> &'t str {
+    text.strip_prefix(prefix).unwrap_or(text)
+}
+
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::invalid_request(format!("query: {}", bounded(&rejection.body_text())))
+        let text = rejection.body_text();
+        let detail = after_prefix(&text, "Failed to deserialize query string: ");
+        ApiError::invalid_request(format!("query parameter {}", bounded(detail)))
     }
 }
 
@@ -219,6 +227,22 @@ impl From<JsonRejection> for ApiError {
                 "the body must be JSON (Content-Type: application/json)",
             ),
             JsonRejection::BytesRejection(bytes) => ApiError::from(bytes),
+            JsonRejection::JsonSyntaxError(syntax) => {
+                let text = syntax.body_text();
+                let detail = after_prefix(&text, "Failed to parse the request body as JSON: ");
+                ApiError::invalid_request(format!(
+                    "the body is not valid JSON: {}",
+                    bounded(detail)
+                ))
+            }
+            JsonRejection::JsonDataError(data) => {
+                let text = data.body_text();
+                let detail = after_prefix(
+                    &text,
+                    "Failed to deserialize the JSON body into the target type: ",
+                );
+                ApiError::invalid_request(bounded(detail))
+            }
             other => ApiError::invalid_request(bounded(&other.body_text())),
         }
     }

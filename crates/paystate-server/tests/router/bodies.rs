@@ -196,5 +196,34 @@ async fn size_and_media_type_are_checked_before_the_shape() {
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{broken:?}: {answer}");
         assert_eq!(answer["error"]["code"], "invalid_request", "{broken:?}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("the body is not valid JSON: ") || message.contains("JSON object"),
+            "{broken:?}: {message}"
+        );
     }
+}
+
+#[tokio::test]
+async fn a_bad_field_or_query_parameter_is_named_first_in_the_message() {
+    let router = app(true);
+    let mut unknown_field = provider();
+    unknown_field["colour"] = json!("blue");
+    let (status, answer) = send_json(&router, Method::POST, "/providers", &unknown_field).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("unknown field `colour`"), "{message}");
+    assert!(!message.contains("Failed to"), "{message}");
+
+    let (status, answer) = send(
+        &router,
+        Method::GET,
+        "/payments/vipps-test/acme-1?at=abc",
+        None,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("query parameter at: "), "{message}");
 }
