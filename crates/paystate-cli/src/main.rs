@@ -105,7 +105,7 @@ fn main() -> ExitCode {
         Ended::Command(result) => finish(result),
         Ended::Serve(Ok(())) => ExitCode::SUCCESS,
         Ended::Serve(Err(error)) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", commands::outcome::chain_text(&error));
             ExitCode::FAILURE
         }
     }

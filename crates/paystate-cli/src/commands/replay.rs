@@ -177,7 +177,15 @@ pub fn rebuild_and_persist(
 fn progress_bar(head: Position) -> ProgressBar {
     let bar = ProgressBar::new(head.0);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, eta {eta})")
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events ({rate}, eta {eta})")
+            .map(|style| {
+                style.with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                        let _ = write!(out, "{:.0} events/s", state.per_sec());
+                    },
+                )
+            })
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
@@ -212,10 +220,9 @@ fn print_rate(what: &str, counts: &RebuildCounts, elapsed: Duration) -> anyhow::
         0.0
     };
     crate::say!(
-        "{what} {} providers and {} payments from {events} events in {:.3} s ({rate:.0} events/s)",
-        counts.providers,
-        counts.payments,
-        seconds
+        "{what} {} and {} from {events} events in {seconds:.3} s ({rate:.0} events/s)",
+        counted(counts.providers, "provider"),
+        counted(counts.payments, "payment"),
     )?;
     let skipped = &counts.skipped;
     if *skipped != Skipped::default() {
@@ -227,4 +234,13 @@ fn print_rate(what: &str, counts: &RebuildCounts, elapsed: Duration) -> anyhow::
         )?;
     }
     Ok(())
+}
+
+/// `1 provider`, `2 providers`.
+fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }

@@ -14,6 +14,12 @@ use std::time::Duration;
 /// Example:
 ///   paystate serve --data ./paystate-data --listen 127.0.0.1:8080 \
 ///       --public-url https://pay.example.no
+///
+/// Also read from the environment:
+///   PAYSTATE_MASTER_KEY  the key webhook secrets and credentials are sealed under (64 hex
+///                        digits or base64 of 32 bytes); unset: {data}/master.key, generated
+///                        on first start
+///   PAYSTATE_LOG         the log filter, e.g. info,paystate::access=warn (default info)
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct ServeArgs {

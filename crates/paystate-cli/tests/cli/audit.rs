@@ -227,3 +227,54 @@ fn an_unknown_payment_is_an_error_not_an_empty_table() {
         audit.stderr
     );
 }
+
+#[test]
+fn a_cutoff_past_the_log_or_two_cutoffs_at_once_are_refused() {
+    let data = story_dir();
+    let past = run(&[
+        "audit",
+        "provider",
+        "vipps-test",
+        "--at",
+        "99999",
+        "--data",
+        &data.arg(),
+    ])
+    .expect_code(2);
+    assert!(
+        past.stderr
+            .contains("--at 99999 is past the end of the log"),
+        "{}",
+        past.stderr
+    );
+    let both = run(&[
+        "audit",
+        "provider",
+        "vipps-test",
+        "--at",
+        "3",
+        "--as-of",
+        "2026-11-28T09:30:00Z",
+        "--data",
+        &data.arg(),
+    ])
+    .expect_code(2);
+    assert!(
+        both.stderr.contains("cannot be used with"),
+        "{}",
+        both.stderr
+    );
+    let unknown = run(&[
+        "audit",
+        "provider",
+        "no-such-provider",
+        "--data",
+        &data.arg(),
+    ])
+    .expect_code(2);
+    assert!(
+        unknown.stderr.contains("check the provider id") && !unknown.stderr.contains("reference"),
+        "{}",
+        unknown.stderr
+    );
+}

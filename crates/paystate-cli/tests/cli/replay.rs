@@ -9,7 +9,7 @@ fn rebuilds_the_projections_and_then_verifies_them_equal() {
     assert!(
         replay
             .stdout
-            .contains("1 providers and 2 payments from 13 events"),
+            .contains("1 provider and 2 payments from 13 events"),
         "{}",
         replay.stdout
     );

@@ -22,7 +22,7 @@ pub enum MasterKeyError {
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     /// The records were sealed under another master key. Nothing was decrypted.
-    #[error("the master key does not match the key the stored secrets were sealed with; start with the original PAYSTATE_MASTER_KEY or {{data}}/master.key")]
+    #[error("the master key does not match the key the stored secrets were sealed with; use the original key (PAYSTATE_MASTER_KEY, or the master.key file of the data directory)")]
     WrongMasterKey,
     /// The record has the right key id but fails authentication: it was changed on disk or
     /// copied to another slot (provider, version or kind).

@@ -78,7 +78,7 @@ struct Options {
     at: Option<u64>,
 
     /// Stop at this recorded time (RFC 3339, e.g. 2026-11-28T09:30:00Z): what was known then.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "at")]
     as_of: Option<OffsetDateTime>,
 }
 
@@ -119,6 +119,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
         Subject::Provider { id, options } => (Target::Provider(parse_provider(id)?), options),
     };
     let store = options.data.open_existing()?;
+    let head = store.head();
     let timeline = match &target {
         Target::Payment(provider, reference) => {
             timeline::payment(store.as_ref(), provider, reference, options.cutoff())
@@ -128,10 +129,19 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
         }
     };
     offline::runtime()?.block_on(offline::close(&store))?;
+    let head = head?;
+    if let Some(at) = options.at.filter(|at| *at > head.0) {
+        anyhow::bail!("--at {at} is past the end of the log: its last position is {head}");
+    }
     let timeline = timeline?;
     if timeline.entries.is_empty() {
+        let check = match (&target, options.at.is_some() || options.as_of.is_some()) {
+            (Target::Payment(..), false) => "check the provider id and the reference",
+            (Target::Provider(_), false) => "check the provider id",
+            (_, true) => "check the ids, or ask about a later point",
+        };
         anyhow::bail!(
-            "no facts recorded for {} (stream {}{}); check the provider id and reference",
+            "no facts recorded for {} (stream {}{}); {check}",
             timeline.subject,
             timeline.stream,
             render::cutoff_words(&timeline)
