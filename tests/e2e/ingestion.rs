@@ -462,6 +462,25 @@ async fn time_travel_answers_as_of_a_position_or_a_time() {
         ]
     );
     assert_eq!(history["events"][1]["position"], created_at);
+
+    // The history as known at the CREATED fact: the later delivery is not in it yet.
+    let (status, then) = fx
+        .server
+        .admin_get(&format!(
+            "/payments/vipps-test/acme-order-7001/history?at={created_at}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{then}");
+    assert_eq!(
+        then["events"].as_array().expect("events").len(),
+        2,
+        "{then}"
+    );
+    let (status, before) = fx
+        .server
+        .admin_get("/payments/vipps-test/acme-order-7001/history?as_of=2000-01-01T00:00:00Z")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{before}");
     fx.server.stop().await;
 }
 

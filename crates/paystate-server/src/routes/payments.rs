@@ -107,10 +107,11 @@ pub async fn get_payment(
         .ok_or_else(unknown_payment)
 }
 
-/// Every fact recorded about a payment, in log order.
+/// Every fact recorded about a payment, in log order; with `at` or `as_of`, those recorded up
+/// to that position or time.
 #[utoipa::path(get, path = "/payments/{provider_id}/{reference}/history", tag = "payments",
     security(("admin_token" = [])),
-    params(("provider_id" = String, Path), ("reference" = String, Path)),
+    params(("provider_id" = String, Path), ("reference" = String, Path), AsOfQuery),
     responses(
         (status = 200, description = "The payment's history", body = HistoryDto),
         (status = 400, description = "invalid_request", body = ErrorBody),
@@ -119,11 +120,13 @@ pub async fn get_payment(
 pub async fn payment_history(
     State(state): State<AppState>,
     ApiPath((provider, reference)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<AsOfQuery>,
 ) -> Result<Json<HistoryDto>, ApiError> {
     let provider = parse_provider(&provider)?;
     let reference = parse_reference(&reference)?;
+    let stream = paystate_domain::streams::payment_stream(&provider, &reference);
     let entries =
-        paystate_projections::payment_history(state.store.as_ref(), &provider, &reference)
+        paystate_projections::stream_history(state.store.as_ref(), &stream, query.as_of()?)
             .map_err(projection_error)?;
     if entries.is_empty() {
         return Err(unknown_payment());
