@@ -23,9 +23,12 @@ fn tells_the_story_prints_every_section_and_leaves_a_data_directory_that_verifie
         "== Provider view (GET /providers/vipps-demo) ==",
         "== Payments (GET /payments?provider_id=vipps-demo) ==",
         "acme-order-1003",
-        "== Audit timeline (paystate audit payment vipps-demo acme-order-1001) ==",
+        "== Audit timeline (paystate audit payment vipps-demo acme-order-1001): created",
         "captured 0.00 -> 200.00 NOK",
         "refunded 0.00 -> 50.00 NOK",
+        "== Audit timeline (paystate audit payment vipps-demo acme-order-1002): a duplicate",
+        "webhook_duplicate",
+        "authentic delivery received (secret version 2)",
         "== Next ==",
     ] {
         assert!(

@@ -102,15 +102,24 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     };
     let store = data.open_existing_within(RELEASE_WAIT)?;
     let provider = ProviderId::parse(story::PROVIDER)?;
-    let reference = Reference::parse(story::AUDITED)?;
-    let table = super::audit::payment_table(store.as_ref(), &provider, &reference);
+    let tables = [story::AUDITED, story::SECOND].map(|reference| {
+        let reference = Reference::parse(reference)?;
+        super::audit::payment_table(store.as_ref(), &provider, &reference)
+    });
     offline::runtime()?.block_on(offline::close(&store))?;
+    let [first, second] = tables;
     crate::say!(
-        "\n== Audit timeline (paystate audit payment {} {}) ==",
+        "\n== Audit timeline (paystate audit payment {} {}): created, authorized, partly captured, partly refunded ==",
         story::PROVIDER,
         story::AUDITED
     )?;
-    crate::commands::output::text(&table?)?;
+    crate::commands::output::text(&first?)?;
+    crate::say!(
+        "\n== Audit timeline (paystate audit payment {} {}): a duplicate delivery, then a delivery under the rotated secret ==",
+        story::PROVIDER,
+        story::SECOND
+    )?;
+    crate::commands::output::text(&second?)?;
 
     let dir = args.data.display();
     crate::say!("\n== Next ==")?;
@@ -119,7 +128,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         started.elapsed().as_secs_f64()
     )?;
     crate::say!(
-        "  paystate audit payment {} acme-order-1002 --data {dir}",
+        "  paystate audit payment {} acme-order-1003 --data {dir}",
         story::PROVIDER
     )?;
     crate::say!("  paystate audit provider {} --data {dir}", story::PROVIDER)?;

@@ -16,7 +16,8 @@ pub const PROVIDER: &str = "vipps-demo";
 pub const MSN: &str = "123456";
 /// The payment whose audit timeline the demo prints.
 pub const AUDITED: &str = "acme-order-1001";
-const SECOND: &str = "acme-order-1002";
+/// The payment delivered twice and refunded after the rotation; its timeline is printed too.
+pub const SECOND: &str = "acme-order-1002";
 const THIRD: &str = "acme-order-1003";
 
 /// Runs the whole story on a started stage.
