@@ -1,6 +1,6 @@
 //! One line of plain English per event, for audit timelines and histories.
 
-use super::{bounded_text, DomainEvent, IngestAnomaly, RejectionDiagnosis};
+use super::{bounded_text, DomainEvent, IngestAnomaly, RejectionCode, RejectionDiagnosis};
 
 /// The longest summary, in characters; free text inside (error messages) is cut to fit.
 const MAX_SUMMARY: usize = 1024;
@@ -64,7 +64,7 @@ impl DomainEvent {
             DomainEvent::WebhookRejected(e) => format!(
                 "delivery rejected: {} ({})",
                 e.code.as_str(),
-                diagnosis(&e.diagnosis)
+                rejection_cause(e.code, &e.diagnosis)
             ),
             DomainEvent::WebhookRejectionsSuppressed(e) => {
                 format!("{} more deliveries rejected (counted only)", e.count)
@@ -88,6 +88,20 @@ impl DomainEvent {
                 format!("authentic delivery not usable: {}", ingest(&e.anomaly))
             }
         }
+    }
+}
+
+/// The diagnosis in words; without one, what the code alone still tells.
+fn rejection_cause(code: RejectionCode, found: &RejectionDiagnosis) -> String {
+    match (code, found) {
+        (RejectionCode::InvalidSignature, RejectionDiagnosis::Unknown) => {
+            "no accepted secret, old or current, signs it, and nothing else explains it".to_owned()
+        }
+        (RejectionCode::ContentHashMismatch, RejectionDiagnosis::Unknown) => {
+            "no accepted secret signs its headers either: not sent under a secret paystate holds"
+                .to_owned()
+        }
+        _ => diagnosis(found),
     }
 }
 
