@@ -21,6 +21,13 @@ use vipps_sim::{
 /// POST /_sim/payments/{msn}/{reference}/{approve|abort|expire}.
 ///
 /// Durations are a whole number with a unit: 250ms, 5s, 2m, 1h, 7d.
+///
+/// A merchant's calls, as at Vipps: POST /accesstoken/get (headers client_id, client_secret,
+/// Ocp-Apim-Subscription-Key, Merchant-Serial-Number), then with the token
+/// POST /epayment/v1/payments (an Idempotency-Key header on every change),
+/// POST /epayment/v1/payments/{reference}/{capture|refund|cancel}, and the Webhooks API
+/// /webhooks/v1/webhooks. Point paystate at it with `paystate serve --vipps-base-url
+/// http://127.0.0.1:18089`; docs/simulator.md walks through a whole session with curl.
 #[derive(Debug, Parser)]
 #[command(name = "vipps-sim", version, verbatim_doc_comment)]
 struct Args {
