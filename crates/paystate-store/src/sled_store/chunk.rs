@@ -518,6 +518,54 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Whatever the chunk layout (records of 1 byte to 3 KB, so chunks of one record to
+        /// many, and a new sled range every 12 KiB) and whatever `from`, `to` and stopping
+        /// point: the records visited are exactly `from` onwards, in order, each once, up to
+        /// `to` or the stop; a `to` past the end is `Corrupt` at the first missing position.
+        #[test]
+        fn any_read_of_any_layout_visits_each_record_once_in_order(
+            sizes in proptest::collection::vec(1usize..3_000, 1..120),
+            from in 1u64..130,
+            to in 0u64..130,
+            stop in 1u64..140,
+        ) {
+            let envelopes: Vec<Envelope> = sizes
+                .iter()
+                .zip(1u64..)
+                .map(|(&size, position)| envelope(position, size))
+                .collect();
+            let last = envelopes.len() as u64;
+            let (_db, tree) = stored(&envelopes);
+            let mut seen = Vec::new();
+            let result = for_each_record(&tree, Path::new("test"), Position(from), Position(to), |position, bytes| {
+                assert_eq!(decode_record(position, bytes)?.position.0, position);
+                seen.push(position);
+                Ok(position < stop)
+            });
+            let upper = to.min(last);
+            let stopped_at = from.max(stop);
+            let (expected, error_at) = if from > to {
+                (Vec::new(), None)
+            } else if stopped_at <= upper {
+                ((from..=stopped_at).collect(), None)
+            } else if to <= last {
+                ((from..=upper).collect(), None)
+            } else {
+                ((from..=upper).collect(), Some(from.max(last + 1)))
+            };
+            proptest::prop_assert_eq!(&seen, &expected);
+            match (result, error_at) {
+                (Ok(()), None) => {}
+                (Err(StoreError::Corrupt { position, .. }), Some(at)) => proptest::prop_assert_eq!(position, at),
+                (other, _) => proptest::prop_assert!(false, "{other:?}, expected an error at {error_at:?}"),
+            }
+        }
+
+    }
+
+    proptest::proptest! {
         /// Whatever bytes sit under whatever key, reading them is an answer, never a panic.
         #[test]
         fn arbitrary_bytes_never_panic(last in 0u64..1_000, bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
