@@ -214,7 +214,7 @@ impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
         let text = rejection.body_text();
         let detail = after_prefix(&text, "Failed to deserialize query string: ");
-        ApiError::invalid_request(format!("query parameter {}", bounded(detail)))
+        ApiError::invalid_request(format!("query string: {}", bounded(detail)))
     }
 }
 

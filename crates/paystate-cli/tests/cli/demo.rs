@@ -17,7 +17,7 @@ fn tells_the_story_prints_every_section_and_leaves_a_data_directory_that_verifie
         "signed with a foreign secret: POST",
         "-> HTTP 401 {\"error\":{\"code\":\"invalid_signature\"",
         "-> HTTP 401 {\"error\":{\"code\":\"content_hash_mismatch\"",
-        "delivery rejected: invalid_signature (no accepted secret, old or current, signs it",
+        "delivery rejected: invalid_signature (no accepted secret, old or current, verifies it",
         "delivery rejected: content_hash_mismatch (no accepted secret signs its headers either",
         "== 8. The webhook secret is rotated",
         "now uses secret version 2 (reason rotate)",

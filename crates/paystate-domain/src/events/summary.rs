@@ -95,7 +95,8 @@ impl DomainEvent {
 fn rejection_cause(code: RejectionCode, found: &RejectionDiagnosis) -> String {
     match (code, found) {
         (RejectionCode::InvalidSignature, RejectionDiagnosis::Unknown) => {
-            "no accepted secret, old or current, signs it, and nothing else explains it".to_owned()
+            "no accepted secret, old or current, verifies it, and nothing else explains it"
+                .to_owned()
         }
         (RejectionCode::ContentHashMismatch, RejectionDiagnosis::Unknown) => {
             "no accepted secret signs its headers either: not sent under a secret paystate holds"

@@ -15,6 +15,7 @@ use futures::FutureExt as _;
 use metrics::Counter;
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -195,16 +196,49 @@ fn access_log(
     let request_id = request_id.to_str().unwrap_or("-");
     let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
     // Display (`%`), not Debug: none of these can hold a quote, a space or a control character
-    // (hyper refuses such paths, the method is one of a few names and the request id is kept
-    // only if it is made of a few safe characters), so quoting and escaping them would be work
-    // for nothing.
-    let (method, path) = (method_label(method), uri.path());
+    // (the path is shown through `LoggedPath`, the method is one of a few names and the request
+    // id is kept only if it is made of a few safe characters), so quoting and escaping them
+    // would be work for nothing.
+    let (method, path) = (method_label(method), LoggedPath(uri.path()));
     if status.is_server_error() {
         tracing::warn!(target: ACCESS_LOG_TARGET, method = %method, path = %path,
             status = status.as_u16(), latency_us, request_id = %request_id, "request failed");
     } else {
         tracing::info!(target: ACCESS_LOG_TARGET, method = %method, path = %path,
             status = status.as_u16(), latency_us, request_id = %request_id, "request");
+    }
+}
+
+/// The longest path the access log shows; the rest is cut off with `…`.
+const MAX_LOGGED_PATH: usize = 256;
+
+/// A request path as the access log shows it: as it is when it is made of the characters a
+/// path is written with, else with every other byte percent-encoded (a request path may hold
+/// `"`, `{`, `}` and non-ASCII text), and at most [`MAX_LOGGED_PATH`] bytes. A client can then
+/// neither forge a log field nor grow a log line much.
+struct LoggedPath<'a>(&'a str);
+
+impl std::fmt::Display for LoggedPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plain =
+            |byte: u8| byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@%".contains(&byte);
+        if self.0.len() <= MAX_LOGGED_PATH && self.0.bytes().all(plain) {
+            return f.write_str(self.0);
+        }
+        let mut written = 0;
+        for &byte in self.0.as_bytes() {
+            if written >= MAX_LOGGED_PATH {
+                return f.write_str("…");
+            }
+            if plain(byte) {
+                f.write_char(char::from(byte))?;
+                written += 1;
+            } else {
+                write!(f, "%{byte:02X}")?;
+                written += 3;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -422,6 +456,25 @@ mod tests {
             .map(|(method, status, _)| (*method, status.as_u16()))
             .collect();
         assert_eq!(labels, [("other", 404), ("GET", 404)]);
+    }
+
+    #[test]
+    fn a_logged_path_cannot_forge_a_field_or_grow_without_bound() {
+        assert_eq!(
+            LoggedPath("/webhooks/vipps/acme-shop").to_string(),
+            "/webhooks/vipps/acme-shop"
+        );
+        assert_eq!(
+            LoggedPath("/a\" status=999 x=\"ø").to_string(),
+            "/a%22%20status=999%20x=%22%C3%B8"
+        );
+        let long = format!("/{}", "a".repeat(10_000));
+        let shown = LoggedPath(&long).to_string();
+        assert!(
+            shown.ends_with('…') && shown.len() < MAX_LOGGED_PATH + 8,
+            "{}",
+            shown.len()
+        );
     }
 
     #[test]

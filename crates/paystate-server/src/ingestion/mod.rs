@@ -71,6 +71,7 @@ const PROVIDER_LOOKUP_WAIT: Duration = Duration::from_secs(2);
         (status = 200, description = "Authentic: recorded (accepted), already recorded (duplicate), or recorded as an anomaly", body = WebhookAck),
         (status = 401, description = "Not authentic: missing_signature, invalid_signature, content_hash_mismatch or stale_date", body = ErrorBody),
         (status = 404, description = "unknown_provider", body = ErrorBody),
+        (status = 408, description = "request_timeout: the body did not arrive within 10 s", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
         (status = 503, description = "unavailable: not durable, retry", body = ErrorBody)))]
 pub async fn receive_vipps_webhook(

@@ -225,5 +225,5 @@ async fn a_bad_field_or_query_parameter_is_named_first_in_the_message() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     let message = answer["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.starts_with("query parameter at: "), "{message}");
+    assert!(message.starts_with("query string: at: "), "{message}");
 }

@@ -229,6 +229,10 @@ pub(crate) fn for_each_record(
                 }
                 expected = position + 1;
             }
+            if expected > to.0 {
+                // Done: the chunk after `to` is not read (nor, if damaged, reported).
+                return Ok(());
+            }
             read += value.len();
             if read >= BYTES_PER_RANGE {
                 break;
@@ -398,6 +402,36 @@ mod tests {
             "{error:?}"
         );
         assert_eq!(positions, (1..=before).collect::<Vec<_>>());
+        // Any one chunk missing, wherever it falls among the ranges: the scan stops at its
+        // first position, after visiting everything before it.
+        for missing in &keys {
+            let (_db, tree) = stored(&envelopes);
+            let first = Chunk::parse(*missing, &tree.get(missing.to_be_bytes()).unwrap().unwrap())
+                .unwrap()
+                .first;
+            tree.remove(missing.to_be_bytes()).unwrap();
+            let mut seen = Vec::new();
+            let error = for_each_record(
+                &tree,
+                Path::new("test"),
+                Position(1),
+                Position(300),
+                |p, _| {
+                    seen.push(p);
+                    Ok(true)
+                },
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&error, StoreError::Corrupt { position, .. } if *position == first),
+                "chunk ending at {missing}: {error:?}"
+            );
+            assert_eq!(
+                seen,
+                (1..first).collect::<Vec<_>>(),
+                "chunk ending at {missing}"
+            );
+        }
         // The last chunk missing: a scan to the end names its first position.
         let last = *keys.last().unwrap();
         let last_first = Chunk::parse(last, &tree.get(last.to_be_bytes()).unwrap().unwrap())

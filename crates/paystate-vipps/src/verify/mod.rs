@@ -191,14 +191,16 @@ impl Verifier<'_> {
             content_sha256: &computed_hash,
         };
         // `x-ms-date` has whole seconds and the clock does not: the window is compared exactly
-        // (300.4 s away is outside ±300 s), and a skew is told rounded away from zero, so a
-        // date outside the window never reads as inside it.
+        // (300.4 s away is outside ±300 s). An accepted delivery records its skew in whole
+        // seconds toward zero (a date sent this second reads 0, not -1); a rejected one tells
+        // it rounded away from zero, so a date outside the window never reads as inside it.
         let skew = date - now;
-        let skew_seconds = skew.whole_seconds() + i64::from(skew.subsec_nanoseconds().signum());
+        let skew_seconds = skew.whole_seconds();
         let matched = self.signer(self.accepted, &to_sign, &presented, KeyForm::Utf8);
 
         if skew.unsigned_abs() > self.tolerance {
             let tolerance_seconds = self.tolerance.as_secs();
+            let skew_seconds = skew_seconds + i64::from(skew.subsec_nanoseconds().signum());
             return Err(Rejection::new(RejectionKind::StaleDate {
                 skew_seconds,
                 tolerance_seconds,

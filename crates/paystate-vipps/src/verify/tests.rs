@@ -439,9 +439,19 @@ fn the_date_window_is_inclusive_and_symmetric() {
             tolerance_seconds: 300
         }
     );
-    let message = late.message();
+    let message = just_late.message();
     assert_eq!(message.matches("-301 s").count(), 1, "{message}");
     assert!(message.contains("clock skew or a replay"), "{message}");
+    // Accepted, half a second late: recorded as 0 s, not -1.
+    let on_time = verify_delivery(
+        &request,
+        &url,
+        &[(v(1), &secret)],
+        at(QUERY.date) + time::Duration::milliseconds(500),
+        DEFAULT_TOLERANCE,
+    )
+    .unwrap();
+    assert_eq!(on_time.date_skew_seconds, 0);
 
     let early = verify_at(-7200).unwrap_err();
     assert_eq!(

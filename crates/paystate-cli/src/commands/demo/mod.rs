@@ -1,5 +1,5 @@
 //! `paystate demo`: the server and the Vipps simulator in one process, a scripted story through
-//! their HTTP APIs, then the resulting views and one audit timeline.
+//! their HTTP APIs, then the resulting views and two audit timelines.
 //!
 //! - `stage`: starting both on free 127.0.0.1 ports, the server on a real data directory.
 //! - `api`: the client of paystate's admin and query API, and waiting for background effects.
@@ -33,7 +33,7 @@ const RELEASE_WAIT: Duration = Duration::from_secs(10);
 /// provider is created and enabled, its webhook registered automatically; payments are created,
 /// authorized, partly captured and refunded; Vipps delivers a webhook twice and two out of
 /// order; forged webhooks are rejected with their diagnosis; the webhook secret is rotated.
-/// Then the provider view, the payments and the audit timeline of one payment are printed.
+/// Then the provider view, the payments and the audit timelines of two payments are printed.
 ///
 /// The data directory is left in place for the other commands (`audit`, `verify`, `replay`,
 /// `export`, `serve`); the demo refuses a directory that already holds a store. Needs no
@@ -64,37 +64,48 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     }
     let started = Instant::now();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime
-        .block_on(async {
-            let stage = stage::Stage::start(&args.data).await?;
-            let story = async {
-                crate::say!(
-                    "paystate server at {}, Vipps simulator at {}, data in {}",
-                    stage.api.base(),
-                    stage.sim.base_url(),
-                    args.data.display()
-                )?;
-                story::tell(&stage).await
-            };
-            let told = tokio::select! {
-                told = story => told,
-                () = interrupted() => Err(anyhow!("the demo was interrupted")),
-            };
+    let told = runtime.block_on(async {
+        let stage = stage::Stage::start(&args.data).await?;
+        let story = async {
+            crate::say!(
+                "paystate server at {}, Vipps simulator at {}, data in {}",
+                stage.api.base(),
+                stage.sim.base_url(),
+                args.data.display()
+            )?;
+            story::tell(&stage).await
+        };
+        let told = tokio::select! {
+            told = story => told,
+            () = interrupted() => Err(anyhow!("the demo was interrupted")),
+        };
+        let finish = async move {
             if told.is_err() {
                 // However the story ended, the provider must not stay enabled (see `disable`).
                 story::disable_after_failure(&stage.api).await;
             }
             let stopped = stage.stop().await;
             told.and(stopped)
-        })
-        .with_context(|| {
-            format!(
-                "the demo did not finish; remove {} before running it again",
-                args.data.display()
-            )
-        })?;
-    // Whatever the server left running (a blocking task, a connection) goes with the runtime.
+        };
+        // Once Ctrl-C is listened for, it no longer ends the process by itself: a second one
+        // during the clean-up does, at once.
+        tokio::select! {
+            finished = finish => finished,
+            () = interrupted() => {
+                eprintln!("interrupted again: leaving at once; the demo's provider may still be enabled");
+                std::process::exit(130);
+            }
+        }
+    });
+    // Whatever the server left running (a blocking task, a connection) goes with the runtime,
+    // whether or not the story finished.
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    told.with_context(|| {
+        format!(
+            "the demo did not finish; remove {} before running it again",
+            args.data.display()
+        )
+    })?;
 
     // The server has stopped and released the store: read it as the offline commands do.
     let data = DataDirArg {
