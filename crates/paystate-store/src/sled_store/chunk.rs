@@ -373,76 +373,45 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_missing_past_the_first_range_is_named() {
+    fn any_missing_chunk_is_named_wherever_it_falls_among_the_ranges() {
         let envelopes: Vec<Envelope> = (1..=300).map(|p| envelope(p, 1000)).collect();
-        let (_db, tree) = stored(&envelopes);
-        let keys: Vec<u64> = tree
+        let keys: Vec<u64> = stored(&envelopes)
+            .1
             .iter()
             .keys()
             .map(|key| be_u64(&key.unwrap(), 0, "key").unwrap())
             .collect();
-        // A chunk in the middle, several ranges into the scan: the scan stops at its first
-        // position, after visiting everything before it.
-        let (before, missing) = (keys[keys.len() / 2 - 1], keys[keys.len() / 2]);
-        tree.remove(missing.to_be_bytes()).unwrap();
-        let mut positions = Vec::new();
-        let error = for_each_record(
-            &tree,
-            Path::new("test"),
-            Position(1),
-            Position(300),
-            |p, _| {
-                positions.push(p);
-                Ok(true)
-            },
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&error, StoreError::Corrupt { position, .. } if *position == before + 1),
-            "{error:?}"
-        );
-        assert_eq!(positions, (1..=before).collect::<Vec<_>>());
-        // Any one chunk missing, wherever it falls among the ranges: the scan stops at its
-        // first position, after visiting everything before it.
-        for missing in &keys {
+        assert!(keys.len() > 20, "{} chunks", keys.len());
+        // Each chunk removed in turn: a read of the whole log, and one that starts after a
+        // chunk that is still there, stop at the missing chunk's first position, after
+        // visiting everything before it.
+        for (index, missing) in keys.iter().enumerate() {
             let (_db, tree) = stored(&envelopes);
-            let first = Chunk::parse(*missing, &tree.get(missing.to_be_bytes()).unwrap().unwrap())
-                .unwrap()
-                .first;
+            let stored_chunk = tree.get(missing.to_be_bytes()).unwrap().unwrap();
+            let first = Chunk::parse(*missing, &stored_chunk).unwrap().first;
             tree.remove(missing.to_be_bytes()).unwrap();
-            let mut seen = Vec::new();
-            let error = for_each_record(
-                &tree,
-                Path::new("test"),
-                Position(1),
-                Position(300),
-                |p, _| {
-                    seen.push(p);
-                    Ok(true)
-                },
-            )
-            .unwrap_err();
-            assert!(
-                matches!(&error, StoreError::Corrupt { position, .. } if *position == first),
-                "chunk ending at {missing}: {error:?}"
-            );
-            assert_eq!(
-                seen,
-                (1..first).collect::<Vec<_>>(),
-                "chunk ending at {missing}"
-            );
+            let from = if index > 0 { keys[index - 1] } else { 1 };
+            for from in [1, from] {
+                let mut seen = Vec::new();
+                let error = for_each_record(
+                    &tree,
+                    Path::new("test"),
+                    Position(from),
+                    Position(300),
+                    |p, _| {
+                        seen.push(p);
+                        Ok(true)
+                    },
+                )
+                .unwrap_err();
+                assert!(
+                    matches!(&error, StoreError::Corrupt { position, .. } if *position == first),
+                    "chunk ending at {missing}, from {from}: {error:?}"
+                );
+                let expected: Vec<u64> = (from..first).collect();
+                assert_eq!(seen, expected, "chunk ending at {missing}, from {from}");
+            }
         }
-        // The last chunk missing: a scan to the end names its first position.
-        let last = *keys.last().unwrap();
-        let last_first = Chunk::parse(last, &tree.get(last.to_be_bytes()).unwrap().unwrap())
-            .unwrap()
-            .first;
-        tree.remove(last.to_be_bytes()).unwrap();
-        let error = visited(&tree, missing + 1, 300, u64::MAX).unwrap_err();
-        assert!(
-            matches!(&error, StoreError::Corrupt { position, .. } if *position == last_first),
-            "{error:?}"
-        );
     }
 
     #[test]
