@@ -91,13 +91,14 @@ pub fn stream_history(
         .collect())
 }
 
-/// The history of a payment: every fact of its stream.
+/// The history of a payment: every fact of its stream, or those up to `as_of`.
 pub fn payment_history(
     store: &dyn EventStore,
     provider: &ProviderId,
     reference: &Reference,
+    as_of: Option<AsOf>,
 ) -> Result<Vec<HistoryEntry>, ProjectionError> {
-    stream_history(store, &streams::payment_stream(provider, reference), None)
+    stream_history(store, &streams::payment_stream(provider, reference), as_of)
 }
 
 /// The history of a provider: every fact of its stream.

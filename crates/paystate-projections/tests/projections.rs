@@ -432,7 +432,7 @@ async fn a_payment_as_of_a_position_is_the_fold_of_its_prefix() {
     );
     assert!(at(Position(1)).unwrap().is_none());
     let history =
-        paystate_projections::payment_history(&store, &provider_id(), &reference).unwrap();
+        paystate_projections::payment_history(&store, &provider_id(), &reference, None).unwrap();
     let types: Vec<&str> = history
         .iter()
         .map(|entry| entry.event_type.as_str())

@@ -124,10 +124,13 @@ pub async fn payment_history(
 ) -> Result<Json<HistoryDto>, ApiError> {
     let provider = parse_provider(&provider)?;
     let reference = parse_reference(&reference)?;
-    let stream = paystate_domain::streams::payment_stream(&provider, &reference);
-    let entries =
-        paystate_projections::stream_history(state.store.as_ref(), &stream, query.as_of()?)
-            .map_err(projection_error)?;
+    let entries = paystate_projections::payment_history(
+        state.store.as_ref(),
+        &provider,
+        &reference,
+        query.as_of()?,
+    )
+    .map_err(projection_error)?;
     if entries.is_empty() {
         return Err(unknown_payment());
     }

@@ -389,15 +389,16 @@ fn the_date_window_is_inclusive_and_symmetric() {
     let url = RegisteredUrl::parse(QUERY.url).unwrap();
     let headers = query_headers(QUERY.signature);
     let request = DeliveryRequest::new(&headers, QUERY.body.as_bytes());
-    let verify_at = |offset: i64| {
+    let verify_after = |offset: time::Duration| {
         verify_delivery(
             &request,
             &url,
             &[(v(1), &secret)],
-            at(QUERY.date) + time::Duration::seconds(offset),
+            at(QUERY.date) + offset,
             DEFAULT_TOLERANCE,
         )
     };
+    let verify_at = |seconds: i64| verify_after(time::Duration::seconds(seconds));
     assert_eq!(verify_at(300).unwrap().date_skew_seconds, -300);
     assert_eq!(verify_at(-300).unwrap().date_skew_seconds, 300);
 
@@ -424,14 +425,7 @@ fn the_date_window_is_inclusive_and_symmetric() {
 
     // The date has whole seconds, the clock does not: half a second past the window is out,
     // and told as 301 s, not as the 300 s that would read as inside the window.
-    let just_late = verify_delivery(
-        &request,
-        &url,
-        &[(v(1), &secret)],
-        at(QUERY.date) + time::Duration::milliseconds(300_500),
-        DEFAULT_TOLERANCE,
-    )
-    .unwrap_err();
+    let just_late = verify_after(time::Duration::milliseconds(300_500)).unwrap_err();
     assert_eq!(
         just_late.kind(),
         &RejectionKind::StaleDate {
@@ -443,14 +437,7 @@ fn the_date_window_is_inclusive_and_symmetric() {
     assert_eq!(message.matches("-301 s").count(), 1, "{message}");
     assert!(message.contains("clock skew or a replay"), "{message}");
     // Accepted, half a second late: recorded as 0 s, not -1.
-    let on_time = verify_delivery(
-        &request,
-        &url,
-        &[(v(1), &secret)],
-        at(QUERY.date) + time::Duration::milliseconds(500),
-        DEFAULT_TOLERANCE,
-    )
-    .unwrap();
+    let on_time = verify_after(time::Duration::milliseconds(500)).unwrap();
     assert_eq!(on_time.date_skew_seconds, 0);
 
     let early = verify_at(-7200).unwrap_err();
