@@ -94,10 +94,15 @@ impl RecentEvents {
     pub fn from(&self, after: Position) -> Option<Vec<Arc<Vec<Envelope>>>> {
         let held = self.batches.lock().ok()?;
         let wanted = after.next();
-        let start = held.batches.iter().position(|(batch, _)| {
-            batch.last().is_some_and(|last| last.position >= wanted)
-                && batch.first().is_some_and(|first| first.position <= wanted)
-        })?;
+        // The batches are in log order, so the one holding `wanted` is found by bisection: a
+        // follower right behind the head wants the newest of up to 4,096 one-append batches.
+        let start = held
+            .batches
+            .partition_point(|(batch, _)| batch.last().is_some_and(|last| last.position < wanted));
+        let (batch, _) = held.batches.get(start)?;
+        if batch.first().is_none_or(|first| first.position > wanted) {
+            return None;
+        }
         Some(
             held.batches
                 .range(start..)
@@ -144,6 +149,38 @@ mod tests {
         assert_eq!(positions(recent.from(Position(3))), Some(vec![4, 5]));
         assert_eq!(positions(recent.from(Position(4))), Some(vec![4, 5]));
         assert_eq!(positions(recent.from(Position(5))), None);
+    }
+
+    #[test]
+    fn finds_every_held_position_among_many_small_batches() {
+        let recent = RecentEvents::default();
+        // Batches of 1, 2 and 3 events, more than the bound holds: the oldest are gone.
+        let mut next = 1u64;
+        for size in (0..3000u64).map(|i| i % 3 + 1) {
+            recent.push(batch(next..=next + size - 1));
+            next += size;
+        }
+        let head = next - 1;
+        let oldest_held = (1..=head)
+            .find(|&p| recent.from(Position(p - 1)).is_some())
+            .unwrap();
+        assert!(oldest_held > 1, "the bound dropped the oldest batches");
+        assert!(head - oldest_held < RECENT_EVENTS as u64);
+        for after in oldest_held - 1..=head {
+            let expected: Vec<u64> = if after == head {
+                Vec::new()
+            } else {
+                (after + 1..=head).collect()
+            };
+            let served: Option<Vec<u64>> = positions(recent.from(Position(after)))
+                .map(|held| held.into_iter().filter(|&p| p > after).collect());
+            if after == head {
+                assert_eq!(served, None, "nothing is held after the head");
+            } else {
+                assert_eq!(served, Some(expected), "after {after}");
+            }
+        }
+        assert_eq!(positions(recent.from(Position(oldest_held - 2))), None);
     }
 
     #[test]
