@@ -6,6 +6,7 @@ mod connections;
 mod crash;
 mod hostile;
 mod ingestion;
+mod polling;
 mod providers;
 mod queries;
 mod serve;

@@ -148,6 +148,11 @@ fn registration_timing_flags_and_their_environment_variables_are_validated() {
     );
     let stderr = refused_start(&[], &[("PAYSTATE_HEADER_READ_TIMEOUT_SECS", "0")]);
     assert!(stderr.contains("--header-read-timeout-secs"), "{stderr}");
+    let stderr = refused_start(&[], &[("PAYSTATE_POLL_AFTER_SECS", "864000")]);
+    assert!(
+        stderr.contains("--poll-after-secs (PAYSTATE_POLL_AFTER_SECS): it must be between 1 second and 7 days, or 0 to turn polling off"),
+        "{stderr}"
+    );
     let stderr = refused_start(&["--body-limit", "10"], &[]);
     assert!(
         stderr.contains("--body-limit (PAYSTATE_BODY_LIMIT)"),

@@ -349,6 +349,9 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// The registration reactor's timing: handover delay, reconciliation interval, backoff.
     pub registration: ReactorOptions,
+    /// How long an open payment goes without a new fact before its events are polled at
+    /// Vipps (see [`crate::polling`]); `None` turns polling off.
+    pub payment_poll_after: Option<Duration>,
     pub log_format: LogFormat,
 }
 
@@ -363,6 +366,9 @@ impl ServerConfig {
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Ten minutes: a webhook is normally there within seconds, and Vipps' first retries of a
+    /// failed one come within minutes.
+    pub const DEFAULT_PAYMENT_POLL_AFTER: Duration = Duration::from_secs(10 * 60);
 
     /// A configuration with every default, for `data_dir` and a bound address.
     pub fn new(
@@ -385,6 +391,7 @@ impl ServerConfig {
             request_timeout: ServerConfig::DEFAULT_REQUEST_TIMEOUT,
             header_read_timeout: ServerConfig::DEFAULT_HEADER_READ_TIMEOUT,
             registration: ReactorOptions::default(),
+            payment_poll_after: Some(ServerConfig::DEFAULT_PAYMENT_POLL_AFTER),
             log_format: LogFormat::Text,
         }
     }
@@ -434,6 +441,14 @@ impl ServerConfig {
                 "registration backoff",
                 "the cap must be at least the first delay and at most 24 hours",
             );
+        }
+        if let Some(quiet) = self.payment_poll_after {
+            if quiet < Duration::from_secs(1) || quiet > crate::polling::HORIZON {
+                return invalid(
+                    "payment poll quiet period",
+                    "it must be between 1 second and 7 days, or 0 to turn polling off",
+                );
+            }
         }
         if self.projection_commit_interval.is_zero() {
             return invalid("projection commit interval", "it must be positive");

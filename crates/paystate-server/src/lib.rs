@@ -18,6 +18,8 @@
 //!   operations (`/healthz`, `/readyz`, `/metrics`), their JSON shapes, read-your-writes.
 //! - [`providers`]: `/providers...` administration.
 //! - [`registration`]: the reactor that keeps each enabled provider registered at Vipps.
+//! - [`polling`]: the payment poller, which reads quiet open payments' events from Vipps and
+//!   records what no webhook delivered.
 //! - [`secrets`]: the [`secrets::SecretVault`] of webhook secrets and credentials.
 //! - [`metrics`]: the process-wide Prometheus recorder and metric names.
 //! - [`shutdown`]: [`shutdown::BackgroundTasks`], owner of every background task.
@@ -43,6 +45,7 @@ pub mod http;
 pub mod ingestion;
 pub mod metrics;
 pub mod openapi;
+pub mod polling;
 pub mod providers;
 pub mod registration;
 pub mod routes;

@@ -35,6 +35,11 @@ pub const PROJECTIONS_SKIPPED: &str = "paystate_projections_skipped_events";
 pub const REACTOR_LAG: &str = "paystate_reactor_lag_events";
 /// HTTP requests by `method`, matched `route` and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "paystate_http_requests_total";
+/// Polls of a payment's events at Vipps by `provider` and `outcome` (`answered`, `failed`).
+pub const PAYMENT_POLLS_TOTAL: &str = "paystate_payment_polls_total";
+/// Events those polls returned, by `provider` and `outcome`: `recorded` (no webhook had
+/// delivered it), `known`, `unreadable`.
+pub const POLLED_EVENTS_TOTAL: &str = "paystate_polled_events_total";
 
 /// Latency buckets in seconds, for histograms rather than summaries (quantiles can be
 /// aggregated across instances only from buckets).
@@ -129,6 +134,14 @@ fn describe() {
     metrics::describe_counter!(
         HTTP_REQUESTS_TOTAL,
         "HTTP requests by method, route and status."
+    );
+    metrics::describe_counter!(
+        PAYMENT_POLLS_TOTAL,
+        "Polls of a quiet open payment's events at Vipps, by provider and outcome."
+    );
+    metrics::describe_counter!(
+        POLLED_EVENTS_TOTAL,
+        "Events returned by payment polls, by provider and outcome (recorded: no webhook had delivered it)."
     );
 }
 

@@ -66,12 +66,13 @@ pub async fn run_with_store(
         config: config.clone(),
         projections,
         vault,
-        webhook_apis,
+        webhook_apis: webhook_apis.clone(),
         rejections: Arc::new(RejectionBudget::new(config.rejection_record_budget)),
         metrics,
     });
     let mut tasks = BackgroundTasks::new();
     spawn_background(&state, &mut tasks);
+    crate::polling::start(&mut tasks, &state, webhook_apis);
     let app = crate::app::app(state);
 
     let address = listener.local_addr()?;

@@ -69,7 +69,7 @@ pub struct ServeArgs {
     timing: Box<TimingArgs>,
 }
 
-/// Timing of connections and of the registration reactor.
+/// Timing of connections, of the registration reactor and of payment polling.
 #[derive(Debug, clap::Args)]
 struct TimingArgs {
     /// How long a client may take to send a request's headers before the connection is closed,
@@ -91,6 +91,12 @@ struct TimingArgs {
     /// in seconds.
     #[arg(long, env = "PAYSTATE_REGISTRATION_BACKOFF_MAX_SECS", default_value_t = ReactorOptions::default().backoff.max.as_secs())]
     registration_backoff_max_secs: u64,
+
+    /// How long an open payment (CREATED, or authorized money neither captured nor cancelled)
+    /// may go without a new fact before its events are polled at Vipps and what no webhook
+    /// delivered is recorded, in seconds; 0 turns polling off.
+    #[arg(long, env = "PAYSTATE_POLL_AFTER_SECS", default_value_t = ServerConfig::DEFAULT_PAYMENT_POLL_AFTER.as_secs())]
+    poll_after_secs: u64,
 }
 
 /// The flag and environment variable behind a field [`ServerConfig::validate`] names.
@@ -107,6 +113,7 @@ fn flag_of(field: &str) -> Option<&'static str> {
             "--registration-handover-secs (PAYSTATE_REGISTRATION_HANDOVER_SECS)"
         }
         "reconciliation interval" => "--reconcile-interval-secs (PAYSTATE_RECONCILE_INTERVAL_SECS)",
+        "payment poll quiet period" => "--poll-after-secs (PAYSTATE_POLL_AFTER_SECS)",
         "registration backoff" => {
             "--registration-backoff-max-secs (PAYSTATE_REGISTRATION_BACKOFF_MAX_SECS)"
         }
@@ -177,6 +184,10 @@ impl ServeArgs {
             Duration::from_secs(self.timing.reconcile_interval_secs);
         config.registration.backoff.max =
             Duration::from_secs(self.timing.registration_backoff_max_secs);
+        config.payment_poll_after = match self.timing.poll_after_secs {
+            0 => None,
+            secs => Some(Duration::from_secs(secs)),
+        };
         config.log_format = log_format;
         config.validate().map_err(|error| match error {
             ConfigError::Invalid { field, reason } => match flag_of(field) {

@@ -1,6 +1,8 @@
 //! One line of plain English per event, for audit timelines and histories.
 
-use super::{bounded_text, DomainEvent, IngestAnomaly, RejectionCode, RejectionDiagnosis};
+use super::{
+    bounded_text, DomainEvent, FactSource, IngestAnomaly, RejectionCode, RejectionDiagnosis,
+};
 
 /// The longest summary, in characters; free text inside (error messages) is cut to fit.
 const MAX_SUMMARY: usize = 1024;
@@ -74,11 +76,15 @@ impl DomainEvent {
                 e.verification.secret_version
             ),
             DomainEvent::PaymentEventRecorded(e) => format!(
-                "{} {} {}(psp {})",
+                "{} {} {}(psp {}){}",
                 e.name,
                 crate::Money(e.amount, e.currency),
                 if e.success { "" } else { "failed " },
-                e.psp_reference
+                e.psp_reference,
+                match e.source {
+                    FactSource::Webhook => "",
+                    FactSource::Poll => ", found by polling Vipps: no webhook had delivered it",
+                }
             ),
             DomainEvent::WebhookDuplicate(e) => format!(
                 "duplicate delivery of {} (psp {}), first recorded at position {}",

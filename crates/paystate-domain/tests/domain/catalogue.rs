@@ -343,6 +343,12 @@ fn every_event_has_a_one_line_summary() {
         summaries.contains(&"CAPTURED 3.00 NOK (psp psp-2)".to_owned()),
         "{summaries:#?}"
     );
+    let mut polled = fact(2, "CAPTURED", 300);
+    polled.source = FactSource::Poll;
+    assert_eq!(
+        DomainEvent::from(polled).summary(),
+        "CAPTURED 3.00 NOK (psp psp-2), found by polling Vipps: no webhook had delivered it"
+    );
     assert!(
         summaries.iter().any(|s| s.contains("secret out of sync")),
         "{summaries:#?}"

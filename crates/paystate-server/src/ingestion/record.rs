@@ -42,22 +42,28 @@ pub fn parse(provider: &ProviderId, msn: &Msn, body: &[u8]) -> Parsed {
     };
     match event.to_recorded(provider, FactSource::Webhook) {
         Ok(mut fact) => {
-            if fact.msn != *msn {
-                fact.anomaly = Some(IngestAnomaly::MsnMismatch {
-                    expected: msn.clone(),
-                    got: fact.msn.clone(),
-                });
-            } else if !fact.name.is_known() {
-                fact.anomaly = Some(IngestAnomaly::UnknownEventName {
-                    name: bounded_text(fact.name.as_str(), MAX_ERROR_TEXT),
-                });
-            }
+            flag_anomaly(&mut fact, msn);
             Parsed::Fact(Box::new(fact))
         }
         Err(error) => Parsed::Anomaly {
             anomaly: error.to_anomaly(),
             reference_raw: Some(bounded_text(&event.reference, 64)),
         },
+    }
+}
+
+/// Marks what makes a readable fact odd: another MSN than the provider's, or an event name this
+/// version does not know. The fact is recorded all the same (VIPPS.md §3).
+pub fn flag_anomaly(fact: &mut PaymentEventRecorded, msn: &Msn) {
+    if fact.msn != *msn {
+        fact.anomaly = Some(IngestAnomaly::MsnMismatch {
+            expected: msn.clone(),
+            got: fact.msn.clone(),
+        });
+    } else if !fact.name.is_known() {
+        fact.anomaly = Some(IngestAnomaly::UnknownEventName {
+            name: bounded_text(fact.name.as_str(), MAX_ERROR_TEXT),
+        });
     }
 }
 
@@ -68,7 +74,7 @@ pub enum Recorded {
     Duplicate { original_position: Position },
 }
 
-fn new_event(event: DomainEvent, correlation: Uuid) -> NewEvent {
+pub(crate) fn new_event(event: DomainEvent, correlation: Uuid) -> NewEvent {
     NewEvent::new(
         event.type_name(),
         event.schema_version(),
@@ -96,7 +102,7 @@ impl AppendMetrics {
 
 /// Appends and measures; every store error becomes `503 unavailable` or `500 internal`,
 /// never a 2xx.
-async fn append(
+pub(crate) async fn append(
     store: &dyn EventStore,
     metrics: &AppendMetrics,
     stream: &str,

@@ -59,8 +59,9 @@ impl VippsWebhooks {
     }
 }
 
-impl WebhookApiFactory for VippsWebhooks {
-    fn connect(&self, target: &Target) -> Result<Arc<dyn WebhookApi>, WebhookApiError> {
+impl VippsWebhooks {
+    /// The cached client of `target`, built on first use.
+    pub fn api(&self, target: &Target) -> Result<Arc<VippsApi>, WebhookApiError> {
         let cached = self
             .clients
             .lock()
@@ -80,10 +81,23 @@ impl WebhookApiFactory for VippsWebhooks {
     }
 }
 
-/// One merchant's Webhooks API in one environment.
+impl WebhookApiFactory for VippsWebhooks {
+    fn connect(&self, target: &Target) -> Result<Arc<dyn WebhookApi>, WebhookApiError> {
+        Ok(self.api(target)?)
+    }
+}
+
+/// One merchant's Vipps APIs in one environment (the Webhooks API, and the ePayment reads
+/// the payment poller makes).
 #[derive(Debug)]
 pub struct VippsApi {
     client: VippsClient,
+}
+
+impl VippsApi {
+    pub fn client(&self) -> &VippsClient {
+        &self.client
+    }
 }
 
 fn api_error(operation: &str, error: &VippsApiError) -> WebhookApiError {
