@@ -15,8 +15,14 @@ pub fn store_path(data_dir: &Path) -> PathBuf {
     data_dir.join(STORE_DIR)
 }
 
-/// Opens (creating if needed) the sled store of `data_dir`.
+/// Opens (creating if needed) the sled store of `data_dir`. A store that opens but refuses
+/// writes (damaged, see [`paystate_store::SledStore::refusal`]) is refused: a server on it could
+/// acknowledge nothing.
 pub fn open(data_dir: &Path) -> Result<Arc<dyn EventStore>, StoreError> {
-    let store = paystate_store::SledStore::open(store_path(data_dir))?;
+    let path = store_path(data_dir);
+    let store = paystate_store::SledStore::open(&path)?;
+    if let Some(reason) = store.refusal() {
+        return Err(StoreError::Damaged { path, reason });
+    }
     Ok(Arc::new(store))
 }

@@ -22,6 +22,10 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+    /// The store's files are damaged: sled cannot read them, or the log lost events it had
+    /// made durable. Reads may still work; nothing is written.
+    #[error("{path}: the store is damaged: {reason}")]
+    Damaged { path: PathBuf, reason: String },
     /// The store is in use by another process.
     #[error("{path}: the store is locked by another process (is `paystate serve` running?)")]
     Locked { path: PathBuf },

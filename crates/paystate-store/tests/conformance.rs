@@ -1421,6 +1421,83 @@ mod opening {
         dir
     }
 
+    fn recorded_head(dir: &std::path::Path) -> String {
+        std::fs::read_to_string(dir.join("durable-head")).expect("the durable head record")
+    }
+
+    #[tokio::test]
+    async fn the_durable_head_is_recorded_beside_the_database() {
+        let dir = store_edited_on_disk(|_| {}).await;
+        let store = open_when_unlocked(dir.path());
+        assert_eq!(store.refusal(), None);
+        let head_hash = hex::encode(store.verify().unwrap().head_hash);
+        assert_eq!(
+            recorded_head(dir.path()),
+            format!("paystate durable head v1\nposition 3\nhash {head_hash}\n")
+        );
+        store
+            .append(&stream("c"), ExpectedVersion::Any, vec![event("4")])
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        assert!(
+            recorded_head(dir.path()).contains("position 4\n"),
+            "closing records the last head"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_log_cut_short_below_its_recorded_head_is_read_only_and_names_the_loss() {
+        // What sled's recovery leaves when the file is damaged before the last append: a
+        // prefix of the log, shorter than what was acknowledged.
+        let dir = store_edited_on_disk(|db| {
+            let events = db.open_tree("events").unwrap();
+            assert!(events.remove(3u64.to_be_bytes()).unwrap().is_some());
+        })
+        .await;
+        let store = open_when_unlocked(dir.path());
+        let refusal = store
+            .refusal()
+            .expect("a store that lost events refuses writes");
+        assert!(
+            refusal.contains("the log ends at position 2, but position 3 was durable before: events 3..=3 are lost"),
+            "{refusal}"
+        );
+        assert_eq!(store.read_all(Position::START, 10).unwrap().len(), 2);
+        let refused = store
+            .append(
+                &stream("c"),
+                ExpectedVersion::Any,
+                vec![event("over the gap")],
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+        store.close().await.unwrap();
+        drop(store);
+        assert!(
+            recorded_head(dir.path()).contains("position 3\n"),
+            "the loss stays on record"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_head_whose_event_changed_is_read_only() {
+        let dir = store_edited_on_disk(|_| {}).await;
+        let record = recorded_head(dir.path());
+        let hash_line = record.lines().last().unwrap().to_owned();
+        std::fs::write(
+            dir.path().join("durable-head"),
+            record.replace(&hash_line, &format!("hash {}", "00".repeat(32))),
+        )
+        .unwrap();
+        let store = open_when_unlocked(dir.path());
+        let refusal = store.refusal().expect("refuses writes");
+        assert!(refusal.contains("its hash differs"), "{refusal}");
+    }
+
     #[tokio::test]
     async fn index_entries_a_crash_cut_off_are_written_again_on_open() {
         // What a crash after the last batch's chunks and before its index entries leaves.

@@ -310,6 +310,11 @@ fn run_child_once(
 
 fn check_store(data: &Path, acknowledged: &BTreeMap<u64, String>) -> Result<(), String> {
     let store = SledStore::open(data).map_err(|e| format!("reopen: {e}"))?;
+    // The durable-head record only ever names positions already durable: a crash never makes
+    // the reopened store refuse writes.
+    if let Some(refusal) = store.refusal() {
+        return Err(format!("the reopened store refuses writes: {refusal}"));
+    }
     let report = store.verify().map_err(|e| e.to_string())?;
     if let Some((position, reason)) = report.first_bad {
         return Err(format!("verify: position {position}: {reason}"));

@@ -121,6 +121,20 @@ impl DataDir {
         Arc::new(SledStore::open_within(self.store_path(), options, wait).unwrap())
     }
 
+    /// Removes the log's last chunk below the store's API: what sled's recovery leaves when
+    /// the database file is damaged before it (a shorter log). Returns the new last position.
+    pub fn cut_off_last_chunk(&self) -> u64 {
+        let db = sled::open(self.store_path()).unwrap();
+        let events = db.open_tree(SledStore::EVENTS_TREE).unwrap();
+        events.pop_max().unwrap().expect("a chunk");
+        db.flush().unwrap();
+        events
+            .last()
+            .unwrap()
+            .map(|(key, _)| u64::from_be_bytes(key.as_ref().try_into().unwrap()))
+            .unwrap_or(0)
+    }
+
     /// Flips one byte of the stored record at `position`, below the store's API. The store
     /// may keep a batch of records under the key of its last position, so the record must be
     /// the only one of its append (as the provider's events are): the byte flipped, near the

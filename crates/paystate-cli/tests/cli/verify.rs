@@ -1,4 +1,6 @@
 use super::*;
+use crate::support::paystate;
+use std::process::Stdio;
 
 #[test]
 fn an_intact_log_verifies_with_every_delivery_re_verified() {
@@ -44,6 +46,57 @@ fn a_flipped_byte_in_a_record_fails_at_its_position() {
         "{}",
         verify.stdout
     );
+}
+
+#[test]
+fn a_log_cut_short_below_its_recorded_head_fails_and_serve_refuses_it() {
+    let data = story_dir();
+    let (events, _) = chain_head(&data);
+    let last = data.cut_off_last_chunk();
+    assert!(last < events);
+    let verify = run(&["verify", "--data", &data.arg()]).expect_code(1);
+    let lost = format!(
+        "DAMAGED: the log ends at position {last}, but position {events} was durable before: events {}..={events} are lost",
+        last + 1
+    );
+    assert!(verify.stdout.contains(&lost), "{}", verify.stdout);
+    assert!(
+        verify.stdout.contains(&format!(
+            "FAILED: first failing position {} (store)",
+            last + 1
+        )),
+        "{}",
+        verify.stdout
+    );
+
+    // A server on it would append new events over the lost ones: it refuses to start.
+    let mut serve = paystate()
+        .args(["serve", "--listen", ":0", "--data", &data.arg()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("paystate serve starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = serve.kill();
+            panic!("paystate serve started on a log that lost events");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let output = serve.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the store is damaged") && stderr.contains(&lost[9..]),
+        "{stderr}"
+    );
+    let (after, _) = chain_head(&data);
+    assert_eq!(after, last, "nothing was appended");
 }
 
 fn with_tampered_delivery(tamper: Tamper) -> (DataDir, u64) {

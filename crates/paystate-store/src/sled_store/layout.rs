@@ -1,6 +1,7 @@
 //! Where things live in the sled database, and how a directory is recognised as a store.
 //!
-//! The directory also holds the file `PAYSTATE_STORE`, written before anything else.
+//! The directory also holds the file `PAYSTATE_STORE`, written before anything else, and
+//! `durable-head`, the last durable position and its hash (see `head_record`).
 //!
 //! | tree | key | value |
 //! |---|---|---|
@@ -227,6 +228,13 @@ fn classify_open_error(path: &Path, error: sled::Error) -> StoreError {
         sled::Error::Io(source) => StoreError::Io {
             path: path.to_path_buf(),
             source,
+        },
+        sled::Error::Corruption { at, .. } => StoreError::Damaged {
+            path: path.to_path_buf(),
+            reason: format!(
+                "sled cannot read its database file (corrupted data{}); restore the data directory from a backup or an export",
+                at.map(|at| format!(" at {at:?}")).unwrap_or_default()
+            ),
         },
         other => StoreError::NotAStore {
             path: path.to_path_buf(),

@@ -12,6 +12,7 @@
 
 mod chunk;
 mod disk_sync;
+mod head_record;
 mod indexes;
 mod layout;
 mod recent;
@@ -34,6 +35,7 @@ use crate::types::{
 use async_trait::async_trait;
 use chunk::Chunk;
 use disk_sync::DiskSync;
+use head_record::HeadRecord;
 use layout::{
     be_u64, projection_tree_name, side_tree_name, storage_error, stream_index_key, stream_prefix,
     Run, Trees, PROJECTION_CHECKPOINT_KEY,
@@ -133,6 +135,9 @@ impl SledStore {
         };
         let head = Position(tail.next.0 - 1);
         if broken.is_none() {
+            broken = head_record::check(&path, &trees, head);
+        }
+        if broken.is_none() {
             // A crash may have cut off the index entries of the last batch; they must be back
             // before the writer decides anything from the indexes.
             match indexes::complete(&trees, &path, head) {
@@ -152,11 +157,19 @@ impl SledStore {
         db.flush().map_err(|e| storage_error(&path, e))?;
         disk.sync().map_err(io)?;
         metrics::gauge!("paystate_store_head_position").set(head.0 as f64);
+        // What the recorder writes: the head as it is now, unless the store refuses writes
+        // (then a lost part of the log must stay on record).
+        let recorded = head_record::read(&path).ok().flatten();
+        let latest = (broken.is_none() && head.0 > 0).then_some(HeadRecord {
+            position: head,
+            hash: tail.last_hash,
+        });
         let shared = Arc::new(Shared {
             durable_head: AtomicU64::new(head.0),
             recent: RecentEvents::default(),
             stats: StatCounters::default(),
             broken: Mutex::new(broken),
+            latest_head: Arc::new(Mutex::new(latest)),
         });
         let (head_sender, head_receiver) = watch::channel(head);
         let (sender, receiver) = mpsc::channel();
@@ -170,12 +183,22 @@ impl SledStore {
             ids: EventIds::new(),
             stream_versions: HashMap::new(),
         };
+        let recorder = {
+            let (stop, stopped) = mpsc::channel();
+            let (dir, latest) = (path.clone(), shared.latest_head.clone());
+            let handle = std::thread::Builder::new()
+                .name("paystate-head".into())
+                .spawn(move || head_record::run_recorder(dir, latest, recorded, stopped))
+                .map_err(io)?;
+            (stop, handle)
+        };
         let syncer = Syncer {
             path: path.clone(),
             db: db.clone(),
             disk,
             shared: shared.clone(),
             head: head_sender,
+            recorder: Some(recorder),
         };
         let handle = std::thread::Builder::new()
             .name("paystate-write".into())
@@ -195,6 +218,12 @@ impl SledStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Why this store refuses writes, if it does: a write or sync failed, or at open the log
+    /// could not be read to its end or had lost events it had made durable before.
+    pub fn refusal(&self) -> Option<String> {
+        self.shared.broken()
     }
 
     pub fn stats(&self) -> StoreStats {

@@ -9,6 +9,7 @@
 
 use super::chunk::encode_chunks;
 use super::disk_sync::DiskSync;
+use super::head_record::HeadRecord;
 use super::indexes::write_index_entries;
 use super::layout::{
     position_key, projection_tree_name, side_tree_name, storage_error, stream_index_key,
@@ -110,6 +111,9 @@ pub(crate) struct Shared {
     /// Set once a write or sync failed, or the log tail could not be read at open. From then
     /// on every write is refused: after a failed fsync the state of the file is unknown.
     pub broken: Mutex<Option<String>>,
+    /// The latest durable head with its hash, for the head recorder (`head_record`); `None`
+    /// while writes are refused.
+    pub latest_head: Arc<Mutex<Option<HeadRecord>>>,
 }
 
 impl Shared {
@@ -124,6 +128,9 @@ impl Shared {
         tracing::error!(path = %path.display(), %reason, "store write failed; refusing further writes");
         if let Ok(mut broken) = self.broken.lock() {
             broken.get_or_insert_with(|| reason.to_owned());
+        }
+        if let Ok(mut latest) = self.latest_head.lock() {
+            *latest = None;
         }
     }
 }
@@ -155,6 +162,9 @@ pub(crate) struct Syncer {
     pub disk: DiskSync,
     pub shared: Arc<Shared>,
     pub head: watch::Sender<Position>,
+    /// The head recorder's stop signal and thread: stopped, and so the last head recorded,
+    /// before a close is answered.
+    pub recorder: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
 /// The answer each request of a batch will get once the batch is durable.
@@ -423,6 +433,15 @@ impl Syncer {
         if self.shared.broken().is_none() {
             let _ = self.flush();
         }
+        self.stop_recorder();
+    }
+
+    /// Stops the head recorder, which records the last durable head first.
+    fn stop_recorder(&mut self) {
+        if let Some((stop, handle)) = self.recorder.take() {
+            drop(stop);
+            let _ = handle.join();
+        }
     }
 
     fn flush(&mut self) -> Result<(), String> {
@@ -439,6 +458,9 @@ impl Syncer {
         };
         if let Some(reason) = broken {
             self.shared.break_with(&self.path, &reason);
+            if closing {
+                self.stop_recorder();
+            }
             for batch in waiting {
                 batch.pending.into_iter().for_each(|p| p.fail(&reason));
                 batch
@@ -451,6 +473,19 @@ impl Syncer {
         // Batches arrive in log order, so the last one holds the new head. The head moves
         // before anyone is answered, so an appender can read its own write at once; the
         // recent events are in place before the head lets readers ask for them.
+        let newest = waiting
+            .iter()
+            .rev()
+            .find_map(|batch| batch.envelopes.last())
+            .map(|envelope| HeadRecord {
+                position: envelope.position,
+                hash: envelope.hash,
+            });
+        if let (Some(newest), Ok(mut latest)) = (newest, self.shared.latest_head.lock()) {
+            if self.shared.broken().is_none() {
+                *latest = Some(newest);
+            }
+        }
         for batch in &mut waiting {
             self.shared
                 .recent
@@ -462,6 +497,9 @@ impl Syncer {
                 self.head.send_replace(head);
                 metrics::gauge!("paystate_store_head_position").set(head.0 as f64);
             }
+        }
+        if closing {
+            self.stop_recorder();
         }
         let appended = waiting.iter().map(|batch| batch.appended).sum();
         let events = waiting.iter().map(|batch| batch.events).sum();

@@ -11,7 +11,7 @@ use delivery::{reverify, DeliveryFault};
 use indicatif::{ProgressBar, ProgressStyle};
 use paystate_domain::events::{DomainEvent, StoredEvent, WebhookReceived};
 use paystate_domain::{ProviderId, SecretVersion};
-use paystate_store::{Envelope, EventStore, Position, SledStore};
+use paystate_store::{Envelope, EventStore, Position, SledStore, StoreError};
 use secrets::SecretCache;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -63,7 +63,20 @@ struct DeliveryScan {
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
-    let store = args.data.open_existing()?;
+    let store = match args.data.open_existing() {
+        Ok(store) => store,
+        Err(error) => {
+            let damaged = error.chain().find_map(|cause| match cause.downcast_ref() {
+                Some(StoreError::Damaged { reason, .. }) => Some(reason.clone()),
+                _ => None,
+            });
+            let Some(reason) = damaged else {
+                return Err(error);
+            };
+            crate::say!("result:            FAILED: the store cannot be opened: {reason}")?;
+            return Ok(Outcome::ProblemFound);
+        }
+    };
     let result = check(&args, &store);
     offline::runtime()?.block_on(offline::close(&store))?;
     result
@@ -79,6 +92,17 @@ fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
         .map(|(position, reason)| Failure { position, reason });
 
     let mut failures: Vec<(&str, Failure)> = Vec::new();
+    // A log cut short below the head recorded beside it, or not readable to its end.
+    if let Some(reason) = store.refusal() {
+        crate::say!("store:             DAMAGED: {reason}")?;
+        failures.push((
+            "store",
+            Failure {
+                position: chain.head.next(),
+                reason,
+            },
+        ));
+    }
     if let Some(failure) = chain_failure {
         crate::say!("hash chain:        BROKEN at position {}", failure.position)?;
         failures.push(("hash chain", failure));
