@@ -454,10 +454,11 @@ impl Syncer {
         let closing = waiting.iter().any(|batch| !batch.closes.is_empty());
         let broken = match self.shared.broken() {
             Some(reason) => Some(reason),
-            None => self.flush().err(),
+            None => self.flush().err().inspect(|reason| {
+                self.shared.break_with(&self.path, reason);
+            }),
         };
         if let Some(reason) = broken {
-            self.shared.break_with(&self.path, &reason);
             if closing {
                 self.stop_recorder();
             }
