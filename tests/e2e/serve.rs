@@ -105,6 +105,26 @@ async fn serve_on_port_zero_generates_a_private_token_and_stops_on_sigterm() {
         seen.iter().any(|line| line.contains("stopped")),
         "a clean stop is logged"
     );
+
+    // The store now holds a vault sealed with the generated key. Without that key (the file
+    // lost, the variable forgotten), a new key would not open it: serve refuses, and writes none.
+    let key_path = data.path().join("master.key");
+    std::fs::remove_file(&key_path).expect("remove master.key");
+    let output = Command::new(paystate_binary())
+        .args(["serve", "--listen", ":0", "--data"])
+        .arg(data.path())
+        .env_remove("PAYSTATE_ADMIN_TOKEN")
+        .env_remove("PAYSTATE_MASTER_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run paystate serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the store holds secrets sealed with a master key, but PAYSTATE_MASTER_KEY is not set"),
+        "{stderr}"
+    );
+    assert!(!key_path.exists(), "no new key was written");
 }
 
 /// Runs `paystate serve` with `args` and `env` on a fresh data directory, expecting it to refuse

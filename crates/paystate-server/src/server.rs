@@ -54,6 +54,10 @@ pub async fn run_with_store(
     config.validate()?;
     let config = Arc::new(config);
     let metrics = crate::metrics::install();
+    // A master key is generated only for a store that holds no sealed secrets yet.
+    if SecretVault::exists_in(store.as_ref())? {
+        MasterKey::require_existing(&config.data_dir)?;
+    }
     let (master_key, key_source) = MasterKey::from_environment(&config.data_dir)?;
     tracing::info!(source = ?key_source, "master key loaded");
     let vault = Arc::new(SecretVault::open(store.clone(), master_key)?);

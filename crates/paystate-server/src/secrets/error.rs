@@ -9,6 +9,10 @@ pub enum MasterKeyError {
     /// The text is neither 64 hex digits nor standard base64 of exactly 32 bytes.
     #[error("{origin}: a master key must be 32 bytes written as 64 hex digits or as standard base64 (44 characters)")]
     Malformed { origin: String },
+    /// The store holds secrets sealed with a master key, and no key is given: a new one would
+    /// not open them.
+    #[error("the store holds secrets sealed with a master key, but PAYSTATE_MASTER_KEY is not set and {path} does not exist; restore that file from a backup (or set PAYSTATE_MASTER_KEY to the key): a new key would not open the stored secrets")]
+    Missing { path: PathBuf },
     /// The key file could not be read or created.
     #[error("master key file {path}: {source}")]
     Io {

@@ -99,6 +99,20 @@ impl MasterKey {
         MasterKey::resolve(env_value.as_deref().map(String::as_str), data_dir)
     }
 
+    /// Fails with [`MasterKeyError::Missing`] unless a key is given: `PAYSTATE_MASTER_KEY` is
+    /// set, or `{data_dir}/master.key` exists.
+    pub fn require_existing(data_dir: &Path) -> Result<(), MasterKeyError> {
+        let path = data_dir.join(MASTER_KEY_FILE);
+        let from_env = std::env::var(MASTER_KEY_ENV)
+            .ok()
+            .is_some_and(|value| !value.trim().is_empty());
+        if from_env || path.exists() {
+            Ok(())
+        } else {
+            Err(MasterKeyError::Missing { path })
+        }
+    }
+
     /// Reads `{data_dir}/master.key`, or creates it (mode 0600, never overwriting) with a fresh
     /// key when it does not exist.
     pub fn load_or_generate(

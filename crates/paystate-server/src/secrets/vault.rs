@@ -21,6 +21,15 @@ pub const VAULT_NAMESPACE: &str = "secrets";
 const KEY_CHECK_PLAINTEXT: &[u8] = b"paystate vault key check";
 /// The provider field of the key-check slot; not a valid `ProviderId`, so it cannot collide.
 const KEY_CHECK_OWNER: &str = "-vault-";
+/// Where the key-check record lives.
+fn key_check_slot() -> Slot<'static> {
+    Slot {
+        kind: SecretKind::KeyCheck,
+        provider: KEY_CHECK_OWNER,
+        label: String::new(),
+    }
+}
+
 /// The label of a provider's most recently stored credentials.
 const LATEST_CREDENTIALS: &str = "latest";
 
@@ -48,11 +57,7 @@ impl SecretVault {
             sealer: Sealer::new(&master_key),
             opened: OpenedSecrets::default(),
         };
-        let slot = Slot {
-            kind: SecretKind::KeyCheck,
-            provider: KEY_CHECK_OWNER,
-            label: String::new(),
-        };
+        let slot = key_check_slot();
         match vault.read(&slot)? {
             Some(plaintext) if plaintext.as_slice() == KEY_CHECK_PLAINTEXT => {}
             Some(_) => {
@@ -64,6 +69,15 @@ impl SecretVault {
             None => vault.write(&slot, KEY_CHECK_PLAINTEXT)?,
         }
         Ok(vault)
+    }
+
+    /// Whether `store` already holds a vault: then only the master key it was sealed with can
+    /// open it, and generating a new one would be a mistake.
+    pub fn exists_in(store: &dyn EventStore) -> Result<bool, VaultError> {
+        let slot = key_check_slot();
+        Ok(store
+            .side_get(VAULT_NAMESPACE, &slot.storage_key())?
+            .is_some())
     }
 
     /// Stores `credentials` for `provider` under their fingerprint, and as the provider's
