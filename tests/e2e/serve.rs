@@ -121,7 +121,9 @@ async fn serve_on_port_zero_generates_a_private_token_and_stops_on_sigterm() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("the store holds secrets sealed with a master key, but PAYSTATE_MASTER_KEY is not set"),
+        stderr.contains(
+            "the store holds secrets sealed with a master key, but PAYSTATE_MASTER_KEY is not set"
+        ),
         "{stderr}"
     );
     assert!(!key_path.exists(), "no new key was written");

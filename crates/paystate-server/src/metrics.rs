@@ -24,8 +24,10 @@ pub const STORE_APPEND_SECONDS: &str = "paystate_store_append_seconds";
 /// Recorded by the store's writer: how long writing one projection commit took. Appends
 /// that arrive meanwhile wait behind it.
 pub const STORE_PROJECTION_WRITE_SECONDS: &str = "paystate_store_projection_write_seconds";
-/// The log's head position.
+/// The log's head position, sampled every 5 seconds.
 pub const LOG_HEAD: &str = "paystate_log_head_position";
+/// The log's head position, set by the store itself after every group commit.
+pub const STORE_HEAD: &str = "paystate_store_head_position";
 /// The position the projections have applied.
 pub const PROJECTIONS_APPLIED: &str = "paystate_projections_applied_position";
 /// Events the projections could not use, by `reason` (`unknown_type`, `undecodable`,
@@ -122,6 +124,15 @@ fn describe() {
         "Time the store's writer spent writing one projection commit; appends wait behind it."
     );
     metrics::describe_gauge!(LOG_HEAD, "Position of the last durable event.");
+    metrics::describe_gauge!(
+        STORE_HEAD,
+        "Position of the last durable event, set by the store after every group commit."
+    );
+    metrics::describe_histogram!(
+        STORE_APPEND_SECONDS,
+        metrics::Unit::Seconds,
+        "Time of one durable append inside the store, group commit included."
+    );
     metrics::describe_gauge!(
         PROJECTIONS_APPLIED,
         "Position the projections have applied."

@@ -143,12 +143,26 @@ fn spawn_background(state: &AppState, tasks: &mut BackgroundTasks) {
     });
 
     let (projections, store) = (state.projections.clone(), state.store.clone());
-    tasks.spawn("lag gauge", move |mut stop| async move {
+    tasks.spawn("lag gauge and provider counters", move |mut stop| async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        let mut announced = std::collections::HashSet::new();
         loop {
             tokio::select! {
                 () = stop.stopped() => break,
                 _ = ticker.tick() => {
+                    // Every known provider's delivery counters exist, at 0 until a delivery,
+                    // including those the projections learn while catching up after a start.
+                    let new: Vec<_> = projections.read(|projections| {
+                        projections
+                            .providers()
+                            .filter(|provider| !announced.contains(&provider.id))
+                            .map(|provider| provider.id.clone())
+                            .collect()
+                    });
+                    for id in new {
+                        crate::ingestion::plan::OutcomeCounters::announce(id.as_str());
+                        announced.insert(id);
+                    }
                     if let Ok(head) = store.head() {
                         metrics::gauge!(crate::metrics::LOG_HEAD).set(head.0 as f64);
                         let lag = head.0.saturating_sub(projections.applied().0);

@@ -195,6 +195,23 @@ impl std::fmt::Debug for OutcomeCounters {
 }
 
 impl OutcomeCounters {
+    /// Makes every delivery counter of `provider` appear in `/metrics` at 0, so that a
+    /// provider's deliveries staying at zero (after a restart, or since its creation) is
+    /// visible, rather than a series that does not exist yet.
+    pub fn announce(provider: &str) {
+        let counters = OutcomeCounters::new(provider);
+        for counter in [
+            &counters.accepted,
+            &counters.anomaly,
+            &counters.duplicate,
+            &counters.rejected,
+            &counters.unavailable,
+            &counters.too_large,
+        ] {
+            counter.increment(0);
+        }
+    }
+
     fn new(provider: &str) -> Self {
         let counter = |outcome: &'static str| metrics::counter!(crate::metrics::WEBHOOKS_TOTAL, "outcome" => outcome, "provider" => provider.to_owned());
         OutcomeCounters {
