@@ -61,6 +61,13 @@ async fn serve_on_port_zero_generates_a_private_token_and_stops_on_sigterm() {
             .mode()
             & 0o777;
         assert_eq!(mode, 0o600);
+        // The log holds raw webhook bodies: its directory is the owner's only.
+        let store_mode = std::fs::metadata(data.path().join("store"))
+            .expect("the store directory")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(store_mode, 0o700);
     }
     assert!(
         seen.iter()

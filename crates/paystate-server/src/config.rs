@@ -249,7 +249,7 @@ impl AdminToken {
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok((AdminToken::new(text)?, AdminTokenSource::File(path))),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(file_error)?;
+                paystate_store::private_dir::create_all(data_dir).map_err(file_error)?;
                 let token = AdminToken::generate();
                 write_private_file(&path, token.expose().as_bytes()).map_err(file_error)?;
                 Ok((token, AdminTokenSource::Generated(path)))

@@ -64,6 +64,7 @@ mod event_store;
 mod memory;
 mod names;
 mod options;
+pub mod private_dir;
 mod sequencer;
 mod sled_store;
 mod stats;

@@ -133,7 +133,7 @@ impl MasterKey {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => return Err(io(error)),
         }
-        std::fs::create_dir_all(data_dir).map_err(io)?;
+        paystate_store::private_dir::create_all(data_dir).map_err(io)?;
         let key = MasterKey::generate();
         match write_new_private_file(&path, &key) {
             Ok(()) => Ok((key, MasterKeySource::Generated(path))),

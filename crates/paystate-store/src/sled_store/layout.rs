@@ -190,7 +190,7 @@ pub(crate) fn open_database(
         Ok(meta) if !meta.is_dir() => return Err(not_a_store("it is not a directory")),
         Ok(_) => std::fs::read_dir(path).map_err(io)?.next().is_none(),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(path).map_err(io)?;
+            crate::private_dir::create_all(path).map_err(io)?;
             true
         }
         Err(error) => return Err(io(error)),
