@@ -1,6 +1,7 @@
 //! Ingestion (SPEC §3.1): authentic deliveries are recorded once, forgeries are refused with
 //! the right code and a diagnosis and change nothing, unexpected content is recorded with 200.
 
+use base64::Engine as _;
 use paystate_e2e::webhook::{date_offset, event_body, now_date, signed_headers};
 use paystate_e2e::{seed_provider, SeededProvider, TestServer};
 use paystate_server::ServerConfig;
@@ -289,6 +290,65 @@ async fn duplicates_are_answered_with_the_original_position_and_counted() {
         1
     );
     fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_that_says_something_else_is_kept_in_full_and_flagged() {
+    let fx = Fixture::start().await;
+    let body = event_body(MSN, "acme-order-5002", "psp-6", "CREATED", 2500);
+    let (_, first) = fx.deliver(&body).await;
+    assert_eq!(first["status"], "accepted");
+    // Same identity (msn, reference, name, pspReference), another amount.
+    let other = event_body(MSN, "acme-order-5002", "psp-6", "CREATED", 9900);
+    let (status, again) = fx.deliver(&other).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["original_position"], first["position"]);
+
+    let (_, view) = fx.payment("acme-order-5002").await;
+    assert_eq!(view["amount"], 2500, "the recorded fact stands: {view}");
+    assert_eq!(view["duplicates"], 1);
+    assert!(
+        view["anomalies"]
+            .as_array()
+            .expect("anomalies")
+            .iter()
+            .any(|anomaly| anomaly["kind"] == "conflicting_duplicate"),
+        "{view}"
+    );
+    let duplicates = recorded(fx.server.store.as_ref(), "webhook_duplicate");
+    assert_eq!(duplicates.len(), 1);
+    let conflict = &duplicates[0]["conflict"];
+    assert_eq!(conflict["fact"]["amount"], 9900, "{conflict}");
+    let kept = base64::engine::general_purpose::STANDARD
+        .decode(
+            conflict["receipt"]["body_base64"]
+                .as_str()
+                .expect("the kept body"),
+        )
+        .expect("base64");
+    assert_eq!(kept, other, "the delivery itself is kept");
+
+    // An identical copy is a plain duplicate: nothing more is stored, no new anomaly.
+    fx.deliver(&body).await;
+    let duplicates = recorded(fx.server.store.as_ref(), "webhook_duplicate");
+    assert_eq!(duplicates.len(), 2);
+    assert!(duplicates[1].get("conflict").is_none(), "{}", duplicates[1]);
+    let data = fx.server.stop().await;
+
+    // `verify` re-verifies the kept delivery's signature along with the receipt.
+    let verify = std::process::Command::new(paystate_e2e::child::paystate_binary())
+        .args(["verify", "--data"])
+        .arg(data.path())
+        .env_remove("PAYSTATE_MASTER_KEY")
+        .output()
+        .expect("run paystate verify");
+    let stdout = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("deliveries:        2 re-verified"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]

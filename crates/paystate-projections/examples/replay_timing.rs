@@ -343,6 +343,7 @@ async fn deliver(store: &dyn EventStore, appender: u64, sequence: u64) -> Result
             identity,
             secret_version: SecretVersion::FIRST,
             received_at: now,
+            conflict: None,
         });
         store
             .append(

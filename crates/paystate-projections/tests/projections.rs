@@ -165,6 +165,7 @@ async fn story(store: &dyn EventStore) {
         identity: duplicate.identity(),
         secret_version: SecretVersion::FIRST,
         received_at: OffsetDateTime::UNIX_EPOCH,
+        conflict: None,
     });
     append(
         store,
@@ -569,6 +570,7 @@ async fn varied_story(store: &dyn EventStore) {
         identity: fact(reference, "CREATED", "p1", 1000).identity(),
         secret_version: SecretVersion::FIRST,
         received_at: OffsetDateTime::UNIX_EPOCH,
+        conflict: None,
     });
     append(store, &stream, vec![duplicate]).await;
     deliver(store, fact("order-0101", "CREATED", "p3", 50)).await;

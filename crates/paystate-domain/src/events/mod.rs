@@ -15,8 +15,9 @@ mod provider;
 mod summary;
 
 pub use payment::{
-    AuthorizationHeader, FactSource, IngestAnomaly, PaymentEventIdentity, PaymentEventRecorded,
-    SignedHeaders, VerificationSummary, WebhookAnomaly, WebhookDuplicate, WebhookReceived,
+    AuthorizationHeader, ConflictingCopy, FactSource, IngestAnomaly, PaymentEventIdentity,
+    PaymentEventRecorded, SignedHeaders, VerificationSummary, WebhookAnomaly, WebhookDuplicate,
+    WebhookReceived,
 };
 pub use provider::{
     bounded_text, CredentialsUpdated, DeletionReason, EnvironmentChanged, HeaderSummary,

@@ -162,6 +162,21 @@ pub struct WebhookDuplicate {
     pub secret_version: SecretVersion,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
+    /// Set when this copy says something else than the recorded fact (another amount, time,
+    /// outcome...): what it says, and the delivery itself, so that nothing authentic is lost.
+    /// The recorded fact stays as it is; the payment shows a `conflicting_duplicate` anomaly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<Box<ConflictingCopy>>,
+}
+
+/// A duplicate delivery whose content differs from the fact recorded under its identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictingCopy {
+    /// The fact this copy would have recorded.
+    pub fact: PaymentEventRecorded,
+    /// The delivery, as a `webhook_received` would have stored it (raw body, signed headers,
+    /// verification), so `verify` re-verifies it.
+    pub receipt: WebhookReceived,
 }
 
 impl StoredEvent for WebhookDuplicate {

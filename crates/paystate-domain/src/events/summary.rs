@@ -87,8 +87,19 @@ impl DomainEvent {
                 }
             ),
             DomainEvent::WebhookDuplicate(e) => format!(
-                "duplicate delivery of {} (psp {}), first recorded at position {}",
-                e.identity.name, e.identity.psp_reference, e.original_position
+                "duplicate delivery of {} (psp {}), first recorded at position {}{}",
+                e.identity.name,
+                e.identity.psp_reference,
+                e.original_position,
+                match &e.conflict {
+                    None => String::new(),
+                    Some(copy) => format!(
+                        ", saying something else: {} {}{}; the recorded fact stands",
+                        copy.fact.name,
+                        crate::Money(copy.fact.amount, copy.fact.currency),
+                        if copy.fact.success { "" } else { " failed" }
+                    ),
+                }
             ),
             DomainEvent::WebhookAnomaly(e) => {
                 format!("authentic delivery not usable: {}", ingest(&e.anomaly))

@@ -160,6 +160,12 @@ impl PaymentProjection {
                 if self.is_mine(&duplicate.provider_id, &duplicate.identity.reference) =>
             {
                 self.duplicates = self.duplicates.saturating_add(1);
+                if duplicate.conflict.is_some() {
+                    self.conflicts.insert((
+                        duplicate.identity.name.clone(),
+                        duplicate.identity.psp_reference.clone(),
+                    ));
+                }
             }
             DomainEvent::WebhookAnomaly(anomaly)
                 if anomaly.provider_id == self.provider_id
@@ -379,6 +385,13 @@ type Content<'a> = (
     &'a Option<String>,
     &'a Option<IngestAnomaly>,
 );
+
+impl PaymentEventRecorded {
+    /// Whether `other`, a fact of the same identity, says the same (see [`content`]).
+    pub fn same_content(&self, other: &PaymentEventRecorded) -> bool {
+        content(self) == content(other)
+    }
+}
 
 /// What two deliveries of one identity must agree on (the source may differ: the same fact
 /// can come from a webhook and from polling).

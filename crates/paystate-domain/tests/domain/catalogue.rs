@@ -133,6 +133,7 @@ fn samples() -> Vec<DomainEvent> {
             identity: payment.identity(),
             secret_version: SecretVersion::FIRST,
             received_at: at(9),
+            conflict: None,
         }
         .into(),
         WebhookAnomaly {

@@ -339,6 +339,7 @@ fn recorded_duplicate_deliveries_and_ingest_anomalies_show_in_the_view() {
         },
         secret_version: SecretVersion::FIRST,
         received_at: crate::support::at(5),
+        conflict: None,
     };
     let anomaly = WebhookAnomaly {
         provider_id: provider_id(),

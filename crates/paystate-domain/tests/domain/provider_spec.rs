@@ -591,6 +591,7 @@ fn deliveries_of_this_provider_are_counted_and_others_ignored() {
         identity: fact.identity(),
         secret_version: SecretVersion::FIRST,
         received_at: at(3),
+        conflict: None,
     };
     recorder.record(duplicate("vipps-test"));
     recorder.record(duplicate("someone-else"));

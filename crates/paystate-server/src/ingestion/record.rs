@@ -4,8 +4,8 @@
 use crate::error::ApiError;
 use base64::Engine as _;
 use paystate_domain::events::{
-    bounded_text, DomainEvent, FactSource, IngestAnomaly, PaymentEventRecorded, WebhookAnomaly,
-    WebhookDuplicate, WebhookReceived, MAX_ERROR_TEXT,
+    bounded_text, ConflictingCopy, DomainEvent, FactSource, IngestAnomaly, PaymentEventRecorded,
+    WebhookAnomaly, WebhookDuplicate, WebhookReceived, MAX_ERROR_TEXT,
 };
 use paystate_domain::{streams, Msn, ProviderId, Reference};
 use paystate_store::{AppendOutcome, EventStore, ExpectedVersion, NewEvent, Position, StreamId};
@@ -74,13 +74,33 @@ pub enum Recorded {
     Duplicate { original_position: Position },
 }
 
-pub(crate) fn new_event(event: DomainEvent, correlation: Uuid) -> NewEvent {
+pub(crate) fn new_event(event: &DomainEvent, correlation: Uuid) -> NewEvent {
     NewEvent::new(
         event.type_name(),
         event.schema_version(),
         event.to_payload(),
     )
     .with_correlation(correlation)
+}
+
+/// Whether `fact` says something else than the fact recorded at `original` (same identity). A
+/// recorded event that cannot be read counts as the same: nothing is claimed that is not known.
+fn differs_from_recorded(
+    store: &dyn EventStore,
+    original: Position,
+    fact: &PaymentEventRecorded,
+) -> bool {
+    let Ok(Some(envelope)) = store.read_event(original) else {
+        return false;
+    };
+    match DomainEvent::decode(
+        &envelope.event_type,
+        envelope.schema_version,
+        &envelope.payload,
+    ) {
+        Ok(DomainEvent::PaymentEventRecorded(recorded)) => !recorded.same_content(fact),
+        _ => false,
+    }
 }
 
 /// The histograms every append records, registered once rather than looked up per delivery.
@@ -131,7 +151,9 @@ pub async fn record(
 ) -> Result<Recorded, ApiError> {
     let received_at = receipt.received_at;
     let secret_version = receipt.verification.secret_version;
-    let received = new_event(DomainEvent::from(receipt), correlation);
+    // Kept (not cloned) for a duplicate whose content differs, which stores the delivery.
+    let receipt = DomainEvent::from(receipt);
+    let received = new_event(&receipt, correlation);
     match parsed {
         Parsed::Fact(fact) => {
             let stream = streams::payment_stream(provider, &fact.reference);
@@ -144,8 +166,9 @@ pub async fn record(
                 &identity.psp_reference,
             );
             let anomaly = fact.anomaly.is_some();
-            let fact = new_event(DomainEvent::from(*fact), correlation).with_dedupe_key(key);
-            match append(store, metrics, &stream, vec![received, fact]).await? {
+            let fact = DomainEvent::from(*fact);
+            let recorded = new_event(&fact, correlation).with_dedupe_key(key);
+            match append(store, metrics, &stream, vec![received, recorded]).await? {
                 AppendOutcome::Appended { last, .. } => Ok(Recorded::Accepted {
                     position: last,
                     anomaly,
@@ -153,18 +176,28 @@ pub async fn record(
                 AppendOutcome::Duplicate {
                     original_position, ..
                 } => {
+                    let conflict = match (fact, receipt) {
+                        (
+                            DomainEvent::PaymentEventRecorded(fact),
+                            DomainEvent::WebhookReceived(receipt),
+                        ) if differs_from_recorded(store, original_position, &fact) => {
+                            Some(Box::new(ConflictingCopy { fact, receipt }))
+                        }
+                        _ => None,
+                    };
                     let duplicate = DomainEvent::from(WebhookDuplicate {
                         provider_id: provider.clone(),
                         original_position: original_position.0,
                         identity,
                         secret_version,
                         received_at,
+                        conflict,
                     });
                     append(
                         store,
                         metrics,
                         &stream,
-                        vec![new_event(duplicate, correlation)],
+                        vec![new_event(&duplicate, correlation)],
                     )
                     .await?;
                     Ok(Recorded::Duplicate { original_position })
@@ -190,7 +223,7 @@ pub async fn record(
                 reference_raw,
                 received_at,
             });
-            let record = new_event(record, correlation).with_dedupe_key(key);
+            let record = new_event(&record, correlation).with_dedupe_key(key);
             match append(store, metrics, &stream, vec![received, record]).await? {
                 AppendOutcome::Appended { last, .. } => Ok(Recorded::Accepted {
                     position: last,

@@ -50,7 +50,7 @@ pub async fn record_polled(
         &identity.name,
         &identity.psp_reference,
     );
-    let fact = new_event(DomainEvent::from(fact), correlation).with_dedupe_key(key);
+    let fact = new_event(&DomainEvent::from(fact), correlation).with_dedupe_key(key);
     Ok(match append(store, metrics, &stream, vec![fact]).await? {
         AppendOutcome::Appended { last, .. } => PolledFact::Recorded { position: last },
         AppendOutcome::Duplicate { .. } => PolledFact::Known,

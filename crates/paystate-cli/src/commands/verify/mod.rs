@@ -9,7 +9,7 @@ use super::outcome::Outcome;
 use anyhow::Context;
 use delivery::{reverify, DeliveryFault};
 use indicatif::{ProgressBar, ProgressStyle};
-use paystate_domain::events::{DomainEvent, StoredEvent, WebhookReceived};
+use paystate_domain::events::{DomainEvent, StoredEvent, WebhookDuplicate, WebhookReceived};
 use paystate_domain::{ProviderId, SecretVersion};
 use paystate_store::{Envelope, EventStore, Position, SledStore, StoreError};
 use secrets::SecretCache;
@@ -174,10 +174,15 @@ fn scan_deliveries(
         }
         for envelope in page.iter().take_while(|envelope| envelope.position <= end) {
             after = envelope.position;
-            if envelope.event_type != WebhookReceived::TYPE_NAME {
+            if envelope.event_type != WebhookReceived::TYPE_NAME
+                && envelope.event_type != WebhookDuplicate::TYPE_NAME
+            {
                 continue;
             }
-            match check_delivery(envelope, &mut secrets)? {
+            let Some(outcome) = check_delivery(envelope, &mut secrets)? else {
+                continue;
+            };
+            match outcome {
                 Ok(key) => *scan.verified.entry(key).or_default() += 1,
                 Err(reason) => {
                     scan.failed += 1;
@@ -194,27 +199,34 @@ fn scan_deliveries(
     Ok(scan)
 }
 
-/// Re-verifies one stored receipt: its (provider, secret version) when it verifies, else why
-/// not.
+/// Re-verifies one stored delivery (a receipt, or the delivery kept in a duplicate that said
+/// something else): its (provider, secret version) when it verifies, else why not; `None` for
+/// a duplicate that kept no delivery.
 fn check_delivery(
     envelope: &Envelope,
     secrets: &mut SecretCache<'_>,
-) -> anyhow::Result<Result<(ProviderId, SecretVersion), String>> {
+) -> anyhow::Result<Option<Result<(ProviderId, SecretVersion), String>>> {
     let receipt = match DomainEvent::decode(
         &envelope.event_type,
         envelope.schema_version,
         &envelope.payload,
     ) {
         Ok(DomainEvent::WebhookReceived(receipt)) => receipt,
-        Ok(_) => return Ok(Err("the record is not a webhook receipt".to_owned())),
-        Err(error) => return Ok(Err(format!("the receipt cannot be read: {error}"))),
+        Ok(DomainEvent::WebhookDuplicate(duplicate)) => match duplicate.conflict {
+            Some(copy) => copy.receipt,
+            None => return Ok(None),
+        },
+        Ok(_) => return Ok(Some(Err("the record is not a webhook receipt".to_owned()))),
+        Err(error) => return Ok(Some(Err(format!("the receipt cannot be read: {error}")))),
     };
     let version = receipt.verification.secret_version;
     let secret = match secrets.get(&receipt.provider_id, version)? {
         Ok(secret) => secret,
-        Err(missing) => return Ok(Err(missing)),
+        Err(missing) => return Ok(Some(Err(missing))),
     };
-    Ok(reverify(&receipt, &secret)
-        .map(|()| (receipt.provider_id.clone(), version))
-        .map_err(|fault: DeliveryFault| fault.to_string()))
+    Ok(Some(
+        reverify(&receipt, &secret)
+            .map(|()| (receipt.provider_id.clone(), version))
+            .map_err(|fault: DeliveryFault| fault.to_string()),
+    ))
 }
