@@ -169,6 +169,9 @@ pub enum Tamper {
     BodyOnly,
     /// The stored body and its content hash were both changed; the signature no longer fits.
     BodyAndContentHash,
+    /// The delivery is stored as received, but the fact recorded with it has another amount
+    /// (the log written that way, its hash chain intact).
+    FactOnly,
 }
 
 /// Writes a log through the store API the way the server records facts.
@@ -304,7 +307,7 @@ impl LogBuilder {
             .unwrap()
             .to_owned();
         let (stored_body, content_hash) = match tamper {
-            Tamper::None => (body.clone(), signed.x_ms_content_sha256.clone()),
+            Tamper::None | Tamper::FactOnly => (body.clone(), signed.x_ms_content_sha256.clone()),
             Tamper::BodyOnly => (
                 body.replace(&amount.to_string(), "1"),
                 signed.x_ms_content_sha256.clone(),
@@ -340,7 +343,9 @@ impl LogBuilder {
                     "payment_event_recorded",
                     json!({
                         "provider_id": PROVIDER, "msn": MSN, "reference": reference,
-                        "psp_reference": psp, "name": name, "amount": amount, "currency": "NOK",
+                        "psp_reference": psp, "name": name,
+                        "amount": if tamper == Tamper::FactOnly { amount * 10 } else { amount },
+                        "currency": "NOK",
                         "timestamp": "2025-01-14T09:30:01.123Z", "success": true
                     }),
                 ),

@@ -27,7 +27,30 @@ fn an_intact_log_verifies_with_every_delivery_re_verified() {
         verify.stdout
     );
     assert!(
+        verify
+            .stdout
+            .contains("payment facts:     5 match the signed deliveries"),
+        "{}",
+        verify.stdout
+    );
+    assert!(
         verify.stdout.contains("result:            OK"),
+        "{}",
+        verify.stdout
+    );
+}
+
+#[test]
+fn a_fact_that_does_not_say_what_its_delivery_says_fails_at_its_position() {
+    let (data, position) = with_tampered_delivery(Tamper::FactOnly);
+    let verify = run(&["verify", "--data", &data.arg()]).expect_code(1);
+    let expected = format!(
+        "FAILED: first failing position {} (payment fact): the recorded fact does not say what its delivery (position {position}) says: amount 25000 recorded, 2500 delivered",
+        position + 1
+    );
+    assert!(verify.stdout.contains(&expected), "{}", verify.stdout);
+    assert!(
+        verify.stdout.contains("hash chain:        intact"),
         "{}",
         verify.stdout
     );

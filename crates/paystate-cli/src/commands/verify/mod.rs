@@ -2,6 +2,7 @@
 //! the secret version recorded for it.
 
 mod delivery;
+mod facts;
 mod secrets;
 
 use super::offline::{self, DataDirArg};
@@ -9,9 +10,11 @@ use super::outcome::Outcome;
 use anyhow::Context;
 use delivery::{reverify, DeliveryFault};
 use indicatif::{ProgressBar, ProgressStyle};
-use paystate_domain::events::{DomainEvent, StoredEvent, WebhookDuplicate, WebhookReceived};
+use paystate_domain::events::{
+    DecodeError, DomainEvent, PaymentEventRecorded, StoredEvent, WebhookDuplicate, WebhookReceived,
+};
 use paystate_domain::{ProviderId, SecretVersion};
-use paystate_store::{Envelope, EventStore, Position, SledStore, StoreError};
+use paystate_store::{EventStore, Position, SledStore, StoreError};
 use secrets::SecretCache;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,10 +23,14 @@ use std::sync::Arc;
 /// How many envelopes are read per page while scanning for deliveries.
 const PAGE: usize = 4096;
 
-/// Check the log: its hash chain and every stored delivery's signature.
+/// Check the log: its hash chain, every stored delivery's signature, and every payment fact
+/// against the delivery it was read from.
 ///
 /// Walks the hash chain from position 1, then re-verifies every stored delivery
-/// (`webhook_received`) against its raw body and the secret version recorded for it.
+/// (`webhook_received`) against its raw body and the secret version recorded for it, and reads
+/// each webhook's body again to check that the payment fact recorded with it says the same.
+/// Keep the printed chain head hash elsewhere: a later run whose chain passes through it
+/// proves the history up to it unchanged.
 ///
 /// Webhook secrets are read from the data directory's encrypted vault with the master key
 /// (PAYSTATE_MASTER_KEY, else {data}/master.key, as `paystate serve` does). A log imported into
@@ -55,6 +62,11 @@ struct Failure {
 /// What the delivery scan found.
 #[derive(Debug, Default)]
 struct DeliveryScan {
+    /// Payment facts from webhooks found to say what their signed delivery says.
+    facts: u64,
+    /// Payment facts that do not.
+    facts_failed: u64,
+    first_fact_failure: Option<Failure>,
     /// Re-verified deliveries per (provider, secret version).
     verified: BTreeMap<(ProviderId, SecretVersion), u64>,
     /// Deliveries that did not re-verify.
@@ -134,6 +146,18 @@ fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
             )?;
             failures.push(("delivery signature", failure));
         }
+        crate::say!(
+            "payment facts:     {} match the signed deliveries they were read from",
+            scan.facts
+        )?;
+        if let Some(failure) = scan.first_fact_failure {
+            crate::say!(
+                "                   {} FAILED, the first at position {}",
+                scan.facts_failed,
+                failure.position
+            )?;
+            failures.push(("payment fact", failure));
+        }
     }
 
     failures.sort_by_key(|(_, failure)| failure.position);
@@ -167,6 +191,8 @@ fn scan_deliveries(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut after = Position::START;
+    // The latest receipt, for the fact recorded with it (in the same append, right after it).
+    let mut last_receipt: Option<(Position, WebhookReceived)> = None;
     while after < end {
         let page = store.read_all(after, PAGE)?;
         if page.is_empty() {
@@ -174,12 +200,36 @@ fn scan_deliveries(
         }
         for envelope in page.iter().take_while(|envelope| envelope.position <= end) {
             after = envelope.position;
-            if envelope.event_type != WebhookReceived::TYPE_NAME
-                && envelope.event_type != WebhookDuplicate::TYPE_NAME
-            {
+            let wanted = [
+                WebhookReceived::TYPE_NAME,
+                WebhookDuplicate::TYPE_NAME,
+                PaymentEventRecorded::TYPE_NAME,
+            ];
+            if !wanted.contains(&envelope.event_type.as_str()) {
                 continue;
             }
-            let Some(outcome) = check_delivery(envelope, &mut secrets)? else {
+            let event = DomainEvent::decode(
+                &envelope.event_type,
+                envelope.schema_version,
+                &envelope.payload,
+            );
+            if let Ok(DomainEvent::PaymentEventRecorded(fact)) = &event {
+                match facts::check(envelope.position, fact, last_receipt.as_ref()) {
+                    Ok(()) => scan.facts += 1,
+                    Err(reason) => {
+                        scan.facts_failed += 1;
+                        scan.first_fact_failure.get_or_insert(Failure {
+                            position: envelope.position,
+                            reason,
+                        });
+                    }
+                }
+                continue;
+            }
+            let Some(outcome) = check_delivery(event, &mut secrets, |receipt| {
+                last_receipt = Some((envelope.position, receipt.clone()));
+            })?
+            else {
                 continue;
             };
             match outcome {
@@ -203,15 +253,15 @@ fn scan_deliveries(
 /// something else): its (provider, secret version) when it verifies, else why not; `None` for
 /// a duplicate that kept no delivery.
 fn check_delivery(
-    envelope: &Envelope,
+    event: Result<DomainEvent, DecodeError>,
     secrets: &mut SecretCache<'_>,
+    mut keep_receipt: impl FnMut(&WebhookReceived),
 ) -> anyhow::Result<Option<Result<(ProviderId, SecretVersion), String>>> {
-    let receipt = match DomainEvent::decode(
-        &envelope.event_type,
-        envelope.schema_version,
-        &envelope.payload,
-    ) {
-        Ok(DomainEvent::WebhookReceived(receipt)) => receipt,
+    let receipt = match event {
+        Ok(DomainEvent::WebhookReceived(receipt)) => {
+            keep_receipt(&receipt);
+            receipt
+        }
         Ok(DomainEvent::WebhookDuplicate(duplicate)) => match duplicate.conflict {
             Some(copy) => copy.receipt,
             None => return Ok(None),
