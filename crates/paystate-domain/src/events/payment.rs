@@ -96,9 +96,6 @@ pub enum IngestAnomaly {
     MsnMismatch { expected: Msn, got: Msn },
     /// The name is not one of the eight known ones; the fact is kept and changes nothing.
     UnknownEventName { name: String },
-    /// No payment with this reference was ever created through this provider (only the
-    /// caller can tell; the domain records it).
-    UnknownReference,
 }
 
 /// One payment fact: an ePayment event from a webhook or from polling. Its identity is

@@ -154,6 +154,5 @@ fn ingest(anomaly: &IngestAnomaly) -> String {
             format!("MSN {got} is not the provider's {expected}")
         }
         IngestAnomaly::UnknownEventName { name } => format!("unknown event name {name}"),
-        IngestAnomaly::UnknownReference => "unknown reference".to_owned(),
     }
 }

@@ -233,7 +233,9 @@ fn the_scanner_reads_the_receipts_and_facts_this_code_writes() {
     let anomalous = fact(
         None,
         FactSource::Webhook,
-        Some(IngestAnomaly::UnknownReference),
+        Some(IngestAnomaly::UnknownEventName {
+            name: "SETTLED".into(),
+        }),
     );
     assert!(!check_fact(&anomalous));
     assert!(serde_json::from_slice::<FactFields<'_>>(&anomalous).is_ok());
