@@ -40,6 +40,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut after = Position(args.after);
     let mut written = 0u64;
+    let bar = super::progress::events_bar(
+        store.head()?.0.saturating_sub(args.after),
+        "events exported",
+    );
     loop {
         let page = store
             .read_all_raw(after, PAGE)
@@ -52,7 +56,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
             out.write_all(b"\n").context("writing the export")?;
         }
         written += page.len() as u64;
+        bar.set_position(written);
     }
+    bar.finish_and_clear();
     out.flush().context("writing the export")?;
     let head = store.head()?;
     offline::runtime()?.block_on(offline::close(&store))?;

@@ -12,6 +12,7 @@ mod log_line;
 pub mod offline;
 pub mod outcome;
 pub mod output;
+mod progress;
 pub mod replay;
 pub mod serve;
 pub mod verify;

@@ -5,7 +5,7 @@ use super::audit::changes::{changes, EXACT};
 use super::offline::{self, DataDirArg};
 use super::outcome::Outcome;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use paystate_projections::{persist, Projections, ProjectionsHandle, Skipped};
 use paystate_store::{EventStore, Position};
 use serde_json::Value;
@@ -175,20 +175,7 @@ pub fn rebuild_and_persist(
 }
 
 fn progress_bar(head: Position) -> ProgressBar {
-    let bar = ProgressBar::new(head.0);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} events ({rate}, eta {eta})")
-            .map(|style| {
-                style.with_key(
-                    "rate",
-                    |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                        let _ = write!(out, "{:.0} events/s", state.per_sec());
-                    },
-                )
-            })
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
+    super::progress::events_bar(head.0, "events")
 }
 
 /// What a rebuild produced, in numbers.

@@ -75,7 +75,11 @@ async fn run_command(
         (status = 201, description = "Created, disabled", body = ProviderBody),
         (status = 400, description = "invalid_request: the body is not a JSON object, or a field breaks its rule (named)", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
-        (status = 409, description = "provider_exists", body = ErrorBody)))]
+        (status = 409, description = "provider_exists", body = ErrorBody),
+        (status = 408, description = "request_timeout: the body did not arrive within 10 s", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not sent as application/json", body = ErrorBody),
+        (status = 503, description = "unavailable: the store cannot write now; retry", body = ErrorBody)))]
 pub async fn create_provider(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateProviderRequest>,
@@ -152,7 +156,12 @@ pub async fn get_provider(
         (status = 200, description = "The provider view", body = ProviderBody),
         (status = 400, description = "invalid_request: the body is not a JSON object, or a field breaks its rule (named)", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
-        (status = 404, description = "unknown_provider", body = ErrorBody)))]
+        (status = 404, description = "unknown_provider", body = ErrorBody),
+        (status = 409, description = "conflict: a concurrent change to the provider won; re-read and try again", body = ErrorBody),
+        (status = 408, description = "request_timeout: the body did not arrive within 10 s", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not sent as application/json", body = ErrorBody),
+        (status = 503, description = "unavailable: the store cannot write now; retry", body = ErrorBody)))]
 pub async fn put_credentials(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -187,7 +196,12 @@ pub async fn put_credentials(
         (status = 200, description = "The provider view", body = ProviderBody),
         (status = 400, description = "invalid_request: the body is not a JSON object, or the environment is unknown", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
-        (status = 404, description = "unknown_provider", body = ErrorBody)))]
+        (status = 404, description = "unknown_provider", body = ErrorBody),
+        (status = 409, description = "conflict: a concurrent change to the provider won; re-read and try again", body = ErrorBody),
+        (status = 408, description = "request_timeout: the body did not arrive within 10 s", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not sent as application/json", body = ErrorBody),
+        (status = 503, description = "unavailable: the store cannot write now; retry", body = ErrorBody)))]
 pub async fn put_environment(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -205,7 +219,10 @@ pub async fn put_environment(
     responses(
         (status = 200, description = "The provider view", body = ProviderBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
-        (status = 404, description = "unknown_provider", body = ErrorBody)))]
+        (status = 404, description = "unknown_provider", body = ErrorBody),
+        (status = 400, description = "invalid_request: the provider id breaks its rule", body = ErrorBody),
+        (status = 409, description = "conflict: a concurrent change to the provider won; re-read and try again", body = ErrorBody),
+        (status = 503, description = "unavailable: the store cannot write now; retry", body = ErrorBody)))]
 pub async fn enable_provider(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -222,7 +239,10 @@ pub async fn enable_provider(
     responses(
         (status = 200, description = "The provider view", body = ProviderBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
-        (status = 404, description = "unknown_provider", body = ErrorBody)))]
+        (status = 404, description = "unknown_provider", body = ErrorBody),
+        (status = 400, description = "invalid_request: the provider id breaks its rule", body = ErrorBody),
+        (status = 409, description = "conflict: a concurrent change to the provider won; re-read and try again", body = ErrorBody),
+        (status = 503, description = "unavailable: the store cannot write now; retry", body = ErrorBody)))]
 pub async fn disable_provider(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -241,7 +261,9 @@ pub async fn disable_provider(
         (status = 200, description = "The provider view", body = ProviderBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 404, description = "unknown_provider", body = ErrorBody),
-        (status = 409, description = "provider_disabled", body = ErrorBody)))]
+        (status = 409, description = "provider_disabled", body = ErrorBody),
+        (status = 400, description = "invalid_request: the provider id breaks its rule", body = ErrorBody),
+        (status = 503, description = "unavailable: the store cannot write now; retry", body = ErrorBody)))]
 pub async fn register_webhook(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -259,7 +281,9 @@ pub async fn register_webhook(
         (status = 200, description = "The provider view", body = ProviderBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 404, description = "unknown_provider", body = ErrorBody),
-        (status = 409, description = "provider_disabled", body = ErrorBody)))]
+        (status = 409, description = "provider_disabled", body = ErrorBody),
+        (status = 400, description = "invalid_request: the provider id breaks its rule", body = ErrorBody),
+        (status = 503, description = "unavailable: the store cannot write now; retry", body = ErrorBody)))]
 pub async fn rotate_webhook(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -277,7 +301,8 @@ pub async fn rotate_webhook(
         (status = 200, description = "Vipps' registrations for the MSN", body = RemoteWebhooksBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 404, description = "unknown_provider", body = ErrorBody),
-        (status = 502, description = "vipps_error: Vipps could not be asked", body = ErrorBody)))]
+        (status = 502, description = "vipps_error: Vipps could not be asked", body = ErrorBody),
+        (status = 400, description = "invalid_request: the provider id breaks its rule", body = ErrorBody)))]
 pub async fn remote_webhooks(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -312,7 +337,8 @@ pub async fn remote_webhooks(
     responses(
         (status = 200, description = "The provider's history", body = HistoryDto),
         (status = 401, description = "unauthorized", body = ErrorBody),
-        (status = 404, description = "unknown_provider", body = ErrorBody)))]
+        (status = 404, description = "unknown_provider", body = ErrorBody),
+        (status = 400, description = "invalid_request: the provider id breaks its rule", body = ErrorBody)))]
 pub async fn provider_history(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,

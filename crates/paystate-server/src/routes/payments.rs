@@ -83,7 +83,8 @@ impl AsOfQuery {
         (status = 200, description = "The payment view", body = PaymentDto),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
-        (status = 404, description = "unknown_payment", body = ErrorBody)))]
+        (status = 404, description = "unknown_payment", body = ErrorBody),
+        (status = 503, description = "unavailable: the views did not catch up with the log within 5 s; retry", body = ErrorBody)))]
 pub async fn get_payment(
     State(state): State<AppState>,
     ApiPath((provider, reference)): ApiPath<(String, String)>,
@@ -116,7 +117,8 @@ pub async fn get_payment(
         (status = 200, description = "The payment's history", body = HistoryDto),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
-        (status = 404, description = "unknown_payment", body = ErrorBody)))]
+        (status = 404, description = "unknown_payment", body = ErrorBody),
+        (status = 503, description = "unavailable: the views did not catch up with the log within 5 s; retry", body = ErrorBody)))]
 pub async fn payment_history(
     State(state): State<AppState>,
     ApiPath((provider, reference)): ApiPath<(String, String)>,
@@ -160,7 +162,8 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "A page of payment views", body = PaymentPageDto),
         (status = 400, description = "invalid_request", body = ErrorBody),
-        (status = 401, description = "unauthorized", body = ErrorBody)))]
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 503, description = "unavailable: the views did not catch up with the log within 5 s; retry", body = ErrorBody)))]
 pub async fn list_payments(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,

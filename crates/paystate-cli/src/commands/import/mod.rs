@@ -118,6 +118,7 @@ async fn import_into(
     }
     let mut pending: Vec<Envelope> = Vec::new();
     let mut count = 0u64;
+    let bar = super::progress::events_counter("events imported");
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
         let line = line.with_context(|| format!("reading line {number} of the input"))?;
@@ -138,10 +139,11 @@ async fn import_into(
         pending.push(envelope);
         if pending.len() >= batch {
             write(store, std::mem::take(&mut pending)).await?;
-            // Progress of a long import, for `PAYSTATE_LOG=info`.
+            bar.set_position(count);
             tracing::info!(events = count, "import: batch written");
         }
     }
+    bar.finish_and_clear();
     if count == 0 {
         bail!("the input holds no events; nothing was imported");
     }

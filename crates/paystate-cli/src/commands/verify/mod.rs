@@ -9,7 +9,6 @@ use super::offline::{self, DataDirArg};
 use super::outcome::Outcome;
 use anyhow::Context;
 use delivery::{reverify, DeliveryFault};
-use indicatif::{ProgressBar, ProgressStyle};
 use paystate_domain::events::{
     DecodeError, DomainEvent, PaymentEventRecorded, StoredEvent, WebhookDuplicate, WebhookReceived,
 };
@@ -185,11 +184,7 @@ fn scan_deliveries(
 ) -> anyhow::Result<DeliveryScan> {
     let mut scan = DeliveryScan::default();
     let mut secrets = SecretCache::new(store.clone(), data_dir);
-    let bar = ProgressBar::new(end.0);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} events scanned for deliveries")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = super::progress::events_bar(end.0, "events scanned for deliveries");
     let mut after = Position::START;
     // The latest receipt, for the fact recorded with it (in the same append, right after it).
     let mut last_receipt: Option<(Position, WebhookReceived)> = None;
