@@ -142,6 +142,11 @@ impl ServeArgs {
         };
         config.admin_token = admin_token;
         match &source {
+            AdminTokenSource::Generated(path)
+                if paystate_server::store::store_path(&config.data_dir).exists() =>
+            {
+                tracing::warn!(path = %path.display(), "no admin token file was found for this existing data directory: generated a new token; clients of the admin API need it (read it from this file)");
+            }
             AdminTokenSource::Generated(path) => {
                 tracing::info!(path = %path.display(), "generated the admin token (first start); read it from this file");
             }
