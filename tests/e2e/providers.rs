@@ -450,7 +450,13 @@ async fn rotation_under_continuous_traffic_loses_no_delivery() {
     for reference in &references {
         payment_matches(api, &merchant, reference).await;
     }
-    let history = history(api).await;
+    // The reactor records `webhook_deleted` right after the simulator confirms the deletion,
+    // so the fact may trail what the simulator shows by a moment.
+    let history = eventually("the deletion to be recorded", PATIENCE, || async {
+        let history = history(api).await;
+        (!of_type(&history, "webhook_deleted").is_empty()).then_some(history)
+    })
+    .await;
     let deleted = of_type(&history, "webhook_deleted");
     assert_eq!(deleted.len(), 1, "{history:?}");
     assert_eq!(deleted[0]["data"]["registration_id"], old_id.as_str());
@@ -1061,7 +1067,12 @@ async fn a_restart_reconciles_with_vipps_instead_of_registering_again() {
         },
     )
     .await;
-    let history = history(api).await;
+    // Recorded right after the simulator confirms the deletion.
+    let history = eventually("the deletion to be recorded", PATIENCE, || async {
+        let history = history(api).await;
+        (!of_type(&history, "webhook_deleted").is_empty()).then_some(history)
+    })
+    .await;
     let deleted = of_type(&history, "webhook_deleted");
     assert_eq!(deleted.len(), 1, "{history:?}");
     assert_eq!(deleted[0]["data"]["registration_id"], stray.as_str());

@@ -243,3 +243,40 @@ async fn termination() {
         () = terminate => tracing::info!("SIGTERM received"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn config(args: &[&str]) -> ServerConfig {
+        let cli = Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))
+            .expect("arguments");
+        cli.serve
+            .config_with_token(
+                "127.0.0.1:8080".parse().expect("address"),
+                LogFormat::Text,
+                AdminToken::generate(),
+            )
+            .expect("a valid configuration")
+    }
+
+    #[test]
+    fn poll_after_zero_turns_payment_polling_off() {
+        assert_eq!(
+            config(&[]).payment_poll_after,
+            Some(ServerConfig::DEFAULT_PAYMENT_POLL_AFTER)
+        );
+        assert_eq!(
+            config(&["--poll-after-secs", "30"]).payment_poll_after,
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(config(&["--poll-after-secs", "0"]).payment_poll_after, None);
+    }
+}

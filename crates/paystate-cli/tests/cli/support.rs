@@ -172,6 +172,9 @@ pub enum Tamper {
     /// The delivery is stored as received, but the fact recorded with it has another amount
     /// (the log written that way, its hash chain intact).
     FactOnly,
+    /// As `FactOnly`, and the fact also claims it was found by polling (which has no delivery
+    /// to compare with).
+    FactMarkedPolled,
 }
 
 /// Writes a log through the store API the way the server records facts.
@@ -307,7 +310,9 @@ impl LogBuilder {
             .unwrap()
             .to_owned();
         let (stored_body, content_hash) = match tamper {
-            Tamper::None | Tamper::FactOnly => (body.clone(), signed.x_ms_content_sha256.clone()),
+            Tamper::None | Tamper::FactOnly | Tamper::FactMarkedPolled => {
+                (body.clone(), signed.x_ms_content_sha256.clone())
+            }
             Tamper::BodyOnly => (
                 body.replace(&amount.to_string(), "1"),
                 signed.x_ms_content_sha256.clone(),
@@ -344,7 +349,8 @@ impl LogBuilder {
                     json!({
                         "provider_id": PROVIDER, "msn": MSN, "reference": reference,
                         "psp_reference": psp, "name": name,
-                        "amount": if tamper == Tamper::FactOnly { amount * 10 } else { amount },
+                        "amount": if tamper == Tamper::None { amount } else { amount * 10 },
+                        "source": if tamper == Tamper::FactMarkedPolled { "poll" } else { "webhook" },
                         "currency": "NOK",
                         "timestamp": "2025-01-14T09:30:01.123Z", "success": true
                     }),

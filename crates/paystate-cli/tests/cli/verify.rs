@@ -54,6 +54,15 @@ fn a_fact_that_does_not_say_what_its_delivery_says_fails_at_its_position() {
         "{}",
         verify.stdout
     );
+
+    // Claiming the fact came from polling does not hide it: it stands in a delivery's place.
+    let (data, position) = with_tampered_delivery(Tamper::FactMarkedPolled);
+    let verify = run(&["verify", "--data", &data.arg()]).expect_code(1);
+    let expected = format!(
+        "FAILED: first failing position {} (payment fact): a fact marked as found by polling right after the delivery at position {position}",
+        position + 1
+    );
+    assert!(verify.stdout.contains(&expected), "{}", verify.stdout);
 }
 
 #[test]

@@ -35,12 +35,30 @@ pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 /// This process's last poll of a payment, and how long the payment waits for its next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LastPoll {
+    /// When the poll was made.
     pub at: Instant,
+    /// How long after `at` the payment is due again (if it stays quiet).
     pub wait: Duration,
+    /// The payment's last fact as the poll left it: a newer one (a webhook arrived since)
+    /// makes the poll history irrelevant.
+    pub last_fact: Option<OffsetDateTime>,
+}
+
+/// What one poll of a payment was: when, whether it recorded something new, and the time of
+/// the payment's last fact afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollOutcome {
+    /// When the poll was made.
+    pub at: Instant,
+    /// Whether it recorded a fact no webhook had delivered.
+    pub found_new: bool,
+    /// The payment's last fact as the views showed it after the poll.
+    pub last_fact: Option<OffsetDateTime>,
 }
 
 /// Whether `view` is due: open, quiet for at least `quiet` (no fact for that long) but not
-/// past [`HORIZON`], and its wait since this process last polled it is over.
+/// past [`HORIZON`], and its wait since this process last polled it is over (a payment that
+/// got a new fact since that poll starts afresh).
 pub fn is_due(
     view: &PaymentView,
     now: OffsetDateTime,
@@ -55,8 +73,10 @@ pub fn is_due(
     is_open(view)
         && silent_for >= quiet
         && silent_for <= HORIZON
-        && last_poll
-            .is_none_or(|last| monotonic_now.saturating_duration_since(last.at) >= last.wait)
+        && last_poll.is_none_or(|last| {
+            last.last_fact != view.last_event_at
+                || monotonic_now.saturating_duration_since(last.at) >= last.wait
+        })
 }
 
 /// When this process last polled each payment, and how long each waits for its next poll: one
@@ -70,32 +90,41 @@ pub struct PollMemory {
 }
 
 impl PollMemory {
+    /// The last poll of this payment, if this process made one within [`HORIZON`].
     pub fn last_poll(&self, provider: &ProviderId, reference: &Reference) -> Option<LastPoll> {
         self.polled
             .get(&(provider.clone(), reference.clone()))
             .copied()
     }
 
-    /// Records a poll made `at`; `found_new` when it recorded a fact no webhook had delivered
-    /// (a failed poll counts as finding nothing).
+    /// Records a poll (a failed one counts as finding nothing). Its wait is one quiet period
+    /// after a poll that found something or the first poll since the payment's last fact, else
+    /// twice the previous wait, at most [`MAX_WAIT`].
     pub fn remember(
         &mut self,
         provider: ProviderId,
         reference: Reference,
-        at: Instant,
-        found_new: bool,
+        poll: PollOutcome,
         quiet: Duration,
     ) {
         let entry = self.polled.entry((provider, reference));
-        let wait = match (&entry, found_new) {
-            (std::collections::hash_map::Entry::Occupied(previous), false) => previous
-                .get()
-                .wait
-                .saturating_mul(2)
-                .clamp(quiet, MAX_WAIT.max(quiet)),
+        let wait = match &entry {
+            std::collections::hash_map::Entry::Occupied(previous)
+                if !poll.found_new && previous.get().last_fact == poll.last_fact =>
+            {
+                previous
+                    .get()
+                    .wait
+                    .saturating_mul(2)
+                    .clamp(quiet, MAX_WAIT.max(quiet))
+            }
             _ => quiet,
         };
-        let last = LastPoll { at, wait };
+        let last = LastPoll {
+            at: poll.at,
+            wait,
+            last_fact: poll.last_fact,
+        };
         entry.and_modify(|kept| *kept = last).or_insert(last);
     }
 
@@ -105,10 +134,12 @@ impl PollMemory {
             .retain(|_, last| now.saturating_duration_since(last.at) <= HORIZON);
     }
 
+    /// Payments remembered.
     pub fn len(&self) -> usize {
         self.polled.len()
     }
 
+    /// Whether no payment is remembered.
     pub fn is_empty(&self) -> bool {
         self.polled.is_empty()
     }
@@ -152,8 +183,17 @@ mod tests {
         let last = last_polled_secs_ago.map(|secs| LastPoll {
             at: monotonic - Duration::from_secs(secs),
             wait: Duration::from_secs(wait_secs),
+            last_fact: view.last_event_at,
         });
         is_due(view, now(), QUIET, last, monotonic)
+    }
+
+    fn poll(at: Instant, found_new: bool, last_fact_secs: i64) -> PollOutcome {
+        PollOutcome {
+            at,
+            found_new,
+            last_fact: Some(now() + time::Duration::seconds(last_fact_secs)),
+        }
     }
 
     #[test]
@@ -206,11 +246,20 @@ mod tests {
     }
 
     #[test]
-    fn a_polled_payment_waits_before_the_next_poll() {
+    fn a_polled_payment_waits_before_the_next_poll_unless_it_moved_since() {
         let created = view(PaymentState::Created, aggregate(0, 0, 0), 3600);
         assert!(!due(&created, Some(0), 600));
         assert!(!due(&created, Some(1199), 1200));
         assert!(due(&created, Some(1200), 1200));
+        // A webhook brought a fact after the poll: the long wait no longer applies.
+        let monotonic = Instant::now() + Duration::from_secs(10 * 24 * 60 * 60);
+        let before = LastPoll {
+            at: monotonic - Duration::from_secs(700),
+            wait: MAX_WAIT,
+            last_fact: Some(now() - time::Duration::seconds(7200)),
+        };
+        let moved = view(PaymentState::Created, aggregate(0, 0, 0), 650);
+        assert!(is_due(&moved, now(), QUIET, Some(before), monotonic));
     }
 
     #[test]
@@ -220,18 +269,29 @@ mod tests {
         let provider = ProviderId::parse("vipps-test").unwrap();
         let reference = Reference::parse("acme-order-1").unwrap();
         let wait = |memory: &PollMemory| memory.last_poll(&provider, &reference).unwrap().wait;
-        memory.remember(provider.clone(), reference.clone(), start, false, QUIET);
+        let remember = |memory: &mut PollMemory, outcome| {
+            memory.remember(provider.clone(), reference.clone(), outcome, QUIET)
+        };
+        remember(&mut memory, poll(start, false, -3600));
         assert_eq!(wait(&memory), QUIET);
-        memory.remember(provider.clone(), reference.clone(), start, false, QUIET);
+        remember(&mut memory, poll(start, false, -3600));
         assert_eq!(wait(&memory), QUIET * 2);
-        memory.remember(provider.clone(), reference.clone(), start, false, QUIET);
+        remember(&mut memory, poll(start, false, -3600));
         assert_eq!(wait(&memory), QUIET * 4);
         for _ in 0..20 {
-            memory.remember(provider.clone(), reference.clone(), start, false, QUIET);
+            remember(&mut memory, poll(start, false, -3600));
         }
         assert_eq!(wait(&memory), MAX_WAIT);
-        memory.remember(provider.clone(), reference.clone(), start, true, QUIET);
-        assert_eq!(wait(&memory), QUIET);
+        remember(&mut memory, poll(start, true, 0));
+        assert_eq!(wait(&memory), QUIET, "a poll that found something");
+        remember(&mut memory, poll(start, false, 0));
+        assert_eq!(wait(&memory), QUIET * 2);
+        remember(&mut memory, poll(start, false, 60));
+        assert_eq!(
+            wait(&memory),
+            QUIET,
+            "a webhook brought a fact since the last poll"
+        );
     }
 
     #[test]
@@ -243,8 +303,13 @@ mod tests {
             Reference::parse("acme-order-old").unwrap(),
             Reference::parse("acme-order-new").unwrap(),
         );
-        memory.remember(provider.clone(), old.clone(), start, false, QUIET);
-        memory.remember(provider.clone(), new.clone(), start + QUIET, false, QUIET);
+        memory.remember(provider.clone(), old.clone(), poll(start, false, 0), QUIET);
+        memory.remember(
+            provider.clone(),
+            new.clone(),
+            poll(start + QUIET, false, 0),
+            QUIET,
+        );
         memory.forget_old(start + HORIZON + Duration::from_secs(1));
         assert_eq!(memory.last_poll(&provider, &old), None);
         assert!(memory.last_poll(&provider, &new).is_some());

@@ -16,9 +16,9 @@ pub mod record;
 pub mod round;
 pub mod source;
 
-pub use due::{is_due, is_open, LastPoll, PollMemory, HORIZON, MAX_WAIT};
+pub use due::{is_due, is_open, LastPoll, PollMemory, PollOutcome, HORIZON, MAX_WAIT};
 pub use record::{record_polled, PolledFact};
-pub use round::{PaymentPoller, RoundSummary, MAX_POLLS_PER_PROVIDER_ROUND};
+pub use round::{PaymentPoller, RoundSummary, MAX_POLLS_PER_PROVIDER_ROUND, VIEWS_PER_ROUND};
 pub use source::PaymentEventsSource;
 
 use crate::shutdown::BackgroundTasks;
@@ -45,6 +45,7 @@ pub fn start(tasks: &mut BackgroundTasks, state: &AppState, source: Arc<dyn Paym
         metrics: state.shared().append_metrics.clone(),
         quiet,
         memory: PollMemory::default(),
+        cursors: Default::default(),
     };
     let every = round_interval(quiet);
     tasks.spawn("payment poller", move |mut stop| async move {

@@ -1,7 +1,7 @@
 //! One polling round: for each enabled provider, the due payments (see [`super::due`]), their
 //! events read from Vipps, and what was missing recorded.
 
-use super::due::{is_due, PollMemory};
+use super::due::{is_due, PollMemory, PollOutcome};
 use super::record::{record_polled, PolledFact};
 use super::source::PaymentEventsSource;
 use crate::ingestion::record::AppendMetrics;
@@ -9,9 +9,10 @@ use crate::metrics::{PAYMENT_POLLS_TOTAL, POLLED_EVENTS_TOTAL};
 use crate::registration::Target;
 use paystate_domain::payment::PaymentState;
 use paystate_domain::provider::{Provider, ProviderState};
-use paystate_domain::Reference;
+use paystate_domain::{ProviderId, Reference};
 use paystate_projections::ProjectionsHandle;
 use paystate_store::EventStore;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -25,11 +26,15 @@ pub const MAX_POLLS_PER_PROVIDER_ROUND: usize = 100;
 const MAX_FAILURES_IN_A_ROW: usize = 3;
 /// Payments read from the projections per page, so the read lock is held briefly.
 const PAGE: usize = 512;
+/// At most this many payments per provider and state are looked at per round.
+pub const VIEWS_PER_ROUND: usize = 8 * PAGE;
 
 /// What a round did, summed over providers.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RoundSummary {
+    /// Payments whose events were asked for.
     pub polled: usize,
+    /// Polls Vipps did not answer usefully.
     pub failed: usize,
     /// Events no webhook had delivered, recorded by this round.
     pub recorded: usize,
@@ -38,14 +43,21 @@ pub struct RoundSummary {
 /// The payment poller: what it reads and writes, and its memory of recent polls.
 #[derive(Debug)]
 pub struct PaymentPoller {
+    /// Where polled facts are appended.
     pub store: Arc<dyn EventStore>,
+    /// The payment views due payments are chosen from.
     pub projections: ProjectionsHandle,
+    /// The ePayment API reads.
     pub source: Arc<dyn PaymentEventsSource>,
+    /// The append histograms ingestion records too.
     pub metrics: AppendMetrics,
     /// How long a payment must be without a new fact before it is polled, and how long
     /// after a poll it waits for the next.
     pub quiet: Duration,
+    /// This process's recent polls and each payment's wait for the next.
     pub memory: PollMemory,
+    /// Per provider and state, where the next round goes on looking (a listing cursor).
+    pub cursors: HashMap<(ProviderId, PaymentState), u64>,
 }
 
 impl PaymentPoller {
@@ -67,32 +79,40 @@ impl PaymentPoller {
         summary
     }
 
-    /// The provider's due payments, open ones first seen first, at most
-    /// [`MAX_POLLS_PER_PROVIDER_ROUND`].
-    fn due_payments(&self, provider: &Provider) -> Vec<Reference> {
+    /// The provider's due payments, at most [`MAX_POLLS_PER_PROVIDER_ROUND`]. Each round looks
+    /// at no more than [`VIEWS_PER_ROUND`] payments per provider and state, going on next
+    /// round where this one stopped, so a store of many old payments costs the same each round.
+    fn due_payments(&mut self, provider: &Provider) -> Vec<Reference> {
         let (now, monotonic_now) = (OffsetDateTime::now_utc(), Instant::now());
         let mut due = Vec::new();
         for state in [PaymentState::Created, PaymentState::Authorized] {
-            let mut after = 0;
-            loop {
+            let cursor = self
+                .cursors
+                .entry((provider.id.clone(), state))
+                .or_insert(0);
+            let mut looked_at = 0;
+            while looked_at < VIEWS_PER_ROUND && due.len() < MAX_POLLS_PER_PROVIDER_ROUND {
                 let page = self.projections.read(|projections| {
-                    projections.list_payments(Some(&provider.id), Some(state), after, PAGE)
+                    projections.list_payments(Some(&provider.id), Some(state), *cursor, PAGE)
                 });
                 for view in &page.payments {
+                    looked_at += 1;
                     let last_poll = self.memory.last_poll(&provider.id, &view.reference);
                     if is_due(view, now, self.quiet, last_poll, monotonic_now) {
                         due.push(view.reference.clone());
-                        if due.len() == MAX_POLLS_PER_PROVIDER_ROUND {
-                            return due;
-                        }
                     }
                 }
                 match page.next {
-                    Some(next) => after = next,
-                    None => break,
+                    Some(next) => *cursor = next,
+                    None => {
+                        // The end: the next round starts over from the first payment.
+                        *cursor = 0;
+                        break;
+                    }
                 }
             }
         }
+        due.truncate(MAX_POLLS_PER_PROVIDER_ROUND);
         due
     }
 
@@ -116,11 +136,19 @@ impl PaymentPoller {
                 .poll_payment(provider, &target, &reference, correlation)
                 .await;
             let found_new = matches!(outcome, Ok(recorded) if recorded > 0);
+            let last_fact = self.projections.read(|projections| {
+                projections
+                    .payment(&provider.id, &reference)
+                    .and_then(|payment| payment.view().last_event_at)
+            });
             self.memory.remember(
                 provider.id.clone(),
                 reference,
-                polled_at,
-                found_new,
+                PollOutcome {
+                    at: polled_at,
+                    found_new,
+                    last_fact,
+                },
                 self.quiet,
             );
             match outcome {
@@ -161,7 +189,15 @@ impl PaymentPoller {
         };
         metrics::counter!(PAYMENT_POLLS_TOTAL, "provider" => label.clone(), "outcome" => "answered").increment(1);
         let mut recorded = 0;
-        for event in &events {
+        for item in &events {
+            let event = match item {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::warn!(provider = %provider.id, %reference, %error, "a polled payment event is not usable");
+                    metrics::counter!(POLLED_EVENTS_TOTAL, "provider" => label.clone(), "outcome" => "unreadable").increment(1);
+                    continue;
+                }
+            };
             let outcome = record_polled(
                 self.store.as_ref(),
                 &self.metrics,

@@ -9,13 +9,13 @@ use std::fmt;
 
 /// Reads `GET /epayment/v1/payments/{reference}/events` for a provider's merchant.
 pub trait PaymentEventsSource: Send + Sync + fmt::Debug {
-    /// The payment's events, each with the merchant's MSN, oldest first; an error is a
-    /// sentence naming what failed.
+    /// The payment's events, each with the merchant's MSN, oldest first, each item read on its
+    /// own; an error (of the call, or of one item) is a sentence naming what failed.
     fn payment_events<'a>(
         &'a self,
         target: &'a Target,
         reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<Vec<EpaymentEvent>, String>>;
+    ) -> BoxFuture<'a, Result<Vec<Result<EpaymentEvent, String>>, String>>;
 }
 
 impl PaymentEventsSource for VippsWebhooks {
@@ -23,13 +23,18 @@ impl PaymentEventsSource for VippsWebhooks {
         &'a self,
         target: &'a Target,
         reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<Vec<EpaymentEvent>, String>> {
+    ) -> BoxFuture<'a, Result<Vec<Result<EpaymentEvent, String>>, String>> {
         Box::pin(async move {
             let api = self.api(target).map_err(|error| error.to_string())?;
-            api.client()
+            let items = api
+                .client()
                 .get_payment_events(reference)
                 .await
-                .map_err(|error| format!("get payment events: {error}"))
+                .map_err(|error| format!("get payment events: {error}"))?;
+            Ok(items
+                .into_iter()
+                .map(|item| item.map_err(|error| error.to_string()))
+                .collect())
         })
     }
 }

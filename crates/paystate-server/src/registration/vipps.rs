@@ -95,6 +95,7 @@ pub struct VippsApi {
 }
 
 impl VippsApi {
+    /// The client, for calls beyond the Webhooks API (the payment poller's ePayment reads).
     pub fn client(&self) -> &VippsClient {
         &self.client
     }

@@ -105,6 +105,7 @@ impl MasterKey {
         let path = data_dir.join(MASTER_KEY_FILE);
         let from_env = std::env::var(MASTER_KEY_ENV)
             .ok()
+            .map(Zeroizing::new)
             .is_some_and(|value| !value.trim().is_empty());
         if from_env || path.exists() {
             Ok(())

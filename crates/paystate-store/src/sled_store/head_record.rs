@@ -255,7 +255,7 @@ mod tests {
         run_recorder(
             dir.path().to_path_buf(),
             Arc::new(Mutex::new(None)),
-            Some(head(30, 3)),
+            None,
             stopped,
         );
         assert_eq!(read(dir.path()), Ok(Some(head(30, 3))));

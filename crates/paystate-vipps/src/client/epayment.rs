@@ -149,11 +149,12 @@ impl VippsClient {
 
     /// `GET /epayment/v1/payments/{reference}/events`: the payment's events, parsed like webhook
     /// bodies. The list omits `msn`; this client's MSN is filled in so each event has its full
-    /// identity.
+    /// identity. Each item is parsed on its own: one that cannot be read does not hide the
+    /// others.
     pub async fn get_payment_events(
         &self,
         reference: &Reference,
-    ) -> Result<Vec<EpaymentEvent>, VippsApiError> {
+    ) -> Result<Vec<Result<EpaymentEvent, VippsApiError>>, VippsApiError> {
         let answer = self
             .call(
                 Method::GET,
@@ -163,7 +164,7 @@ impl VippsClient {
             )
             .await?;
         let items: Vec<Value> = read_json(&answer.body, "payment events")?;
-        items
+        Ok(items
             .into_iter()
             .enumerate()
             .map(|(index, mut item)| {
@@ -178,7 +179,7 @@ impl VippsClient {
                     VippsApiError::InvalidResponse(format!("payment event {index}: {error}"))
                 })
             })
-            .collect()
+            .collect())
     }
 
     /// `POST /epayment/v1/payments` (demos and tests).

@@ -492,10 +492,13 @@ async fn webhooks_register_list_and_delete() {
 #[tokio::test]
 async fn payment_events_are_parsed_with_the_client_msn() {
     let (_stub, base) = start("3600").await;
-    let events = client(&base)
+    let events: Vec<_> = client(&base)
         .get_payment_events(&reference())
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].name, PaymentEventName::Authorized);
     assert_eq!(events[1].identity().msn, "123456");

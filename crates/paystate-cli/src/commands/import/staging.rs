@@ -79,7 +79,12 @@ impl Staging {
         if fs::symlink_metadata(&dir).is_ok() {
             clear_leftover(&dir, target)?;
         }
-        fs::create_dir(&dir).with_context(|| {
+        // Not recursive: the directory must be new (another import may be starting). Mode
+        // 0700 as `serve` creates a data directory: the log holds raw webhook bodies.
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).with_context(|| {
             format!(
                 "creating the staging directory {} (is another import into {} starting?)",
                 dir.display(),

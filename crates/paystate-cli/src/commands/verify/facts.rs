@@ -34,11 +34,20 @@ pub fn check(
     fact: &PaymentEventRecorded,
     receipt: Option<&(Position, WebhookReceived)>,
 ) -> Result<(), String> {
+    let right_after = receipt.filter(|(at, _)| at.next() == position);
     if fact.source != FactSource::Webhook {
-        return Ok(());
+        // A polled fact is appended alone: one right after a delivery took that delivery's
+        // place (its source changed after the fact).
+        return match right_after {
+            None => Ok(()),
+            Some((at, _)) => Err(format!(
+                "a fact marked as found by polling right after the delivery at position {}, which a webhook fact belongs to",
+                at.0
+            )),
+        };
     }
-    let receipt = match receipt {
-        Some((at, receipt)) if at.next() == position => receipt,
+    let receipt = match right_after {
+        Some((_, receipt)) => receipt,
         _ => {
             return Err(
                 "a payment fact from a webhook without the delivery right before it".to_owned(),

@@ -10,7 +10,8 @@ use super::outcome::Outcome;
 use anyhow::Context;
 use delivery::{reverify, DeliveryFault};
 use paystate_domain::events::{
-    DecodeError, DomainEvent, PaymentEventRecorded, StoredEvent, WebhookDuplicate, WebhookReceived,
+    DecodeError, DomainEvent, PaymentEventRecorded, StoredEvent, WebhookAnomaly, WebhookDuplicate,
+    WebhookReceived,
 };
 use paystate_domain::{ProviderId, SecretVersion};
 use paystate_store::{EventStore, Position, SledStore, StoreError};
@@ -195,6 +196,22 @@ fn scan_deliveries(
         }
         for envelope in page.iter().take_while(|envelope| envelope.position <= end) {
             after = envelope.position;
+            // Every delivery is appended with its fact or its anomaly right after it.
+            if let Some((receipt_at, _)) = &last_receipt {
+                if receipt_at.next() == envelope.position
+                    && envelope.event_type != PaymentEventRecorded::TYPE_NAME
+                    && envelope.event_type != WebhookAnomaly::TYPE_NAME
+                {
+                    scan.facts_failed += 1;
+                    scan.first_fact_failure.get_or_insert(Failure {
+                        position: envelope.position,
+                        reason: format!(
+                            "the delivery at position {} has no fact or anomaly recorded with it (found {})",
+                            receipt_at.0, envelope.event_type
+                        ),
+                    });
+                }
+            }
             let wanted = [
                 WebhookReceived::TYPE_NAME,
                 WebhookDuplicate::TYPE_NAME,
@@ -208,8 +225,14 @@ fn scan_deliveries(
                 envelope.schema_version,
                 &envelope.payload,
             );
-            if let Ok(DomainEvent::PaymentEventRecorded(fact)) = &event {
-                match facts::check(envelope.position, fact, last_receipt.as_ref()) {
+            if envelope.event_type == PaymentEventRecorded::TYPE_NAME {
+                let checked = match &event {
+                    Ok(DomainEvent::PaymentEventRecorded(fact)) => {
+                        facts::check(envelope.position, fact, last_receipt.as_ref())
+                    }
+                    _ => Err("the payment fact cannot be read".to_owned()),
+                };
+                match checked {
                     Ok(()) => scan.facts += 1,
                     Err(reason) => {
                         scan.facts_failed += 1;
@@ -239,6 +262,16 @@ fn scan_deliveries(
             }
         }
         bar.set_position(after.0);
+    }
+    if let Some((receipt_at, _)) = &last_receipt {
+        if *receipt_at == end {
+            scan.facts_failed += 1;
+            scan.first_fact_failure.get_or_insert(Failure {
+                position: *receipt_at,
+                reason: "the log ends with a delivery that has no fact or anomaly recorded with it"
+                    .to_owned(),
+            });
+        }
     }
     bar.finish_and_clear();
     Ok(scan)
