@@ -145,12 +145,16 @@ async fn metrics_count_webhooks_by_outcome_and_provider() {
     fx.server
         .post_webhook("vipps-test", &[], b"{}".to_vec())
         .await;
+    fx.server
+        .post_webhook("no-such-provider", &[], b"{}".to_vec())
+        .await;
     let (status, text) = fx.server.get("/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let text = text.as_str().expect("Prometheus text").to_owned();
     for needle in [
         "paystate_webhooks_total{outcome=\"accepted\",provider=\"vipps-test\"}",
         "paystate_webhooks_total{outcome=\"rejected\",provider=\"vipps-test\"}",
+        "paystate_webhooks_total{outcome=\"unknown_provider\",provider=\"_none\"}",
         "paystate_append_duration_seconds_bucket",
         "paystate_store_batch_events_bucket",
         "paystate_store_append_seconds_bucket",
@@ -182,13 +186,16 @@ async fn every_known_providers_delivery_counters_exist_at_zero_after_a_restart()
         }
     };
 
-    let server = paystate_e2e::ChildServer::spawn(
-        data.path(),
-        paystate_e2e::child::free_port(),
-        "http://127.0.0.1:9",
-        token,
-    )
-    .await;
+    // A server on this data directory, with a Vipps nobody answers at (nothing is enabled).
+    let start = || {
+        paystate_e2e::ChildServer::spawn(
+            data.path(),
+            paystate_e2e::child::free_port(),
+            "http://127.0.0.1:9",
+            token,
+        )
+    };
+    let server = start().await;
     assert!(!metrics(&server).await.contains("provider=\"vipps-quiet\""));
     let created = reqwest::Client::new()
         .post(format!("{}/providers", server.base_url))
@@ -203,13 +210,7 @@ async fn every_known_providers_delivery_counters_exist_at_zero_after_a_restart()
     server.kill9();
 
     // No delivery since: the series is there all the same, so "accepted stays flat" can be seen.
-    let server = paystate_e2e::ChildServer::spawn(
-        data.path(),
-        paystate_e2e::child::free_port(),
-        "http://127.0.0.1:9",
-        token,
-    )
-    .await;
+    let server = start().await;
     // The counters of providers learnt while catching up appear within one 5 s tick.
     paystate_e2e::eventually(
         "the provider's counters after a restart",

@@ -20,6 +20,27 @@ fn fingerprint() -> Fingerprint {
 fn samples() -> Vec<DomainEvent> {
     let registration_id = RegistrationId::parse("6f1c0f5e-8a4e-4f57-a1b0-0c2f5a6b7c8d").unwrap();
     let payment = fact(2, "CAPTURED", 300);
+    let receipt: DomainEvent = WebhookReceived {
+        provider_id: provider_id(),
+        webhook_id: Some(registration_id.to_string()),
+        body_base64: "eyJtc24iOiIxMjM0NTYifQ==".into(),
+        signed: SignedHeaders {
+            x_ms_date: "Tue, 14 Jan 2025 09:30:05 GMT".into(),
+            x_ms_content_sha256: "0ksT260wi1nTDtpRtPNbEdvztimXe/fZVTHD+2fPkZY=".into(),
+            host: "pay.example.no".into(),
+            path_and_query: "/webhooks/vipps/vipps-test".into(),
+            authorization_header: AuthorizationHeader::XVippsAuthorization,
+            signature: "S7HJs6Kc6w1qPwUmmY66WWQL1YCcLo2DbXoR0VvN/Vk=".into(),
+        },
+        received_at: at(5),
+        verification: VerificationSummary {
+            secret_version: SecretVersion::new(2).unwrap(),
+            registration_id: Some(registration_id.clone()),
+            date_skew_seconds: -3,
+            older_secret: false,
+        },
+    }
+    .into();
     vec![
         ProviderCreated {
             provider_id: provider_id(),
@@ -105,27 +126,7 @@ fn samples() -> Vec<DomainEvent> {
             window_end: at(60),
         }
         .into(),
-        WebhookReceived {
-            provider_id: provider_id(),
-            webhook_id: Some(registration_id.to_string()),
-            body_base64: "eyJtc24iOiIxMjM0NTYifQ==".into(),
-            signed: SignedHeaders {
-                x_ms_date: "Tue, 14 Jan 2025 09:30:05 GMT".into(),
-                x_ms_content_sha256: "0ksT260wi1nTDtpRtPNbEdvztimXe/fZVTHD+2fPkZY=".into(),
-                host: "pay.example.no".into(),
-                path_and_query: "/webhooks/vipps/vipps-test".into(),
-                authorization_header: AuthorizationHeader::XVippsAuthorization,
-                signature: "S7HJs6Kc6w1qPwUmmY66WWQL1YCcLo2DbXoR0VvN/Vk=".into(),
-            },
-            received_at: at(5),
-            verification: VerificationSummary {
-                secret_version: SecretVersion::new(2).unwrap(),
-                registration_id: Some(registration_id.clone()),
-                date_skew_seconds: -3,
-                older_secret: false,
-            },
-        }
-        .into(),
+        receipt.clone(),
         payment.clone().into(),
         WebhookDuplicate {
             provider_id: provider_id(),
@@ -134,6 +135,24 @@ fn samples() -> Vec<DomainEvent> {
             secret_version: SecretVersion::FIRST,
             received_at: at(9),
             conflict: None,
+        }
+        .into(),
+        WebhookDuplicate {
+            provider_id: provider_id(),
+            original_position: 42,
+            identity: payment.identity(),
+            secret_version: SecretVersion::FIRST,
+            received_at: at(9),
+            conflict: Some(Box::new(ConflictingCopy {
+                fact: PaymentEventRecorded {
+                    amount: paystate_domain::Amount::from_minor_units(990),
+                    ..payment.clone()
+                },
+                receipt: match &receipt {
+                    DomainEvent::WebhookReceived(receipt) => receipt.clone(),
+                    _ => unreachable!("the receipt sample"),
+                },
+            })),
         }
         .into(),
         WebhookAnomaly {
@@ -342,6 +361,12 @@ fn every_event_has_a_one_line_summary() {
     let summaries: Vec<String> = samples().iter().map(DomainEvent::summary).collect();
     assert!(
         summaries.contains(&"CAPTURED 3.00 NOK (psp psp-2)".to_owned()),
+        "{summaries:#?}"
+    );
+    assert!(
+        summaries.iter().any(|s| s.ends_with(
+            "saying something else: CAPTURED 9.90 NOK; the recorded fact stands"
+        )),
         "{summaries:#?}"
     );
     let mut polled = fact(2, "CAPTURED", 300);
