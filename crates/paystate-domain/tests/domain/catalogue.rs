@@ -364,9 +364,10 @@ fn every_event_has_a_one_line_summary() {
         "{summaries:#?}"
     );
     assert!(
-        summaries.iter().any(|s| s.ends_with(
-            "saying something else: CAPTURED 9.90 NOK; the recorded fact stands"
-        )),
+        summaries
+            .iter()
+            .any(|s| s
+                .ends_with("saying something else: CAPTURED 9.90 NOK; the recorded fact stands")),
         "{summaries:#?}"
     );
     let mut polled = fact(2, "CAPTURED", 300);
