@@ -153,6 +153,7 @@ pub(crate) fn run_recorder(
     mut written: Option<HeadRecord>,
     stop: Receiver<()>,
 ) {
+    let mut failing = false;
     loop {
         let closing = match stop.recv_timeout(RECORD_INTERVAL) {
             Err(RecvTimeoutError::Timeout) => false,
@@ -161,12 +162,23 @@ pub(crate) fn run_recorder(
         let current = latest.lock().ok().and_then(|latest| *latest);
         if let Some(head) = current.filter(|head| Some(*head) != written) {
             match write(&store_dir, head) {
-                Ok(()) => written = Some(head),
-                Err(error) => tracing::warn!(
-                    path = %record_path(&store_dir).display(),
-                    %error,
-                    "could not record the durable head; a log cut short by damage may go unnoticed"
-                ),
+                Ok(()) => {
+                    if failing {
+                        tracing::info!(path = %record_path(&store_dir).display(), "the durable head is recorded again");
+                    }
+                    failing = false;
+                    written = Some(head);
+                }
+                // Said once, not every second, until a write succeeds again.
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(
+                        path = %record_path(&store_dir).display(),
+                        %error,
+                        "could not record the durable head; a log cut short by damage may go unnoticed"
+                    );
+                }
+                Err(_) => {}
             }
         }
         if closing {
