@@ -221,7 +221,7 @@ impl PaymentProjection {
                 let Some(kept) = self.facts.get_mut(index) else {
                     return;
                 };
-                if content(&kept.fact) != content(&fact) {
+                if !kept.fact.says_the_same(&fact) {
                     self.conflicts
                         .insert((fact.name.clone(), fact.psp_reference.clone()));
                 }
@@ -387,9 +387,16 @@ type Content<'a> = (
 );
 
 impl PaymentEventRecorded {
-    /// Whether `other`, a fact of the same identity, says the same (see [`content`]).
-    pub fn same_content(&self, other: &PaymentEventRecorded) -> bool {
-        content(self) == content(other)
+    /// Whether `other`, a fact of the same identity, says the same: the whole [`content`]
+    /// when both came the same way; only money and outcome when one was found by polling,
+    /// since the ePayment API may write a time or a null key differently than a webhook body.
+    pub fn says_the_same(&self, other: &PaymentEventRecorded) -> bool {
+        if self.source == other.source {
+            content(self) == content(other)
+        } else {
+            (self.amount, self.currency, self.success)
+                == (other.amount, other.currency, other.success)
+        }
     }
 }
 
@@ -540,6 +547,35 @@ mod tests {
                 "subset {subset:b}"
             );
         }
+    }
+
+    #[test]
+    fn a_polled_copy_differs_from_a_webhook_copy_only_in_money_or_outcome() {
+        let webhook = fact("order-0001", "CAPTURED", "psp-2", 300);
+        let polled = PaymentEventRecorded {
+            source: FactSource::Poll,
+            timestamp: OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(120),
+            idempotency_key: Some("k-1".into()),
+            ..webhook.clone()
+        };
+        assert!(webhook.says_the_same(&polled) && polled.says_the_same(&webhook));
+        let other_amount = PaymentEventRecorded {
+            amount: Amount::from_minor_units(200),
+            ..polled.clone()
+        };
+        assert!(!webhook.says_the_same(&other_amount));
+        // Two webhook copies must agree on everything.
+        let later = PaymentEventRecorded {
+            source: FactSource::Webhook,
+            ..polled
+        };
+        assert!(!webhook.says_the_same(&later));
+
+        let mut projection =
+            PaymentProjection::new(webhook.provider_id.clone(), webhook.reference.clone());
+        projection.apply_fact(meta(1), webhook);
+        projection.apply_fact(meta(2), later);
+        assert_eq!(projection.conflicts().len(), 1);
     }
 
     #[test]

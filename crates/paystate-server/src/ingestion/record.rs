@@ -100,13 +100,7 @@ fn differs_from_recorded(
         envelope.schema_version,
         &envelope.payload,
     ) {
-        // A fact found by polling was read from the ePayment API, which may write a time or
-        // a null key differently than the webhook body: there, only money and outcome count.
-        Ok(DomainEvent::PaymentEventRecorded(recorded)) if recorded.source != fact.source => {
-            (recorded.amount, recorded.currency, recorded.success)
-                != (fact.amount, fact.currency, fact.success)
-        }
-        Ok(DomainEvent::PaymentEventRecorded(recorded)) => !recorded.same_content(fact),
+        Ok(DomainEvent::PaymentEventRecorded(recorded)) => !recorded.says_the_same(fact),
         _ => false,
     }
 }
