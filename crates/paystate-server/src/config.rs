@@ -29,6 +29,12 @@ pub enum ConfigError {
         field: &'static str,
         reason: &'static str,
     },
+    #[error("data directory {path}: cannot create it: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("admin token file {path}: {source}")]
     AdminTokenFile {
         path: PathBuf,
@@ -237,10 +243,18 @@ impl AdminToken {
         &self.0
     }
 
-    /// The token from `{data}/admin-token`, or a new one written there with mode 0600.
+    /// The token from `{data}/admin-token`, or a new one written there with mode 0600. The
+    /// data directory is created first (mode 0700), so a directory that cannot be created is
+    /// reported as such, not as a token file that cannot be read.
     pub fn load_or_generate(
         data_dir: &Path,
     ) -> Result<(AdminToken, AdminTokenSource), ConfigError> {
+        paystate_store::private_dir::create_all(data_dir).map_err(|source| {
+            ConfigError::DataDir {
+                path: data_dir.to_path_buf(),
+                source,
+            }
+        })?;
         let path = data_dir.join(ADMIN_TOKEN_FILE);
         let file_error = |source| ConfigError::AdminTokenFile {
             path: path.clone(),
@@ -249,7 +263,6 @@ impl AdminToken {
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok((AdminToken::new(text)?, AdminTokenSource::File(path))),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                paystate_store::private_dir::create_all(data_dir).map_err(file_error)?;
                 let token = AdminToken::generate();
                 write_private_file(&path, token.expose().as_bytes()).map_err(file_error)?;
                 Ok((token, AdminTokenSource::Generated(path)))
@@ -535,6 +548,26 @@ mod tests {
         let (second, source) = AdminToken::load_or_generate(dir.path()).unwrap();
         assert_eq!(source, AdminTokenSource::File(path));
         assert_eq!(first.expose(), second.expose());
+    }
+
+    #[test]
+    fn a_data_directory_that_cannot_be_created_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let data = file.join("data");
+        let error = AdminToken::load_or_generate(&data).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::DataDir { path, .. } if *path == data),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().starts_with(&format!(
+                "data directory {}: cannot create it:",
+                data.display()
+            )),
+            "{error}"
+        );
     }
 
     #[test]
