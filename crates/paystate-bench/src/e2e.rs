@@ -20,6 +20,11 @@ pub struct IngestArgs {
     /// Concurrent connections of each ingestion load, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     connections: Vec<usize>,
+    /// How many times each target is measured at each connection count: in every round the
+    /// alternative, the ceiling and paystate run back to back, and the report takes the median
+    /// round (a ratio: the median of the rounds' ratios).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Seconds of warm-up before each measured load.
     #[arg(long, default_value_t = 2)]
     load_warmup_secs: u64,
@@ -85,6 +90,7 @@ pub fn run(
         bench_exe: std::env::current_exe().context("locating this executable")?,
         base_dir: base_dir.to_path_buf(),
         concurrencies: args.connections.clone(),
+        rounds: args.rounds.max(1),
         warmup: Duration::from_secs(args.load_warmup_secs),
         duration: Duration::from_secs(args.load_secs.max(1)),
         pool_size: args.pool_size,

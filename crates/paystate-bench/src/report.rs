@@ -32,22 +32,18 @@ const TARGET_CONNECTIONS: usize = 64;
 
 /// Checks the targets of the issue against a run.
 pub fn targets(report: &SuiteReport) -> Vec<TargetCheck> {
-    let paystate = report.at(TargetKind::Paystate, TARGET_CONNECTIONS);
-    let ceiling = report.at(TargetKind::Ceiling, TARGET_CONNECTIONS);
-    let alternative = report.at(TargetKind::Alternative, TARGET_CONNECTIONS);
-    let ratio = |a: Option<&Measured>, b: Option<&Measured>| match (a, b) {
-        (Some(a), Some(b)) if b.per_second() > 0.0 => Some(a.per_second() / b.per_second()),
-        _ => None,
-    };
+    // Each ratio is the median of the rounds' ratios: two loads measured seconds apart.
+    let ratio =
+        |other: TargetKind| report.median_ratio(TargetKind::Paystate, other, TARGET_CONNECTIONS);
     let mut checks = Vec::new();
-    let to_ceiling = ratio(paystate, ceiling);
+    let to_ceiling = ratio(TargetKind::Ceiling);
     checks.push(TargetCheck {
         name: "ingestion vs the ceiling, 64 connections",
         wanted: ">= 25%".into(),
         measured: to_ceiling.map_or("not measured".into(), |r| format!("{:.1}%", 100.0 * r)),
         met: to_ceiling.map(|r| r >= 0.25),
     });
-    let to_alternative = ratio(paystate, alternative);
+    let to_alternative = ratio(TargetKind::Alternative);
     checks.push(TargetCheck {
         name: "ingestion vs axum + PostgreSQL, 64 connections",
         wanted: ">= 2x".into(),
@@ -112,9 +108,13 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
         out,
         "Measured in one run of `paystate-bench ingest` (part of `just bench`, that is \
          `cargo run --release -p paystate-bench -- all --write-docs`): {} s of warm-up, then {} s measured per load. The load generator runs on the same machine \
-         and shares its cores with the server under test.\n",
+         and shares its cores with the server under test. The three targets run side by side; \
+         the loads are measured in {} rounds, each round running every connection count against \
+         the alternative, the ceiling and paystate back to back. Each row below is the target's \
+         median round; each ratio target is the median of the rounds' ratios (see Rounds).\n",
         config.warmup.as_secs_f64(),
-        config.duration.as_secs_f64()
+        config.duration.as_secs_f64(),
+        config.rounds
     );
     let _ = writeln!(out, "| machine | |\n|---|---|");
     for (label, value) in &environment.rows {
@@ -155,14 +155,16 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
         "| target | connections | webhooks/s | p50 | p99 | p99.9 | server CPU | CPU per webhook | load generator CPU | other CPU | peak RSS | vs ceiling | vs alternative |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    let alternative_runs = report
-        .alternative
-        .as_ref()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for runs in [&report.ceiling[..], &report.paystate[..], alternative_runs] {
-        for run in runs {
-            let connections = run.load.plan.connections;
+    let kinds = [
+        TargetKind::Ceiling,
+        TargetKind::Paystate,
+        TargetKind::Alternative,
+    ];
+    for kind in kinds {
+        for &connections in &config.concurrencies {
+            let Some(run) = report.at(kind, connections) else {
+                continue;
+            };
             let vs = |other: TargetKind| {
                 report
                     .at(other, connections)
@@ -180,9 +182,9 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
             );
         }
     }
-    let busiest_other = [&report.ceiling[..], &report.paystate[..], alternative_runs]
-        .concat()
+    let busiest_other = kinds
         .iter()
+        .flat_map(|&kind| report.runs(kind))
         .map(Measured::other_cpu_percent)
         .fold(0.0, f64::max);
     if busiest_other > DISTURBED_PERCENT {
@@ -204,6 +206,7 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
             config.pool_size
         );
     }
+    rounds_table(&mut out, report);
     if let Some(half) = &report.paystate_half_rate {
         let _ = writeln!(out, "\npaystate at half its maximum rate ({}/s scheduled, latency counted from the scheduled send time):\n", thousands(half.load.plan.rate.unwrap_or(0.0)));
         let _ = writeln!(
@@ -301,6 +304,51 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
     out
 }
 
+/// Every round at the target connection count: the three rates and paystate's two ratios.
+fn rounds_table(out: &mut String, report: &SuiteReport) {
+    let rate = |kind: TargetKind, round: usize| {
+        report
+            .runs(kind)
+            .iter()
+            .find(|run| run.round == round && run.load.plan.connections == TARGET_CONNECTIONS)
+            .map_or("–".into(), |run| {
+                format!("{}/s", thousands(run.per_second()))
+            })
+    };
+    let ratio = |other: TargetKind, round: usize| {
+        report.round_ratio(TargetKind::Paystate, other, TARGET_CONNECTIONS, round)
+    };
+    if report
+        .round_ratios(
+            TargetKind::Paystate,
+            TargetKind::Ceiling,
+            TARGET_CONNECTIONS,
+        )
+        .is_empty()
+    {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n#### Rounds at {TARGET_CONNECTIONS} connections\n\n\
+         | round | ceiling | paystate | alternative | paystate vs ceiling | paystate vs alternative |\n\
+         |---:|---:|---:|---:|---:|---:|"
+    );
+    for round in 0..report.config.rounds {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            round + 1,
+            rate(TargetKind::Ceiling, round),
+            rate(TargetKind::Paystate, round),
+            rate(TargetKind::Alternative, round),
+            ratio(TargetKind::Ceiling, round)
+                .map_or("–".into(), |r| format!("{:.1}%", 100.0 * r)),
+            ratio(TargetKind::Alternative, round).map_or("–".into(), |r| format!("{r:.2}x")),
+        );
+    }
+}
+
 fn row(run: &Measured) -> String {
     let latency = &run.load.latency;
     format!(
@@ -375,6 +423,7 @@ mod tests {
     fn measured(target: TargetKind, per_second: u64, p99: Duration) -> Measured {
         Measured {
             target,
+            round: 0,
             load: LoadResult {
                 plan: LoadPlan {
                     connections: TARGET_CONNECTIONS,
@@ -408,6 +457,7 @@ mod tests {
                 bench_exe: "paystate-bench".into(),
                 base_dir: "/tmp".into(),
                 concurrencies: vec![TARGET_CONNECTIONS],
+                rounds: 1,
                 warmup: Duration::ZERO,
                 duration: SECOND,
                 pool_size: 16,
@@ -474,6 +524,51 @@ mod tests {
         assert_eq!(&verdicts[3..], &[None, None, None]);
         let text = markdown(&partial, &Environment::default());
         assert!(text.contains("The alternative was not measured: skipped."));
+    }
+
+    /// `report` with three rounds at the target connection count: ceiling and paystate rates
+    /// per round.
+    fn rounds(ceiling: [u64; 3], paystate: [u64; 3]) -> SuiteReport {
+        let mut report = report(12_000, Duration::from_millis(9), 1.5);
+        report.config.rounds = 3;
+        let runs = |kind: TargetKind, rates: [u64; 3]| {
+            (0..3)
+                .map(|round| Measured {
+                    round,
+                    ..measured(kind, rates[round], Duration::from_millis(1))
+                })
+                .collect::<Vec<_>>()
+        };
+        report.ceiling = runs(TargetKind::Ceiling, ceiling);
+        report.paystate = runs(TargetKind::Paystate, paystate);
+        report.alternative = Ok(runs(TargetKind::Alternative, [5_000, 5_000, 5_000]));
+        report
+    }
+
+    #[test]
+    fn a_ratio_target_takes_the_median_of_the_rounds_ratios() {
+        // Per round 20%, 30% and 26%: the median is 26%. The medians of the rates (50,000 and
+        // 12,000) would give 24%, a ratio of loads measured rounds apart.
+        let report = rounds([40_000, 50_000, 60_000], [8_000, 15_000, 15_600]);
+        assert_eq!(
+            report.round_ratios(
+                TargetKind::Paystate,
+                TargetKind::Ceiling,
+                TARGET_CONNECTIONS
+            ),
+            vec![0.2, 0.3, 0.26]
+        );
+        let checks = targets(&report);
+        assert_eq!(checks[0].measured, "26.0%");
+        assert_eq!(checks[0].met, Some(true));
+        // The rows show each target's median round.
+        let median = report.at(TargetKind::Paystate, TARGET_CONNECTIONS).unwrap();
+        assert_eq!((median.round, median.per_second()), (1, 15_000.0));
+        let text = markdown(&report, &Environment::default());
+        assert!(
+            text.contains("| 1 | 40,000/s | 8,000/s | 5,000/s | 20.0% | 1.60x |"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct SuiteConfig {
     /// Where data directories and the PostgreSQL cluster go (the filesystem under test).
     pub base_dir: PathBuf,
     pub concurrencies: Vec<usize>,
+    /// How many times each target is measured at each connection count (at least 1).
+    pub rounds: usize,
     pub warmup: Duration,
     pub duration: Duration,
     /// Connections of the alternative's PostgreSQL pool.
@@ -68,6 +70,8 @@ impl TargetKind {
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub target: TargetKind,
+    /// The round of the run (0 for the runs outside the rounds).
+    pub round: usize,
     pub load: LoadResult,
     /// CPU seconds the server (and for the alternative, PostgreSQL) used in the window.
     pub cpu_seconds: f64,
@@ -140,15 +144,61 @@ pub struct SuiteReport {
 }
 
 impl SuiteReport {
-    /// The run of `target` at `connections` connections.
-    pub fn at(&self, target: TargetKind, connections: usize) -> Option<&Measured> {
-        let runs = match target {
+    /// Every run of `target`, in the order measured.
+    pub fn runs(&self, target: TargetKind) -> &[Measured] {
+        match target {
             TargetKind::Ceiling => &self.ceiling,
             TargetKind::Paystate => &self.paystate,
-            TargetKind::Alternative => self.alternative.as_ref().ok()?,
+            TargetKind::Alternative => self.alternative.as_deref().unwrap_or(&[]),
+        }
+    }
+
+    /// The run of `target` at `connections` connections: of several rounds, the one with the
+    /// median rate.
+    pub fn at(&self, target: TargetKind, connections: usize) -> Option<&Measured> {
+        median_run(self.runs(target), connections)
+    }
+
+    /// The rate of `target` over that of `other` at `connections` connections in `round`: two
+    /// loads measured seconds apart.
+    pub fn round_ratio(
+        &self,
+        target: TargetKind,
+        other: TargetKind,
+        connections: usize,
+        round: usize,
+    ) -> Option<f64> {
+        let at = |kind: TargetKind| {
+            self.runs(kind)
+                .iter()
+                .find(|run| run.round == round && run.load.plan.connections == connections)
         };
-        runs.iter()
-            .find(|run| run.load.plan.connections == connections)
+        let (a, b) = (at(target)?, at(other)?);
+        (b.per_second() > 0.0).then(|| a.per_second() / b.per_second())
+    }
+
+    /// [`SuiteReport::round_ratio`] of every round that measured both targets.
+    pub fn round_ratios(
+        &self,
+        target: TargetKind,
+        other: TargetKind,
+        connections: usize,
+    ) -> Vec<f64> {
+        (0..self.config.rounds)
+            .filter_map(|round| self.round_ratio(target, other, connections, round))
+            .collect()
+    }
+
+    /// The median of [`SuiteReport::round_ratios`] (of an even number, the lower middle one).
+    pub fn median_ratio(
+        &self,
+        target: TargetKind,
+        other: TargetKind,
+        connections: usize,
+    ) -> Option<f64> {
+        let mut ratios = self.round_ratios(target, other, connections);
+        ratios.sort_by(f64::total_cmp);
+        ratios.get(ratios.len().saturating_sub(1) / 2).copied()
     }
 }
 
@@ -173,51 +223,78 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, BenchError> {
             config.base_dir.display()
         )))?;
 
-    // The three loads that the ratios compare run back to back (the alternative, the
-    // ceiling, paystate), before paystate's log is grown and replayed: this shared machine's
-    // speed drifts over minutes, and a ratio of two figures measured minutes apart measures
-    // the drift too.
-    let alternative = if config.skip_alternative {
+    // The three targets run side by side, and the loads the ratios compare are measured in
+    // rounds: in each round every connection count against the alternative, the ceiling and
+    // paystate, back to back. This shared machine's speed drifts over minutes; a ratio of two
+    // figures measured seconds apart, taken as the median over the rounds, measures the
+    // targets rather than the drift.
+    let mut alternative = if config.skip_alternative {
         Err("skipped (--skip-alternative)".to_owned())
     } else {
-        run_alternative(&config, &provider, &reference_endpoint, work.path())
+        AlternativeTarget::start(&config, &provider, &reference_endpoint, work.path())
             .await
             .map_err(|error| error.to_string())
     };
-    let (alternative, alternative_disk_bytes_per_webhook) = match alternative {
-        Ok((runs, disk)) => (Ok(runs), disk),
-        Err(error) => {
-            eprintln!("alternative: not measured: {error}");
-            (Err(error), None)
-        }
-    };
-
+    if let Err(error) = &alternative {
+        eprintln!("alternative: not measured: {error}");
+    }
     eprintln!("ceiling: starting");
     let ceiling_server =
         ceiling::start(&config.bench_exe, &work.path().join("ceiling.log")).await?;
+    let mut paystate = PaystateTarget::start(&config, &provider, work.path()).await?;
+
     let mut ceiling_runs = Vec::new();
-    for &connections in &config.concurrencies {
-        let source = webhooks(
-            &provider,
-            &reference_endpoint,
-            &format!("ceil{connections}"),
-        );
-        let pid = ceiling_server.pid();
-        let run = measure(
-            TargetKind::Ceiling,
-            ceiling_server.address(),
-            source,
-            &plan(&config, connections, None),
-            move || vec![pid],
-            pid,
-        )
-        .await?;
-        report_line(&run);
-        ceiling_runs.push(run);
+    let mut alternative_runs = Vec::new();
+    for round in 0..config.rounds {
+        if config.rounds > 1 {
+            eprintln!("round {} of {}", round + 1, config.rounds);
+        }
+        for &connections in &config.concurrencies {
+            if let Ok(target) = &alternative {
+                match target.measure(&config, round, connections).await {
+                    Ok(run) => {
+                        report_line(&run);
+                        alternative_runs.push(run);
+                    }
+                    Err(error) => {
+                        eprintln!("alternative: not measured further: {error}");
+                        alternative = Err(error.to_string());
+                    }
+                }
+            }
+            let source = webhooks(
+                &provider,
+                &reference_endpoint,
+                &format!("ceil{connections}r{round}"),
+            );
+            let pid = ceiling_server.pid();
+            let run = measure(
+                TargetKind::Ceiling,
+                round,
+                ceiling_server.address(),
+                source,
+                &plan(&config, connections, None),
+                move || vec![pid],
+                pid,
+            )
+            .await?;
+            report_line(&run);
+            ceiling_runs.push(run);
+
+            let run = paystate.measure(&config, round, connections).await?;
+            report_line(&run);
+        }
     }
     ceiling_server.stop().await?;
+    let (alternative, alternative_disk_bytes_per_webhook) = match alternative {
+        Ok(target) => {
+            let disk = target.stop(&alternative_runs).await?;
+            (Ok(alternative_runs), disk)
+        }
+        Err(error) => (Err(error), None),
+    };
 
-    let paystate_part = run_paystate(&config, &provider, work.path()).await?;
+    let paystate_part = paystate.finish(&config, &provider).await?;
 
     Ok(SuiteReport {
         config,
@@ -244,124 +321,176 @@ struct PaystatePart {
     log: Option<LogRun>,
 }
 
-async fn run_paystate(
-    config: &SuiteConfig,
-    provider: &BenchProvider,
-    work: &Path,
-) -> Result<PaystatePart, BenchError> {
-    eprintln!("paystate: starting {}", config.paystate_bin.display());
-    let stub = VippsStub::start()
-        .await
-        .map_err(BenchError::io("starting the Vipps stub"))?;
-    let data_dir = work.join("paystate-data");
-    let server = PaystateServer::start(&config.paystate_bin, &data_dir, &stub.base_url()).await?;
-    let endpoint = register_provider(
-        server.server.address(),
-        &server.admin_token,
-        &stub,
-        provider,
-    )
-    .await?;
-    let pid = server.server.pid();
-    let address = server.server.address();
+/// paystate under test: the Vipps stub it registers at, the server, and what its loads sent.
+struct PaystateTarget {
+    stub: VippsStub,
+    server: PaystateServer,
+    data_dir: PathBuf,
+    endpoint: WebhookEndpoint,
+    msn: String,
+    /// Every run creates its own payments; the query benchmark reads them back later.
+    created: Vec<(WebhookMix, Vec<u64>)>,
+    client_counted: (u64, u64),
+    runs: Vec<Measured>,
+}
 
-    // Every run creates its own payments; the query benchmark reads them back later.
-    let mut created: Vec<(WebhookMix, Vec<u64>)> = Vec::new();
-    let mut client_counted = (0, 0);
-    let mut count = |result: &LoadResult| {
-        client_counted.0 += result.total.accepted;
-        client_counted.1 += result.total.duplicates;
-    };
-    let mut runs = Vec::new();
-    for &connections in &config.concurrencies {
-        let run_id = format!("ingest{connections}");
-        let source = SignedWebhooks {
-            mix: WebhookMix::new(&provider.msn, &run_id),
-            endpoint: endpoint.clone(),
-        };
-        let run = measure(
-            TargetKind::Paystate,
-            address,
-            Arc::new(source.clone()),
-            &plan(config, connections, None),
-            move || vec![pid],
-            pid,
+impl PaystateTarget {
+    async fn start(
+        config: &SuiteConfig,
+        provider: &BenchProvider,
+        work: &Path,
+    ) -> Result<PaystateTarget, BenchError> {
+        eprintln!("paystate: starting {}", config.paystate_bin.display());
+        let stub = VippsStub::start()
+            .await
+            .map_err(BenchError::io("starting the Vipps stub"))?;
+        let data_dir = work.join("paystate-data");
+        let server =
+            PaystateServer::start(&config.paystate_bin, &data_dir, &stub.base_url()).await?;
+        let endpoint = register_provider(
+            server.server.address(),
+            &server.admin_token,
+            &stub,
+            provider,
         )
         .await?;
-        report_line(&run);
-        count(&run.load);
-        created.push((source.mix, run.load.sent_per_connection.clone()));
-        runs.push(run);
+        Ok(PaystateTarget {
+            stub,
+            server,
+            data_dir,
+            endpoint,
+            msn: provider.msn.clone(),
+            created: Vec::new(),
+            client_counted: (0, 0),
+            runs: Vec::new(),
+        })
     }
 
-    let best = runs.iter().map(Measured::per_second).fold(0.0, f64::max);
-    let half_rate = if best > 0.0 {
-        let connections = config.concurrencies.iter().copied().max().unwrap_or(64);
+    /// One load of new payments at `connections` connections (a `rate` of `None`: as fast as
+    /// answers come).
+    async fn load(
+        &mut self,
+        config: &SuiteConfig,
+        round: usize,
+        connections: usize,
+        rate: Option<f64>,
+        run_id: String,
+    ) -> Result<Measured, BenchError> {
         let source = SignedWebhooks {
-            mix: WebhookMix::new(&provider.msn, "half"),
-            endpoint: endpoint.clone(),
+            mix: WebhookMix::new(&self.msn, &run_id),
+            endpoint: self.endpoint.clone(),
         };
+        let pid = self.server.server.pid();
         let run = measure(
             TargetKind::Paystate,
-            address,
+            round,
+            self.server.server.address(),
             Arc::new(source.clone()),
-            &plan(config, connections, Some(best / 2.0)),
+            &plan(config, connections, rate),
             move || vec![pid],
             pid,
         )
         .await?;
-        eprint!("  at half the maximum rate ({:.0}/s): ", best / 2.0);
-        report_line(&run);
-        count(&run.load);
-        created.push((source.mix, run.load.sent_per_connection.clone()));
-        Some(run)
-    } else {
-        None
-    };
+        self.client_counted.0 += run.load.total.accepted;
+        self.client_counted.1 += run.load.total.duplicates;
+        self.created
+            .push((source.mix, run.load.sent_per_connection.clone()));
+        Ok(run)
+    }
 
-    let server_counted = server
-        .webhook_counters_awaiting(provider, client_counted, Duration::from_secs(10))
-        .await?;
-    let events_after_runs = server.log_head().await?.unwrap_or(0);
-    let store_dir = data_dir.join("store");
-    let disk_bytes_after_runs = disk_usage(&store_dir);
+    async fn measure(
+        &mut self,
+        config: &SuiteConfig,
+        round: usize,
+        connections: usize,
+    ) -> Result<Measured, BenchError> {
+        let run_id = format!("ingest{connections}r{round}");
+        let run = self.load(config, round, connections, None, run_id).await?;
+        self.runs.push(run.clone());
+        Ok(run)
+    }
 
-    let log = if config.log_events > 0 {
-        grow_log(
-            &server,
-            provider,
-            &endpoint,
-            config.log_events,
-            &mut created,
-        )
-        .await?;
-        let (accepted, duplicates) = server.webhook_counters(provider).await?;
-        server.server.stop().await?;
-        Some(
-            restart_query_replay(
-                config,
+    /// Half the maximum rate, the counters, then the grown log, the restart and the replay.
+    async fn finish(
+        mut self,
+        config: &SuiteConfig,
+        provider: &BenchProvider,
+    ) -> Result<PaystatePart, BenchError> {
+        // The maximum rate: the best connection count, by its median round.
+        let best = config
+            .concurrencies
+            .iter()
+            .filter_map(|&connections| median_run(&self.runs, connections))
+            .map(Measured::per_second)
+            .fold(0.0, f64::max);
+        let half_rate = if best > 0.0 {
+            let connections = config.concurrencies.iter().copied().max().unwrap_or(64);
+            let run = self
+                .load(config, 0, connections, Some(best / 2.0), "half".into())
+                .await?;
+            eprint!("  at half the maximum rate ({:.0}/s): ", best / 2.0);
+            report_line(&run);
+            Some(run)
+        } else {
+            None
+        };
+
+        let server = &self.server;
+        let server_counted = server
+            .webhook_counters_awaiting(provider, self.client_counted, Duration::from_secs(10))
+            .await?;
+        let events_after_runs = server.log_head().await?.unwrap_or(0);
+        let store_dir = self.data_dir.join("store");
+        let disk_bytes_after_runs = disk_usage(&store_dir);
+
+        let log = if config.log_events > 0 {
+            grow_log(
+                server,
                 provider,
-                &stub,
-                &data_dir,
-                &created,
-                accepted + duplicates,
+                &self.endpoint,
+                config.log_events,
+                &mut self.created,
             )
-            .await?,
-        )
-    } else {
-        server.server.stop().await?;
-        None
-    };
+            .await?;
+            let (accepted, duplicates) = server.webhook_counters(provider).await?;
+            self.server.server.stop().await?;
+            Some(
+                restart_query_replay(
+                    config,
+                    provider,
+                    &self.stub,
+                    &self.data_dir,
+                    &self.created,
+                    accepted + duplicates,
+                )
+                .await?,
+            )
+        } else {
+            self.server.server.stop().await?;
+            None
+        };
 
-    Ok(PaystatePart {
-        runs,
-        half_rate,
-        client_counted,
-        server_counted,
-        events_after_runs,
-        disk_bytes_after_runs,
-        log,
-    })
+        Ok(PaystatePart {
+            runs: self.runs,
+            half_rate,
+            client_counted: self.client_counted,
+            server_counted,
+            events_after_runs,
+            disk_bytes_after_runs,
+            log,
+        })
+    }
+}
+
+/// Of the runs at `connections` connections, the one with the median rate (of an even number,
+/// the slower of the middle two).
+pub fn median_run(runs: &[Measured], connections: usize) -> Option<&Measured> {
+    let mut at: Vec<&Measured> = runs
+        .iter()
+        .filter(|run| run.load.plan.connections == connections)
+        .collect();
+    at.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));
+    at.get(at.len().saturating_sub(1) / 2).copied()
 }
 
 /// Sends the webhook mix at 64 connections, in rounds, until the log holds `events` events;
@@ -460,6 +589,7 @@ async fn restart_query_replay(
     let pid = server.server.pid();
     let query = measure(
         TargetKind::Paystate,
+        0,
         server.server.address(),
         Arc::new(queries),
         &plan(config, config.query_connections, None),
@@ -491,36 +621,62 @@ async fn restart_query_replay(
     })
 }
 
-async fn run_alternative(
-    config: &SuiteConfig,
-    provider: &BenchProvider,
-    endpoint: &WebhookEndpoint,
-    work: &Path,
-) -> Result<(Vec<Measured>, Option<f64>), BenchError> {
-    eprintln!("alternative: starting PostgreSQL");
-    let base = config.base_dir.clone();
-    let cluster = tokio::task::spawn_blocking(move || PostgresCluster::start(&base))
-        .await
-        .map_err(|error| {
-            BenchError::Setup(format!("the PostgreSQL start task failed: {error}"))
-        })??;
-    let alternative = AlternativeServer::start(
-        &config.bench_exe,
-        &cluster,
-        &provider.id,
-        &endpoint.registered_url,
-        &endpoint.secret,
-        config.pool_size,
-        &work.join("alternative.log"),
-    )
-    .await?;
-    let disk_before = disk_usage(&cluster.data_dir());
-    let pid = alternative.server.pid();
-    let mut runs = Vec::new();
-    let mut stored = 0;
-    for &connections in &config.concurrencies {
-        let source = webhooks(provider, endpoint, &format!("alt{connections}"));
-        let cluster_pids = cluster.pids();
+/// The axum + PostgreSQL alternative: the cluster and the receiver in front of it.
+struct AlternativeTarget {
+    cluster: PostgresCluster,
+    server: AlternativeServer,
+    provider: BenchProvider,
+    endpoint: WebhookEndpoint,
+    disk_before: u64,
+}
+
+impl AlternativeTarget {
+    async fn start(
+        config: &SuiteConfig,
+        provider: &BenchProvider,
+        endpoint: &WebhookEndpoint,
+        work: &Path,
+    ) -> Result<AlternativeTarget, BenchError> {
+        eprintln!("alternative: starting PostgreSQL");
+        let base = config.base_dir.clone();
+        let cluster = tokio::task::spawn_blocking(move || PostgresCluster::start(&base))
+            .await
+            .map_err(|error| {
+                BenchError::Setup(format!("the PostgreSQL start task failed: {error}"))
+            })??;
+        let server = AlternativeServer::start(
+            &config.bench_exe,
+            &cluster,
+            &provider.id,
+            &endpoint.registered_url,
+            &endpoint.secret,
+            config.pool_size,
+            &work.join("alternative.log"),
+        )
+        .await?;
+        let disk_before = disk_usage(&cluster.data_dir());
+        Ok(AlternativeTarget {
+            cluster,
+            server,
+            provider: provider.clone(),
+            endpoint: endpoint.clone(),
+            disk_before,
+        })
+    }
+
+    async fn measure(
+        &self,
+        config: &SuiteConfig,
+        round: usize,
+        connections: usize,
+    ) -> Result<Measured, BenchError> {
+        let source = webhooks(
+            &self.provider,
+            &self.endpoint,
+            &format!("alt{connections}r{round}"),
+        );
+        let pid = self.server.server.pid();
+        let cluster_pids = self.cluster.pids();
         let pids = move || {
             let mut pids = cluster_pids.clone();
             pids.push(pid);
@@ -528,23 +684,32 @@ async fn run_alternative(
         };
         let run = measure(
             TargetKind::Alternative,
-            alternative.server.address(),
+            round,
+            self.server.server.address(),
             source,
             &plan(config, connections, None),
             pids,
             pid,
         )
         .await?;
-        report_line(&run);
-        stored += run.load.total.acknowledged();
-        runs.push(run);
+        // PostgreSQL writes the pages this load dirtied at its next checkpoint; taken now, it
+        // does not land in the next target's measurement.
+        self.cluster.checkpoint().await?;
+        Ok(run)
     }
-    let disk_after = disk_usage(&cluster.data_dir());
-    alternative.server.stop().await?;
-    drop(cluster);
-    let per_webhook =
-        (stored > 0).then(|| disk_after.saturating_sub(disk_before) as f64 / stored as f64);
-    Ok((runs, per_webhook))
+
+    /// Stops the receiver and the cluster; returns the disk the cluster grew by per webhook
+    /// `runs` stored.
+    async fn stop(self, runs: &[Measured]) -> Result<Option<f64>, BenchError> {
+        let stored: u64 = runs.iter().map(|run| run.load.total.acknowledged()).sum();
+        let disk_after = disk_usage(&self.cluster.data_dir());
+        self.server.server.stop().await?;
+        drop(self.cluster);
+        Ok(
+            (stored > 0)
+                .then(|| disk_after.saturating_sub(self.disk_before) as f64 / stored as f64),
+        )
+    }
 }
 
 fn webhooks(
@@ -571,6 +736,7 @@ fn plan(config: &SuiteConfig, connections: usize, rate: Option<f64>) -> LoadPlan
 /// measurement window (the pid list is taken once, at the start).
 async fn measure(
     target: TargetKind,
+    round: usize,
     address: SocketAddr,
     source: Arc<dyn RequestSource>,
     plan: &LoadPlan,
@@ -601,6 +767,7 @@ async fn measure(
         .map_err(|error| BenchError::Setup(format!("the CPU sampler failed: {error}")))?;
     Ok(Measured {
         target,
+        round,
         load,
         cpu_seconds,
         client_cpu_seconds,

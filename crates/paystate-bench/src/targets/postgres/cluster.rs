@@ -53,6 +53,22 @@ impl PostgresCluster {
         &self.connection
     }
 
+    /// Runs `CHECKPOINT`: PostgreSQL writes out the pages dirtied so far now, rather than at
+    /// a moment of its choosing (while another target is being measured).
+    pub async fn checkpoint(&self) -> Result<(), BenchError> {
+        let failed = |error: tokio_postgres::Error| {
+            BenchError::Setup(format!("CHECKPOINT on the alternative's cluster: {error}"))
+        };
+        let (client, connection) = tokio_postgres::connect(&self.connection, tokio_postgres::NoTls)
+            .await
+            .map_err(failed)?;
+        let connection = tokio::spawn(connection);
+        let done = client.batch_execute("CHECKPOINT").await.map_err(failed);
+        drop(client);
+        let _ = connection.await;
+        done
+    }
+
     /// The cluster's data directory (tables and WAL).
     pub fn data_dir(&self) -> PathBuf {
         self.dir
