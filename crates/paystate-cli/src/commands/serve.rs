@@ -39,8 +39,8 @@ pub struct ServeArgs {
 
     /// Bearer token for /providers, /payments and /events. Default: generated on first start
     /// into {data}/admin-token (mode 0600); its path is printed, the token never is.
-    #[arg(long, env = "PAYSTATE_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
-    admin_token: Option<AdminToken>,
+    #[arg(long, env = "PAYSTATE_ADMIN_TOKEN", hide_env_values = true, value_parser = given_token)]
+    admin_token: Option<GivenToken>,
 
     /// Vipps API base URL for every provider (a simulator, tests). Default: by environment,
     /// https://apitest.vipps.no (test) or https://api.vipps.no (production).
@@ -121,8 +121,27 @@ fn flag_of(field: &str) -> Option<&'static str> {
     })
 }
 
-fn parse_admin_token(input: &str) -> Result<AdminToken, String> {
-    AdminToken::new(input).map_err(|error| error.to_string())
+/// An admin token as given, checked only once the arguments are parsed: a value clap refuses
+/// is repeated in clap's error message, and a token must not end up in a log that way.
+#[derive(Clone)]
+struct GivenToken(String);
+
+impl std::fmt::Debug for GivenToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+fn given_token(input: &str) -> Result<GivenToken, std::convert::Infallible> {
+    Ok(GivenToken(input.to_owned()))
+}
+
+impl GivenToken {
+    /// The token, or why it is refused, naming the flag and the variable but never the value.
+    fn check(self) -> anyhow::Result<AdminToken> {
+        AdminToken::new(self.0)
+            .map_err(|error| anyhow::anyhow!("--admin-token (PAYSTATE_ADMIN_TOKEN): {error}"))
+    }
 }
 
 impl ServeArgs {
@@ -131,7 +150,11 @@ impl ServeArgs {
         bound: std::net::SocketAddr,
         log_format: LogFormat,
     ) -> anyhow::Result<ServerConfig> {
-        let given_token = self.admin_token.clone();
+        let given_token = self
+            .admin_token
+            .clone()
+            .map(GivenToken::check)
+            .transpose()?;
         let unreachable_default =
             self.public_url.is_none() && (bound.ip().is_unspecified() || bound.ip().is_loopback());
         // Checked before anything is written to the data directory (the admin token file).
@@ -278,5 +301,30 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(config(&["--poll-after-secs", "0"]).payment_poll_after, None);
+    }
+
+    #[test]
+    fn a_refused_admin_token_is_never_repeated() {
+        let secret = "Super Secret 1234567 with spaces";
+        let data = tempfile::tempdir().expect("a directory");
+        let data_arg = data.path().to_str().expect("a UTF-8 path");
+        let cli = Cli::try_parse_from(["serve", "--data", data_arg, "--admin-token", secret])
+            .expect("any value parses; it is checked afterwards");
+        assert!(!format!("{cli:?}").contains("Secret"), "{cli:?}");
+        let error = cli
+            .serve
+            .into_config("127.0.0.1:8080".parse().expect("address"), LogFormat::Text)
+            .expect_err("a token with spaces is refused");
+        let message = format!("{error:#}");
+        assert!(
+            message.starts_with("--admin-token (PAYSTATE_ADMIN_TOKEN):"),
+            "{message}"
+        );
+        assert!(!message.contains("Secret"), "{message}");
+        // Refused before anything is written: no generated token file either.
+        assert!(std::fs::read_dir(data.path())
+            .expect("listing")
+            .next()
+            .is_none());
     }
 }
