@@ -4,6 +4,8 @@
 use paystate_e2e::server::read;
 use paystate_e2e::sim::same_payment;
 use paystate_e2e::{eventually, start_sim, Merchant, TestServer};
+use paystate_server::registration::ReactorOptions;
+use paystate_server::ServerConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -29,11 +31,18 @@ async fn admin(server: &TestServer, method: Method, path: &str, body: Option<Val
 /// A server polling payments quiet for one second, with an enabled provider registered at
 /// the simulator.
 async fn start() -> (SimHandle, TestServer) {
+    start_configured(|config| config.payment_poll_after = Some(Duration::from_secs(1))).await
+}
+
+/// [`start`] with the server's configuration changed by `configure`.
+async fn start_configured(
+    configure: impl FnOnce(&mut ServerConfig) + Send + 'static,
+) -> (SimHandle, TestServer) {
     let sim = start_sim(Duration::from_secs(60)).await;
     let base = sim.base_url().parse().expect("a Vipps base URL");
     let server = TestServer::start_with(move |config| {
         config.vipps_base_url = Some(base);
-        config.payment_poll_after = Some(Duration::from_secs(1));
+        configure(config);
     })
     .await;
     let credentials = json!({"client_id": "poll-client", "client_secret": "poll-secret-93ac", "subscription_key": "poll-key-1b2e"});
@@ -171,6 +180,65 @@ async fn settled_payments_are_not_polled() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let view = payment(&server, reference).await.expect("the payment");
     assert_eq!(view["aggregate"]["refunded"], 0, "{view}");
+    server.stop().await;
+    sim.shutdown().await.expect("stop the simulator");
+}
+
+#[tokio::test]
+async fn a_delivery_still_retried_when_the_secret_is_rotated_lands_on_the_kept_registration() {
+    // The default handover, and no polling: only the old registration's retry can bring the
+    // refund of this fully captured payment (see the test above).
+    let (sim, server) = start_configured(|config| {
+        config.registration.handover = ReactorOptions::default().handover;
+        config.payment_poll_after = None;
+    })
+    .await;
+    let merchant = Merchant::connect(&sim.base_url(), MSN).await;
+    let reference = "acme-poll-0003";
+    merchant.create_payment(reference, 10_000).await;
+    merchant.approve(reference).await;
+    merchant.capture(reference, 10_000).await;
+    let captured = merchant.payment(reference).await;
+    eventually("the capture to arrive by webhook", PATIENCE, || async {
+        payment(&server, reference)
+            .await
+            .filter(|view| same_payment(view, &captured))
+    })
+    .await;
+
+    // The receiver is unreachable while the refund is made, and the secret is rotated
+    // meanwhile: Vipps keeps retrying the refund on the old registration only.
+    set_deliveries_failing(&sim, true);
+    merchant.refund(reference, 4_000).await;
+    admin(
+        &server,
+        Method::POST,
+        &format!("/providers/{ID}/webhook/rotate"),
+        None,
+    )
+    .await;
+    eventually("the new registration to be recorded", PATIENCE, || async {
+        let (_, view) = server.admin_get(&format!("/providers/{ID}")).await;
+        (view["webhook"]["reason"] == "rotate").then_some(())
+    })
+    .await;
+    // Longer than the two seconds the handover used to be.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    set_deliveries_failing(&sim, false);
+
+    let refunded = merchant.payment(reference).await;
+    let view = eventually("the retried refund to be recorded", PATIENCE, || async {
+        payment(&server, reference)
+            .await
+            .filter(|view| same_payment(view, &refunded))
+    })
+    .await;
+    assert_eq!(view["aggregate"]["refunded"], 4_000, "{view}");
+    let (_, history) = server.admin_get(&format!("/providers/{ID}/history")).await;
+    assert!(
+        !history.to_string().contains("webhook_deleted"),
+        "the superseded registration is kept for the handover: {history}"
+    );
     server.stop().await;
     sim.shutdown().await.expect("stop the simulator");
 }

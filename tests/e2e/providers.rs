@@ -811,6 +811,7 @@ impl Restarted {
         let token = paystate_server::AdminToken::generate();
         let admin_token = token.expose().to_owned();
         let mut config = paystate_server::ServerConfig::new(data_dir, address, token);
+        config.registration.handover = paystate_e2e::server::TEST_HANDOVER;
         config.vipps_base_url = Some(vipps_base_url.parse().expect("Vipps base URL"));
         config.public_url = public_url.parse().expect("public URL");
         let store = paystate_server::store::open(data_dir).expect("reopen the store");

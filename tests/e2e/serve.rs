@@ -165,9 +165,9 @@ fn refused_start(args: &[&str], env: &[(&str, &str)]) -> String {
 fn registration_timing_flags_and_their_environment_variables_are_validated() {
     let stderr = refused_start(&["--reconcile-interval-secs", "0"], &[]);
     assert!(stderr.contains("--reconcile-interval-secs"), "{stderr}");
-    let stderr = refused_start(&[], &[("PAYSTATE_REGISTRATION_HANDOVER_SECS", "7200")]);
+    let stderr = refused_start(&[], &[("PAYSTATE_REGISTRATION_HANDOVER_SECS", "604801")]);
     assert!(
-        stderr.contains("--registration-handover-secs (PAYSTATE_REGISTRATION_HANDOVER_SECS): it must be at most 1 hour"),
+        stderr.contains("--registration-handover-secs (PAYSTATE_REGISTRATION_HANDOVER_SECS): it must be at most 7 days"),
         "{stderr}"
     );
     let stderr = refused_start(&["--registration-backoff-max-secs", "1"], &[]);

@@ -56,6 +56,8 @@ impl ChildServer {
             .arg(vipps_base_url)
             .arg("--log-format")
             .arg("json")
+            .arg("--registration-handover-secs")
+            .arg(crate::server::TEST_HANDOVER.as_secs().to_string())
             .env("PAYSTATE_ADMIN_TOKEN", admin_token)
             .env_remove("PAYSTATE_MASTER_KEY")
             .stdin(Stdio::null())

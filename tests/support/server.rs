@@ -10,6 +10,10 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The handover of every test server: a superseded registration is deleted two seconds after
+/// its successor (a real server keeps it ten minutes), so tests see the deletion.
+pub const TEST_HANDOVER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A running server. The test keeps a handle on the same store and vault to seed data and
 /// to check what was recorded.
 #[derive(Debug)]
@@ -42,6 +46,7 @@ impl TestServer {
         let token = AdminToken::generate();
         let admin_token = token.expose().to_owned();
         let mut config = ServerConfig::new(&data_dir, address, token);
+        config.registration.handover = TEST_HANDOVER;
         configure(&mut config);
 
         // The master key file exists before the server starts, so the test's vault and the

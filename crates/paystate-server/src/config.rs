@@ -435,8 +435,11 @@ impl ServerConfig {
             return invalid("header read timeout", "it must be positive");
         }
         let registration = &self.registration;
-        if registration.handover > Duration::from_secs(60 * 60) {
-            return invalid("registration handover", "it must be at most 1 hour");
+        if registration.handover > ReactorOptions::MAX_HANDOVER {
+            return invalid(
+                "registration handover",
+                "it must be at most 7 days (604800 s), after which Vipps retries nothing",
+            );
         }
         if registration.reconcile_interval < Duration::from_secs(1)
             || registration.reconcile_interval > Duration::from_secs(7 * 24 * 60 * 60)
@@ -590,7 +593,10 @@ mod tests {
             config.validate().is_err()
         };
         assert!(refused(|r| r.reconcile_interval = Duration::ZERO));
-        assert!(refused(|r| r.handover = Duration::from_secs(2 * 60 * 60)));
+        assert!(refused(
+            |r| r.handover = Duration::from_secs(8 * 24 * 60 * 60)
+        ));
+        assert!(!refused(|r| r.handover = ReactorOptions::MAX_HANDOVER));
         assert!(refused(|r| r.backoff.max = r.backoff.initial / 2));
         assert!(refused(|r| r.backoff.initial = Duration::ZERO));
         assert!(!refused(|r| r.handover = Duration::ZERO));

@@ -37,19 +37,30 @@ pub struct ReactorOptions {
     /// Backoff between failed registration attempts.
     pub backoff: Backoff,
     /// How long a superseded registration stays after its successor is recorded, so that
-    /// deliveries Vipps already handed to it can still land (deleting a registration drops
-    /// its queued deliveries).
+    /// deliveries Vipps already handed to it can still land: deleting a registration drops
+    /// what Vipps is still retrying on it (VIPPS.md §3). Its default,
+    /// [`ReactorOptions::DEFAULT_HANDOVER`], covers Vipps' first retries of a delivery that
+    /// failed just before the change.
     pub handover: Duration,
     /// How often an enabled provider's registrations are compared with Vipps' list, besides
     /// after every change and at start.
     pub reconcile_interval: Duration,
 }
 
+impl ReactorOptions {
+    /// The default handover: ten minutes, as long as the default grace period of an old
+    /// secret, so a rotation keeps both registrations delivering for that long.
+    pub const DEFAULT_HANDOVER: Duration = Duration::from_secs(10 * 60);
+    /// The longest handover: Vipps gives up on a delivery after 7 days, so a registration kept
+    /// longer has nothing left to deliver.
+    pub const MAX_HANDOVER: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+}
+
 impl Default for ReactorOptions {
     fn default() -> Self {
         ReactorOptions {
             backoff: Backoff::default(),
-            handover: Duration::from_secs(2),
+            handover: ReactorOptions::DEFAULT_HANDOVER,
             reconcile_interval: Duration::from_secs(15 * 60),
         }
     }

@@ -7,6 +7,9 @@ use paystate_server::{AdminToken, ServerConfig};
 use std::path::Path;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// How long the demo's server keeps a superseded registration.
+const DEMO_HANDOVER: Duration = Duration::from_secs(2);
 use tokio::task::JoinHandle;
 use vipps_sim::{SimConfig, SimHandle, Simulator};
 
@@ -38,6 +41,9 @@ impl Stage {
         let (token, _) =
             AdminToken::load_or_generate(data_dir).context("preparing the admin token")?;
         let mut config = ServerConfig::new(data_dir, bound, token.clone());
+        // The story shows the superseded registration deleted after a rotation; a server
+        // keeps it ten minutes (`--registration-handover-secs`), the demo two seconds.
+        config.registration.handover = DEMO_HANDOVER;
         config.vipps_base_url = Some(sim.base_url().parse().context("the simulator's base URL")?);
         config.validate()?;
         let (stop, stopped) = oneshot::channel::<()>();
