@@ -54,6 +54,28 @@ fn a_fact_that_does_not_say_what_its_delivery_says_fails_at_its_position() {
         "{}",
         verify.stdout
     );
+    // The facts need no secrets: --chain-only (an imported log) checks them too.
+    let chain_only = run(&["verify", "--chain-only", "--data", &data.arg()]).expect_code(1);
+    assert!(
+        chain_only.stdout.contains(&expected),
+        "{}",
+        chain_only.stdout
+    );
+    // Nor do deliveries that cannot be re-verified: imported elsewhere, the log has no
+    // secrets, and the result names the edited fact after the first unverifiable delivery.
+    let export = run(&["export", "--data", &data.arg()]).expect_code(0);
+    let copy = DataDir::empty();
+    run_with_input(&["import", "--data", &copy.arg()], export.stdout.as_bytes()).expect_code(0);
+    let imported = run(&["verify", "--data", &copy.arg()]).expect_code(1);
+    assert!(
+        imported.stdout.contains("(delivery signature)")
+            && imported.stdout.contains(&format!(
+                "and position {} (payment fact): the recorded fact does not say what its delivery (position {position}) says",
+                position + 1
+            )),
+        "{}",
+        imported.stdout
+    );
 
     // Claiming the fact came from polling does not hide it: it stands in a delivery's place.
     let (data, position) = with_tampered_delivery(Tamper::FactMarkedPolled);

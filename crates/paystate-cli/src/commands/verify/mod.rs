@@ -34,7 +34,8 @@ const PAGE: usize = 4096;
 ///
 /// Webhook secrets are read from the data directory's encrypted vault with the master key
 /// (PAYSTATE_MASTER_KEY, else {data}/master.key, as `paystate serve` does). A log imported into
-/// another directory has no secrets there: use --chain-only, or verify where the secrets are.
+/// another directory has no secrets there: use --chain-only (everything but the signatures),
+/// or verify where the secrets are.
 /// Prints events, deliveries re-verified and the chain head hash; on a problem, exits 1 naming
 /// the first failing position and why.
 ///
@@ -47,7 +48,8 @@ pub struct VerifyArgs {
     #[command(flatten)]
     data: DataDirArg,
 
-    /// Check the hash chain only, not the delivery signatures (no secrets needed).
+    /// Check the hash chain and the payment facts against the stored deliveries, not the
+    /// delivery signatures (no secrets needed).
     #[arg(long)]
     chain_only: bool,
 }
@@ -122,14 +124,13 @@ fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
         crate::say!("hash chain:        intact")?;
     }
 
-    if args.chain_only {
-        crate::say!("deliveries:        not re-verified (--chain-only)")?;
-    } else {
-        // Records past a break cannot be trusted to decode, so the scan stops before it.
-        let end = failures.first().map_or(chain.head, |(_, failure)| {
-            Position(failure.position.0.saturating_sub(1))
-        });
-        let scan = scan_deliveries(store, &args.data.data, end)?;
+    // Records past a break cannot be trusted to decode, so the scan stops before it.
+    let end = failures.first().map_or(chain.head, |(_, failure)| {
+        Position(failure.position.0.saturating_sub(1))
+    });
+    let signatures = !args.chain_only;
+    let scan = scan_deliveries(store, &args.data.data, end, signatures)?;
+    if signatures {
         let total: u64 = scan.verified.values().sum();
         crate::say!("deliveries:        {total} re-verified with their recorded secret versions")?;
         for ((provider, version), count) in &scan.verified {
@@ -146,18 +147,20 @@ fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
             )?;
             failures.push(("delivery signature", failure));
         }
+    } else {
+        crate::say!("deliveries:        signatures not re-verified (--chain-only)")?;
+    }
+    crate::say!(
+        "payment facts:     {} match the signed deliveries they were read from",
+        scan.facts
+    )?;
+    if let Some(failure) = scan.first_fact_failure {
         crate::say!(
-            "payment facts:     {} match the signed deliveries they were read from",
-            scan.facts
+            "                   {} FAILED, the first at position {}",
+            scan.facts_failed,
+            failure.position
         )?;
-        if let Some(failure) = scan.first_fact_failure {
-            crate::say!(
-                "                   {} FAILED, the first at position {}",
-                scan.facts_failed,
-                failure.position
-            )?;
-            failures.push(("payment fact", failure));
-        }
+        failures.push(("payment fact", failure));
     }
 
     failures.sort_by_key(|(_, failure)| failure.position);
@@ -172,16 +175,27 @@ fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
                 failure.position,
                 failure.reason
             )?;
+            // The first failure of every other kind too: a missing secret at one position
+            // must not hide an edited amount at another.
+            for (what, failure) in &failures[1..] {
+                crate::say!(
+                    "                   and position {} ({what}): {}",
+                    failure.position,
+                    failure.reason
+                )?;
+            }
             Ok(Outcome::ProblemFound)
         }
     }
 }
 
-/// Re-verifies every `webhook_received` up to `end`, counting failures and keeping the first.
+/// Checks every payment fact up to `end` against the delivery it was read from and, with
+/// `signatures`, re-verifies every `webhook_received`, counting failures and keeping the first.
 fn scan_deliveries(
     store: &Arc<SledStore>,
     data_dir: &Path,
     end: Position,
+    signatures: bool,
 ) -> anyhow::Result<DeliveryScan> {
     let mut scan = DeliveryScan::default();
     let mut secrets = SecretCache::new(store.clone(), data_dir);
@@ -241,6 +255,12 @@ fn scan_deliveries(
                             reason,
                         });
                     }
+                }
+                continue;
+            }
+            if !signatures {
+                if let Ok(DomainEvent::WebhookReceived(receipt)) = event {
+                    last_receipt = Some((envelope.position, receipt));
                 }
                 continue;
             }
