@@ -170,7 +170,7 @@ async fn metrics_count_webhooks_by_outcome_and_provider() {
 }
 
 #[tokio::test]
-async fn every_known_providers_delivery_counters_exist_at_zero_after_a_restart() {
+async fn every_known_providers_counters_exist_at_zero_after_a_restart() {
     let data = tempfile::tempdir().expect("data directory");
     let token = "metrics-restart-admin-token-7f3a";
     let series = "paystate_webhooks_total{outcome=\"accepted\",provider=\"vipps-quiet\"} 0";
@@ -212,12 +212,32 @@ async fn every_known_providers_delivery_counters_exist_at_zero_after_a_restart()
     // No delivery since: the series is there all the same, so "accepted stays flat" can be seen.
     let server = start().await;
     // The counters of providers learnt while catching up appear within one 5 s tick.
-    paystate_e2e::eventually(
+    let text = paystate_e2e::eventually(
         "the provider's counters after a restart",
         std::time::Duration::from_secs(15),
-        || async { metrics(&server).await.contains(series).then_some(()) },
+        || async {
+            let text = metrics(&server).await;
+            text.contains(series).then_some(text)
+        },
     )
     .await;
+    for needle in [
+        "paystate_webhook_registration_outcomes_total{outcome=\"registered\",provider=\"vipps-quiet\"} 0",
+        "paystate_webhook_registration_outcomes_total{outcome=\"failed\",provider=\"vipps-quiet\"} 0",
+        "paystate_payment_polls_total{outcome=\"answered\",provider=\"vipps-quiet\"} 0",
+        "paystate_polled_events_total{outcome=\"recorded\",provider=\"vipps-quiet\"} 0",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from /metrics:\n{text}");
+    }
+    // The store's head as it reported it while opening, before any append.
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::to_owned)
+    };
+    let head = gauge("paystate_store_head_position");
+    assert!(head.is_some(), "no store head after a restart:\n{text}");
+    assert_eq!(head, gauge("paystate_log_head_position"), "{text}");
     server.terminate();
 }
 

@@ -156,6 +156,26 @@ fn describe() {
     );
 }
 
+/// Makes every per-provider counter of `provider` exist, at 0 until something happens: a
+/// series that does not exist cannot be alerted on ("accepted stays flat"), and a rate over
+/// a series that appears at its first increment misses that increment.
+pub fn announce_provider(provider: &str) {
+    crate::ingestion::plan::OutcomeCounters::announce(provider);
+    let zero = |name: &'static str, outcome: &'static str| {
+        metrics::counter!(name, "outcome" => outcome, "provider" => provider.to_owned())
+            .increment(0);
+    };
+    for outcome in ["registered", "adopted", "failed", "deleted"] {
+        zero(crate::registration::REGISTRATION_OUTCOMES_TOTAL, outcome);
+    }
+    for outcome in ["answered", "failed"] {
+        zero(PAYMENT_POLLS_TOTAL, outcome);
+    }
+    for outcome in ["recorded", "known", "unreadable"] {
+        zero(POLLED_EVENTS_TOTAL, outcome);
+    }
+}
+
 /// The current metrics in Prometheus text format.
 pub fn render(handle: &PrometheusHandle) -> String {
     // Histograms need periodic upkeep; rendering is a natural moment for it.

@@ -40,6 +40,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate()?;
+    // Installed before the store opens, so the figures the store reports while opening (its
+    // head) are recorded too.
+    crate::metrics::install();
     let store = crate::store::open(&config.data_dir)?;
     run_with_store(listener, config, store, shutdown).await
 }
@@ -150,7 +153,7 @@ fn spawn_background(state: &AppState, tasks: &mut BackgroundTasks) {
             tokio::select! {
                 () = stop.stopped() => break,
                 _ = ticker.tick() => {
-                    // Every known provider's delivery counters exist, at 0 until a delivery,
+                    // Every known provider's counters exist, at 0 until a delivery,
                     // including those the projections learn while catching up after a start.
                     let new: Vec<_> = projections.read(|projections| {
                         projections
@@ -160,7 +163,7 @@ fn spawn_background(state: &AppState, tasks: &mut BackgroundTasks) {
                             .collect()
                     });
                     for id in new {
-                        crate::ingestion::plan::OutcomeCounters::announce(id.as_str());
+                        crate::metrics::announce_provider(id.as_str());
                         announced.insert(id);
                     }
                     if let Ok(head) = store.head() {

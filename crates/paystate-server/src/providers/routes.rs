@@ -103,7 +103,7 @@ pub async fn create_provider(
     })
     .await?;
     tracing::info!(provider = %id, "provider created");
-    crate::ingestion::plan::OutcomeCounters::announce(id.as_str());
+    crate::metrics::announce_provider(id.as_str());
     Ok((
         StatusCode::CREATED,
         Json(view_after(&state, &id, appended.last_position).await?),

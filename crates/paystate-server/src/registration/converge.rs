@@ -28,7 +28,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 /// Metric: registration outcomes by `provider` and `outcome` (`registered`, `adopted`,
-/// `failed`, `deleted`, `skipped_disabled`).
+/// `failed`, `deleted`).
 pub const REGISTRATION_OUTCOMES_TOTAL: &str = "paystate_webhook_registration_outcomes_total";
 
 /// The reactor's tunables.
