@@ -78,8 +78,20 @@ impl VippsApiError {
         if error.is_timeout() {
             VippsApiError::Timeout
         } else {
-            // `without_url` is not needed: request URLs carry no secrets (only ids).
-            VippsApiError::Transport(error.to_string())
+            // `without_url` is not needed: request URLs carry no secrets (only ids). reqwest's
+            // own text says only that sending failed; the cause (connection refused, a DNS
+            // or TLS failure) is in its sources.
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !text.ends_with(&cause_text) {
+                    text.push_str(": ");
+                    text.push_str(&cause_text);
+                }
+                source = cause.source();
+            }
+            VippsApiError::Transport(text)
         }
     }
 

@@ -203,7 +203,13 @@ impl VippsClient {
             return Ok(cached.token.clone());
         }
         let requested_at = Instant::now();
-        let token = self.fetch_token().await?;
+        let token = self.fetch_token().await.map_err(|error| match error {
+            // Every call starts with a token: say which request could not be sent.
+            VippsApiError::Transport(text) => {
+                VippsApiError::Transport(format!("getting an access token: {text}"))
+            }
+            other => other,
+        })?;
         let cached = CachedToken::new(token, requested_at, self.inner.config.token_refresh_margin);
         let bearer = cached.token.clone();
         *slot = Some(cached);

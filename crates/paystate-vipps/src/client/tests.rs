@@ -608,4 +608,11 @@ async fn an_unreachable_server_is_a_transport_error() {
         .unwrap_err();
     assert!(matches!(error, VippsApiError::Transport(_)), "{error:?}");
     assert!(error.is_transient());
+    // The message names the request that failed and the cause, not only that sending failed.
+    let text = error.to_string();
+    assert!(
+        text.starts_with("could not reach Vipps: getting an access token: "),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("connection refused"), "{text}");
 }
