@@ -9,7 +9,7 @@ use paystate_domain::events::{
 };
 use paystate_domain::{streams, Msn, ProviderId, Reference};
 use paystate_store::{AppendOutcome, EventStore, ExpectedVersion, NewEvent, Position, StreamId};
-use paystate_vipps::payload::{reference_hint, EventView};
+use paystate_vipps::payload::{reference_hint, EventView, PayloadError};
 use sha2::{Digest, Sha256};
 use std::time::Instant;
 use uuid::Uuid;
@@ -32,12 +32,17 @@ pub fn parse(provider: &ProviderId, msn: &Msn, body: &[u8]) -> Parsed {
     let event = match EventView::parse(body) {
         Ok(event) => event,
         Err(error) => {
+            // A reference sent twice names no payment: the anomaly goes to no payment's stream.
+            let reference_raw = match error {
+                PayloadError::RepeatedField("reference") => None,
+                _ => reference_hint(body),
+            };
             return Parsed::Anomaly {
                 anomaly: IngestAnomaly::Unparseable {
                     error: bounded_text(&error.to_string(), MAX_ERROR_TEXT),
                 },
-                reference_raw: reference_hint(body),
-            }
+                reference_raw,
+            };
         }
     };
     match event.to_recorded(provider, FactSource::Webhook) {
@@ -327,6 +332,18 @@ mod tests {
                 assert_eq!(field, "amount.value");
                 assert_eq!(reference, "acme-order-1001");
             }
+            other => panic!("{other:?}"),
+        }
+        // Two references: the body names no payment, so the anomaly is filed under none.
+        let ambiguous = br#"{"msn":"123456","reference":"order-1","reference":"order-2","pspReference":"p","name":"AUTHORIZED"}"#;
+        match parse(&provider(), &msn(), &bytes::Bytes::from_static(ambiguous)) {
+            Parsed::Anomaly {
+                anomaly: IngestAnomaly::Unparseable { error },
+                reference_raw: None,
+            } => assert_eq!(
+                error,
+                "the field reference is sent twice, so the body is ambiguous"
+            ),
             other => panic!("{other:?}"),
         }
     }

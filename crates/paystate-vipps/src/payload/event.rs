@@ -23,6 +23,9 @@ pub enum PayloadError {
     /// One of the identity fields is absent or null.
     #[error("the field {0} is missing")]
     MissingField(&'static str),
+    /// A field the event is read from appears twice: which value Vipps meant cannot be told.
+    #[error("the field {0} is sent twice, so the body is ambiguous")]
+    RepeatedField(&'static str),
     /// A field has a JSON type that cannot carry its value.
     #[error("the field {field} is {found}, expected {expected}")]
     WrongType {

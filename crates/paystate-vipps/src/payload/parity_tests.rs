@@ -129,8 +129,144 @@ fn value_reading(raw: &[u8]) -> Result<Read, PayloadError> {
     })
 }
 
+/// The modelled field the typed reader must refuse as sent twice, found from the keys as
+/// written (a `Value` keeps only the last of equal keys): at the top level, the field whose
+/// second appearance comes first; else within `amount` (its last appearance, the one read).
+fn repeated_modelled_field(raw: &[u8]) -> Option<&'static str> {
+    const TOP: [&str; 8] = [
+        "msn",
+        "reference",
+        "pspReference",
+        "name",
+        "amount",
+        "timestamp",
+        "idempotencyKey",
+        "success",
+    ];
+    // Only a body the parser accepts has fields at all (the keys reader below skips values
+    // without the parser's checks, such as numbers out of range).
+    serde_json::from_slice::<Value>(raw).ok()?;
+    let keys: KeysOnly = serde_json::from_slice(raw).ok()?;
+    let first_repeated = |keys: &[String], modelled: &[&'static str]| {
+        let mut seen = Vec::new();
+        keys.iter().find_map(|key| {
+            let field = modelled.iter().find(|field| **field == key.as_str())?;
+            if seen.contains(field) {
+                Some(*field)
+            } else {
+                seen.push(*field);
+                None
+            }
+        })
+    };
+    first_repeated(&keys.top, &TOP).or_else(|| {
+        let amount = keys.amount.as_deref()?;
+        first_repeated(amount, &["currency", "value"]).map(|field| match field {
+            "currency" => "amount.currency",
+            _ => "amount.value",
+        })
+    })
+}
+
+/// The keys of a body's top-level object in order, and those of the last `amount` (when it is
+/// an object).
+#[derive(Default)]
+struct KeysOnly {
+    top: Vec<String>,
+    amount: Option<Vec<String>>,
+}
+
+/// The keys of an object in order; `None` for any other value.
+struct ObjectKeys(Option<Vec<String>>);
+
+impl<'de> serde::Deserialize<'de> for ObjectKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = ObjectKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ObjectKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(key);
+                }
+                Ok(ObjectKeys(Some(keys)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ObjectKeys, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(ObjectKeys(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<ObjectKeys, E> {
+                Ok(ObjectKeys(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<ObjectKeys, E> {
+                Ok(ObjectKeys(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<ObjectKeys, E> {
+                Ok(ObjectKeys(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<ObjectKeys, E> {
+                Ok(ObjectKeys(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<ObjectKeys, E> {
+                Ok(ObjectKeys(None))
+            }
+            fn visit_unit<E>(self) -> Result<ObjectKeys, E> {
+                Ok(ObjectKeys(None))
+            }
+        }
+        deserializer.deserialize_any(Keys)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeysOnly {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = KeysOnly;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeysOnly, A::Error> {
+                let mut keys = KeysOnly::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "amount" {
+                        keys.amount = map.next_value::<ObjectKeys>()?.0;
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                    keys.top.push(key);
+                }
+                Ok(keys)
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
 /// Both readers on one body: the same event (and the same view of it), or the same error.
 fn assert_same_reading(raw: &[u8]) -> Result<(), TestCaseError> {
+    if let Some(field) = repeated_modelled_field(raw) {
+        prop_assert_eq!(
+            EpaymentEvent::parse(raw.to_vec()).err(),
+            Some(PayloadError::RepeatedField(field)),
+            "body {:?}",
+            String::from_utf8_lossy(raw)
+        );
+        return Ok(());
+    }
     let expected = value_reading(raw);
     let typed = EpaymentEvent::parse(raw.to_vec()).map(|event| {
         prop_assert_eq!(event.raw(), raw);

@@ -1,12 +1,15 @@
 //! The typed reader behind [`EventView::parse`]: one pass over the body straight into the
 //! fields an event has, text borrowed from the body wherever it holds no escapes.
 //!
-//! It accepts and refuses exactly what reading the body as a `serde_json::Value` and then
-//! picking the fields out did: every value goes through the same parser, a field sent twice
-//! counts with its last value, a known field of the wrong JSON type is remembered by its type
+//! It accepts and refuses what reading the body as a `serde_json::Value` and then picking the
+//! fields out did: every value goes through the same parser, an unknown field sent twice counts
+//! with its last value, a known field of the wrong JSON type is remembered by its type
 //! and refused only after the whole body has been read (so the first field at fault is reported
 //! in the same order), and everything the event does not model is read as a `Value` (kept as
 //! [`EpaymentEvent::extra`](super::EpaymentEvent::extra), with the parser's nesting limit).
+//! One difference: a field the event models sent twice (`reference`, `amount.value`, ...) makes
+//! the body ambiguous, and it is refused ([`PayloadError::RepeatedField`]) rather than read
+//! with its last value, which a `Value` could not tell apart.
 
 use super::event::{echo, PayloadError};
 use super::view::{AmountView, EventView, ValueView};
@@ -54,6 +57,8 @@ enum AmountSlot<'a> {
     Object {
         currency: Option<Slot<'a>>,
         value: Option<Slot<'a>>,
+        /// The first of the two fields sent more than once, if one was.
+        repeated: Option<&'static str>,
     },
     Other(Slot<'a>),
 }
@@ -73,11 +78,29 @@ struct Fields<'a> {
     idempotency_key: Option<Slot<'a>>,
     success: Option<Slot<'a>>,
     extra: Map<String, Value>,
+    /// The first modelled field sent more than once, if one was.
+    repeated: Option<&'static str>,
+}
+
+/// Stores a modelled field's value, noting in `repeated` the first field sent twice.
+fn fill<T>(
+    slot: &mut Option<T>,
+    value: T,
+    field: &'static str,
+    repeated: &mut Option<&'static str>,
+) {
+    if slot.is_some() {
+        repeated.get_or_insert(field);
+    }
+    *slot = Some(value);
 }
 
 impl<'a> Fields<'a> {
     /// The shape checks, in the order the fields are documented.
     fn into_event(self) -> Result<(EventView<'a>, Map<String, Value>), PayloadError> {
+        if let Some(field) = self.repeated {
+            return Err(PayloadError::RepeatedField(field));
+        }
         let msn = text(self.msn, "msn", true)?.ok_or(PayloadError::MissingField("msn"))?;
         let reference = text(self.reference, "reference", false)?
             .ok_or(PayloadError::MissingField("reference"))?;
@@ -138,7 +161,13 @@ fn text<'a>(
 fn amount(slot: Option<AmountSlot<'_>>) -> Result<Option<AmountView<'_>>, PayloadError> {
     let (currency, value) = match slot {
         None | Some(AmountSlot::Other(Slot::Null)) => return Ok(None),
-        Some(AmountSlot::Object { currency, value }) => (currency, value),
+        Some(AmountSlot::Object {
+            repeated: Some(field),
+            ..
+        }) => return Err(PayloadError::RepeatedField(field)),
+        Some(AmountSlot::Object {
+            currency, value, ..
+        }) => (currency, value),
         Some(AmountSlot::Other(other)) => {
             return Err(PayloadError::WrongType {
                 field: "amount",
@@ -349,17 +378,28 @@ impl<'de> Deserialize<'de> for AmountSlot<'de> {
             }
             forward_to_slot!(AmountSlot::Other);
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let (mut currency, mut value) = (None, None);
+                let (mut currency, mut value, mut repeated) = (None, None, None);
                 while let Some(key) = map.next_key::<AmountField>()? {
                     match key {
-                        AmountField::Currency => currency = Some(map.next_value()?),
-                        AmountField::Value => value = Some(map.next_value()?),
+                        AmountField::Currency => fill(
+                            &mut currency,
+                            map.next_value()?,
+                            "amount.currency",
+                            &mut repeated,
+                        ),
+                        AmountField::Value => {
+                            fill(&mut value, map.next_value()?, "amount.value", &mut repeated)
+                        }
                         AmountField::Other => {
                             map.next_value::<Value>()?;
                         }
                     }
                 }
-                Ok(AmountSlot::Object { currency, value })
+                Ok(AmountSlot::Object {
+                    currency,
+                    value,
+                    repeated,
+                })
             }
         }
         deserializer.deserialize_any(AmountVisitor)
@@ -378,15 +418,40 @@ impl<'de> Deserialize<'de> for Top<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut fields = Fields::default();
                 while let Some(key) = map.next_key::<Field>()? {
+                    let repeated = &mut fields.repeated;
                     match key {
-                        Field::Msn => fields.msn = Some(map.next_value()?),
-                        Field::Reference => fields.reference = Some(map.next_value()?),
-                        Field::PspReference => fields.psp_reference = Some(map.next_value()?),
-                        Field::Name => fields.name = Some(map.next_value()?),
-                        Field::Amount => fields.amount = Some(map.next_value()?),
-                        Field::Timestamp => fields.timestamp = Some(map.next_value()?),
-                        Field::IdempotencyKey => fields.idempotency_key = Some(map.next_value()?),
-                        Field::Success => fields.success = Some(map.next_value()?),
+                        Field::Msn => fill(&mut fields.msn, map.next_value()?, "msn", repeated),
+                        Field::Reference => fill(
+                            &mut fields.reference,
+                            map.next_value()?,
+                            "reference",
+                            repeated,
+                        ),
+                        Field::PspReference => fill(
+                            &mut fields.psp_reference,
+                            map.next_value()?,
+                            "pspReference",
+                            repeated,
+                        ),
+                        Field::Name => fill(&mut fields.name, map.next_value()?, "name", repeated),
+                        Field::Amount => {
+                            fill(&mut fields.amount, map.next_value()?, "amount", repeated)
+                        }
+                        Field::Timestamp => fill(
+                            &mut fields.timestamp,
+                            map.next_value()?,
+                            "timestamp",
+                            repeated,
+                        ),
+                        Field::IdempotencyKey => fill(
+                            &mut fields.idempotency_key,
+                            map.next_value()?,
+                            "idempotencyKey",
+                            repeated,
+                        ),
+                        Field::Success => {
+                            fill(&mut fields.success, map.next_value()?, "success", repeated)
+                        }
                         Field::Other(name) => {
                             let value = map.next_value::<Value>()?;
                             fields.extra.insert(name, value);

@@ -311,3 +311,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_modelled_field_sent_twice_is_refused_as_ambiguous() {
+    let body = r#"{"msn":"123456","reference":"order-1","reference":"order-2","pspReference":"p-1","name":"AUTHORIZED"}"#;
+    assert_eq!(
+        parse(body).unwrap_err(),
+        PayloadError::RepeatedField("reference")
+    );
+    let body = r#"{"msn":"123456","reference":"order-1","pspReference":"p-1","name":"CAPTURED","amount":{"currency":"NOK","value":100,"value":900}}"#;
+    assert_eq!(
+        parse(body).unwrap_err(),
+        PayloadError::RepeatedField("amount.value")
+    );
+    assert_eq!(
+        PayloadError::RepeatedField("reference").to_string(),
+        "the field reference is sent twice, so the body is ambiguous"
+    );
+    // A field the event does not model keeps its last value, as any JSON reader would.
+    let body = r#"{"msn":"123456","reference":"order-1","pspReference":"p-1","name":"CREATED","note":"a","note":"b"}"#;
+    assert_eq!(parse(body).unwrap().extra["note"], "b");
+}
