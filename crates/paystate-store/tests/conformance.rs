@@ -1460,7 +1460,9 @@ mod opening {
             .refusal()
             .expect("a store that lost events refuses writes");
         assert!(
-            refusal.contains("the log ends at position 2, but position 3 was durable before: events 3..=3 are lost"),
+            refusal.contains(
+                "the log ends at position 2, but position 3 was durable before: event 3 is lost"
+            ),
             "{refusal}"
         );
         assert_eq!(store.read_all(Position::START, 10).unwrap().len(), 2);

@@ -69,7 +69,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         );
     } else {
         eprintln!(
-            "exported {written} events (positions {}..={after}), log head {head}",
+            "exported {written} events (positions {} to {after}), log head {head}",
             args.after + 1
         );
     }

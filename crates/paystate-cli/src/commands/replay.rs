@@ -90,11 +90,14 @@ fn verify(store: &dyn EventStore, head: Position) -> anyhow::Result<Outcome> {
     let differences = live.differences(&rebuilt);
     match differences.first() {
         None => {
+            let plural = |count: usize, one: &str, many: &str| {
+                format!("{count} {}", if count == 1 { one } else { many })
+            };
             crate::say!(
-                "projections equal: persisted (checkpoint {checkpoint}, caught up to {}) and rebuilt agree on {} providers and {} payments",
+                "projections equal: persisted (checkpoint {checkpoint}, caught up to {}) and rebuilt agree on {} and {}",
                 live.applied(),
-                rebuilt.providers().count(),
-                rebuilt.payment_count()
+                plural(rebuilt.providers().count(), "provider", "providers"),
+                plural(rebuilt.payment_count(), "payment", "payments")
             )?;
             Ok(Outcome::Clean)
         }

@@ -110,7 +110,7 @@ fn a_log_cut_short_below_its_recorded_head_fails_and_serve_refuses_it() {
     assert!(last < events);
     let verify = run(&["verify", "--data", &data.arg()]).expect_code(1);
     let lost = format!(
-        "DAMAGED: the log ends at position {last}, but position {events} was durable before: events {}..={events} are lost",
+        "DAMAGED: the log ends at position {last}, but position {events} was durable before: events {} to {events} are lost",
         last + 1
     );
     assert!(verify.stdout.contains(&lost), "{}", verify.stdout);

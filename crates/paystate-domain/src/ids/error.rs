@@ -22,7 +22,8 @@ pub enum IdError {
         len: usize,
     },
     /// A character outside the allowed alphabet, or in a place where it is not allowed.
-    #[error("{field} has {found:?} at character {index}; it must be {rule}")]
+    /// `index` counts from 0; the message counts from 1, as a reader does.
+    #[error("{field} has {found:?} at character {}; it must be {rule}", .index + 1)]
     Character {
         field: &'static str,
         rule: &'static str,

@@ -223,3 +223,14 @@ fn money_shows_major_units_with_their_minor_digits() {
     assert_eq!(money(123_456_789, Currency::Nok), "1234567.89 NOK");
     assert_eq!(money(u64::MAX, Currency::Nok), "184467440737095516.15 NOK");
 }
+
+#[test]
+fn a_refused_character_is_placed_as_a_reader_counts() {
+    let error = Reference::parse("bad ref!").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("reference has ' ' at character 4;"),
+        "{error}"
+    );
+}

@@ -76,9 +76,11 @@ const PROVIDER_LOOKUP_WAIT: Duration = Duration::from_secs(2);
         (status = 503, description = "unavailable: not durable, retry", body = ErrorBody)))]
 pub async fn receive_vipps_webhook(
     State(state): State<AppState>,
-    ApiPath(raw_id): ApiPath<String>,
+    path: Result<ApiPath<String>, ApiError>,
     request: Request,
 ) -> Result<Json<WebhookAck>, ApiError> {
+    // A path segment that is not UTF-8 names no provider: the same 404 as any unknown id.
+    let raw_id = path.map(|ApiPath(id)| id).unwrap_or_default();
     let (parts, body) = request.into_parts();
     let peer = parts
         .extensions

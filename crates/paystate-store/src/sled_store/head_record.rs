@@ -100,12 +100,13 @@ pub(crate) fn check(store_dir: &Path, trees: &Trees, head: Position) -> Option<S
     };
     let advice = "the database file was damaged; restore the data directory from a backup or an export (see docs/store.md, \"A log cut short\")";
     if recorded.position > head {
+        let lost = match (head.0 + 1, recorded.position.0) {
+            (first, last) if first == last => format!("event {first} is lost"),
+            (first, last) => format!("events {first} to {last} are lost"),
+        };
         return Some(format!(
-            "the log ends at position {}, but position {} was durable before: events {}..={} are lost, acknowledged ones among them; {advice}",
-            head.0,
-            recorded.position.0,
-            head.0 + 1,
-            recorded.position.0
+            "the log ends at position {}, but position {} was durable before: {lost}, acknowledged ones among them; {advice}",
+            head.0, recorded.position.0,
         ));
     }
     let mut found = None;
