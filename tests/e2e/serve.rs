@@ -162,6 +162,22 @@ fn refused_start(args: &[&str], env: &[(&str, &str)]) -> String {
 }
 
 #[test]
+fn a_malformed_master_key_or_admin_token_is_refused_before_anything_is_written() {
+    let stderr = refused_start(&[], &[("PAYSTATE_MASTER_KEY", "not-a-key")]);
+    assert!(
+        stderr.contains("PAYSTATE_MASTER_KEY: a master key must be 32 bytes"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-a-key"), "{stderr}");
+    let stderr = refused_start(&[], &[("PAYSTATE_ADMIN_TOKEN", "short token")]);
+    assert!(
+        stderr.contains("--admin-token (PAYSTATE_ADMIN_TOKEN):"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("short token"), "{stderr}");
+}
+
+#[test]
 fn registration_timing_flags_and_their_environment_variables_are_validated() {
     let stderr = refused_start(&["--reconcile-interval-secs", "0"], &[]);
     assert!(stderr.contains("--reconcile-interval-secs"), "{stderr}");

@@ -159,6 +159,7 @@ impl ServeArgs {
             self.public_url.is_none() && (bound.ip().is_unspecified() || bound.ip().is_loopback());
         // Checked before anything is written to the data directory (the admin token file).
         let mut config = self.config_with_token(bound, log_format, AdminToken::generate())?;
+        paystate_server::secrets::MasterKey::check_environment()?;
         let (admin_token, source) = match given_token {
             Some(token) => (token, AdminTokenSource::Given),
             None => AdminToken::load_or_generate(&config.data_dir)?,

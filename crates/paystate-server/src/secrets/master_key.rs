@@ -99,6 +99,19 @@ impl MasterKey {
         MasterKey::resolve(env_value.as_deref().map(String::as_str), data_dir)
     }
 
+    /// Checks `PAYSTATE_MASTER_KEY` when it is set, without using it: a start-up can refuse a
+    /// malformed key before it writes anything into the data directory.
+    pub fn check_environment() -> Result<(), MasterKeyError> {
+        let env_value = std::env::var(MASTER_KEY_ENV)
+            .ok()
+            .map(Zeroizing::new)
+            .filter(|value| !value.trim().is_empty());
+        match env_value {
+            Some(value) => MasterKey::parse(&value, MASTER_KEY_ENV).map(drop),
+            None => Ok(()),
+        }
+    }
+
     /// Fails with [`MasterKeyError::Missing`] unless a key is given: `PAYSTATE_MASTER_KEY` is
     /// set, or `{data_dir}/master.key` exists.
     pub fn require_existing(data_dir: &Path) -> Result<(), MasterKeyError> {
