@@ -206,7 +206,14 @@ async fn every_known_providers_counters_exist_at_zero_after_a_restart() {
         .await
         .expect("create the provider");
     assert_eq!(created.status(), StatusCode::CREATED);
-    assert!(metrics(&server).await.contains(series), "from its creation");
+    let text = metrics(&server).await;
+    for needle in [
+        series,
+        "paystate_webhook_registration_outcomes_total{outcome=\"failed\",provider=\"vipps-quiet\"} 0",
+        "paystate_webhook_rejections_suppressed_total{provider=\"vipps-quiet\"} 0",
+    ] {
+        assert!(text.contains(needle), "{needle} from its creation:\n{text}");
+    }
     server.kill9();
 
     // No delivery since: the series is there all the same, so "accepted stays flat" can be seen.

@@ -174,6 +174,8 @@ pub fn announce_provider(provider: &str) {
     for outcome in ["recorded", "known", "unreadable"] {
         zero(POLLED_EVENTS_TOTAL, outcome);
     }
+    metrics::counter!(WEBHOOK_REJECTIONS_SUPPRESSED_TOTAL, "provider" => provider.to_owned())
+        .increment(0);
 }
 
 /// The current metrics in Prometheus text format.

@@ -67,6 +67,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
             "exported 0 events: the log holds nothing after position {}",
             args.after
         );
+    } else if written == 1 {
+        eprintln!("exported 1 event (position {after}), log head {head}");
     } else {
         eprintln!(
             "exported {written} events (positions {} to {after}), log head {head}",

@@ -29,7 +29,7 @@ fn an_intact_log_verifies_with_every_delivery_re_verified() {
     assert!(
         verify
             .stdout
-            .contains("payment facts:     5 match the signed deliveries"),
+            .contains("payment facts:     5 match the delivery bodies"),
         "{}",
         verify.stdout
     );

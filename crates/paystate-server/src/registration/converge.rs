@@ -37,8 +37,9 @@ pub struct ReactorOptions {
     /// Backoff between failed registration attempts.
     pub backoff: Backoff,
     /// How long a superseded registration stays after its successor is recorded, so that
-    /// deliveries Vipps already handed to it can still land: deleting a registration drops
-    /// what Vipps is still retrying on it (VIPPS.md §3). Its default,
+    /// deliveries Vipps already handed to it can still land: Vipps retries a failed delivery
+    /// on its registration for up to 7 days (VIPPS.md §3), and once that registration is
+    /// deleted there is nothing left to deliver it to. Its default,
     /// [`ReactorOptions::DEFAULT_HANDOVER`], covers Vipps' first retries of a delivery that
     /// failed just before the change.
     pub handover: Duration,

@@ -9,7 +9,7 @@
 //!    (from the [`journal`]), delete registrations for our URL whose secret we do not hold;
 //! 2. register, seal the secret in the vault under the next secret version, write the journal,
 //!    and only then append `webhook_registered` (version and fingerprint only);
-//! 3. after a short handover, delete what the new registration superseded
+//! 3. after the handover (ten minutes by default), delete what the new registration superseded
 //!    (`webhook_deleted`);
 //! 4. on failure append `webhook_registration_failed` with the attempt number and the retry
 //!    time (exponential [`backoff`] with a cap), visible as `last_registration_error`;

@@ -130,8 +130,9 @@ fn value_reading(raw: &[u8]) -> Result<Read, PayloadError> {
 }
 
 /// The modelled field the typed reader must refuse as sent twice, found from the keys as
-/// written (a `Value` keeps only the last of equal keys): at the top level, the field whose
-/// second appearance comes first; else within `amount` (its last appearance, the one read).
+/// written (a `Value` keeps only the last of equal keys): `reference` first; else at the top
+/// level the field whose second appearance comes first; else within `amount` (its last
+/// appearance, the one read).
 fn repeated_modelled_field(raw: &[u8]) -> Option<&'static str> {
     const TOP: [&str; 8] = [
         "msn",
@@ -159,6 +160,10 @@ fn repeated_modelled_field(raw: &[u8]) -> Option<&'static str> {
             }
         })
     };
+    let references = keys.top.iter().filter(|key| *key == "reference").count();
+    if references > 1 {
+        return Some("reference");
+    }
     first_repeated(&keys.top, &TOP).or_else(|| {
         let amount = keys.amount.as_deref()?;
         first_repeated(amount, &["currency", "value"]).map(|field| match field {

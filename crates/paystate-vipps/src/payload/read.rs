@@ -80,6 +80,9 @@ struct Fields<'a> {
     extra: Map<String, Value>,
     /// The first modelled field sent more than once, if one was.
     repeated: Option<&'static str>,
+    /// Whether `reference` was sent more than once: reported before any other repeat, since
+    /// such a body names no payment.
+    reference_repeated: bool,
 }
 
 /// Stores a modelled field's value, noting in `repeated` the first field sent twice.
@@ -98,7 +101,18 @@ fn fill<T>(
 impl<'a> Fields<'a> {
     /// The shape checks, in the order the fields are documented.
     fn into_event(self) -> Result<(EventView<'a>, Map<String, Value>), PayloadError> {
+        // An ambiguous body is refused before anything in it is judged.
+        if self.reference_repeated {
+            return Err(PayloadError::RepeatedField("reference"));
+        }
         if let Some(field) = self.repeated {
+            return Err(PayloadError::RepeatedField(field));
+        }
+        if let Some(AmountSlot::Object {
+            repeated: Some(field),
+            ..
+        }) = &self.amount
+        {
             return Err(PayloadError::RepeatedField(field));
         }
         let msn = text(self.msn, "msn", true)?.ok_or(PayloadError::MissingField("msn"))?;
@@ -161,10 +175,7 @@ fn text<'a>(
 fn amount(slot: Option<AmountSlot<'_>>) -> Result<Option<AmountView<'_>>, PayloadError> {
     let (currency, value) = match slot {
         None | Some(AmountSlot::Other(Slot::Null)) => return Ok(None),
-        Some(AmountSlot::Object {
-            repeated: Some(field),
-            ..
-        }) => return Err(PayloadError::RepeatedField(field)),
+        // A repeated field within it was refused before (`Fields::into_event`).
         Some(AmountSlot::Object {
             currency, value, ..
         }) => (currency, value),
@@ -421,12 +432,15 @@ impl<'de> Deserialize<'de> for Top<'de> {
                     let repeated = &mut fields.repeated;
                     match key {
                         Field::Msn => fill(&mut fields.msn, map.next_value()?, "msn", repeated),
-                        Field::Reference => fill(
-                            &mut fields.reference,
-                            map.next_value()?,
-                            "reference",
-                            repeated,
-                        ),
+                        Field::Reference => {
+                            fields.reference_repeated |= fields.reference.is_some();
+                            fill(
+                                &mut fields.reference,
+                                map.next_value()?,
+                                "reference",
+                                repeated,
+                            )
+                        }
                         Field::PspReference => fill(
                             &mut fields.psp_reference,
                             map.next_value()?,

@@ -328,6 +328,19 @@ fn a_modelled_field_sent_twice_is_refused_as_ambiguous() {
         PayloadError::RepeatedField("reference").to_string(),
         "the field reference is sent twice, so the body is ambiguous"
     );
+    // A repeated reference is named before any other repeat, and a repeat inside `amount`
+    // before a missing field.
+    let body = r#"{"msn":"1","msn":"1","reference":"a","reference":"b","pspReference":"p","name":"CREATED"}"#;
+    assert_eq!(
+        parse(body).unwrap_err(),
+        PayloadError::RepeatedField("reference")
+    );
+    let body =
+        r#"{"reference":"a","pspReference":"p","name":"CREATED","amount":{"value":1,"value":2}}"#;
+    assert_eq!(
+        parse(body).unwrap_err(),
+        PayloadError::RepeatedField("amount.value")
+    );
     // A field the event does not model keeps its last value, as any JSON reader would.
     let body = r#"{"msn":"123456","reference":"order-1","pspReference":"p-1","name":"CREATED","note":"a","note":"b"}"#;
     assert_eq!(parse(body).unwrap().extra["note"], "b");

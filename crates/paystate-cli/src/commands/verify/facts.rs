@@ -9,7 +9,7 @@
 use base64::Engine as _;
 use paystate_domain::events::{FactSource, PaymentEventRecorded, WebhookReceived};
 use paystate_store::Position;
-use paystate_vipps::payload::EventView;
+use paystate_vipps::payload::{EventView, PayloadError};
 
 /// The fields compared, by name, as a fact and the body read again give them.
 fn fields(fact: &PaymentEventRecorded) -> [(&'static str, String); 10] {
@@ -57,7 +57,19 @@ pub fn check(
     let body = base64::engine::general_purpose::STANDARD
         .decode(&receipt.body_base64)
         .map_err(|error| format!("the delivery's stored body is not base64: {error}"))?;
-    let delivered = EventView::parse(&body)
+    // A body that sends a field twice is now an anomaly, but a fact recorded from one before
+    // was read with each field's last value: read it that way again.
+    let last_values;
+    let readable = match EventView::parse(&body) {
+        Err(PayloadError::RepeatedField(_)) => {
+            last_values = serde_json::from_slice::<serde_json::Value>(&body)
+                .and_then(|value| serde_json::to_vec(&value))
+                .map_err(|error| format!("the delivery's body cannot be read: {error}"))?;
+            last_values.as_slice()
+        }
+        _ => body.as_slice(),
+    };
+    let delivered = EventView::parse(readable)
         .map_err(|error| format!("the delivery's body cannot be read as an event: {error}"))?
         .to_recorded(&receipt.provider_id, FactSource::Webhook)
         .map_err(|error| format!("the delivery's body is not a payment fact: {error}"))?;
@@ -70,4 +82,43 @@ pub fn check(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A delivery of `body` and the fact an older version recorded from it.
+    fn recorded(body: &str, amount: u64) -> ((Position, WebhookReceived), PaymentEventRecorded) {
+        let receipt = serde_json::from_value(serde_json::json!({
+            "provider_id": "vipps-test",
+            "body_base64": base64::engine::general_purpose::STANDARD.encode(body),
+            "signed": {"x_ms_date": "d", "x_ms_content_sha256": "h", "host": "pay.example.no",
+                       "path_and_query": "/webhooks/vipps/vipps-test", "authorization_header": "authorization",
+                       "signature": "s"},
+            "received_at": "2025-01-14T09:30:05Z",
+            "verification": {"secret_version": 1, "date_skew_seconds": 0, "older_secret": false}
+        }))
+        .expect("a receipt");
+        let fact = serde_json::from_value(serde_json::json!({
+            "provider_id": "vipps-test", "msn": "123456", "reference": "acme-order-1001",
+            "psp_reference": "psp-1", "name": "CAPTURED", "amount": amount, "currency": "NOK",
+            "timestamp": "2025-01-14T09:30:01.123Z", "success": true
+        }))
+        .expect("a fact");
+        ((Position(4), receipt), fact)
+    }
+
+    #[test]
+    fn a_body_recorded_with_a_field_twice_is_read_with_the_last_value_as_it_was_then() {
+        let body = r#"{"msn":"123456","reference":"acme-order-1001","pspReference":"psp-1","name":"CAPTURED","amount":{"currency":"NOK","value":100,"value":900},"timestamp":"2025-01-14T09:30:01.123Z","success":true}"#;
+        let (receipt, fact) = recorded(body, 900);
+        assert_eq!(check(Position(5), &fact, Some(&receipt)), Ok(()));
+        let (receipt, fact) = recorded(body, 100);
+        let failure = check(Position(5), &fact, Some(&receipt)).unwrap_err();
+        assert!(
+            failure.contains("amount 100 recorded, 900 delivered"),
+            "{failure}"
+        );
+    }
 }

@@ -151,7 +151,7 @@ fn check(args: &VerifyArgs, store: &Arc<SledStore>) -> anyhow::Result<Outcome> {
         crate::say!("deliveries:        signatures not re-verified (--chain-only)")?;
     }
     crate::say!(
-        "payment facts:     {} match the signed deliveries they were read from",
+        "payment facts:     {} match the delivery bodies they were read from",
         scan.facts
     )?;
     if let Some(failure) = scan.first_fact_failure {
