@@ -1,6 +1,7 @@
 //! The end-to-end run: the same loads against the PostgreSQL alternative, the ceiling and
-//! paystate, back to back, then paystate at half its maximum rate, a log grown to its replay
-//! size, a restart on it with payment queries, and the replay.
+//! paystate, back to back, in rounds (each round's paystate on a new store); then, on another
+//! new store, paystate at half its maximum rate, a log grown to its replay size, a restart on
+//! it with payment queries, and the replay.
 
 use crate::error::BenchError;
 use crate::load::{self, LoadPlan, LoadResult, PaymentQueries, RequestSource, SignedWebhooks};
@@ -227,7 +228,8 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, BenchError> {
     // rounds: in each round every connection count against the alternative, the ceiling and
     // paystate, back to back. This shared machine's speed drifts over minutes; a ratio of two
     // figures measured seconds apart, taken as the median over the rounds, measures the
-    // targets rather than the drift.
+    // targets rather than the drift. Each round's paystate starts on a new store, so that no
+    // round measures a store the rounds before it grew.
     let mut alternative = if config.skip_alternative {
         Err("skipped (--skip-alternative)".to_owned())
     } else {
@@ -241,14 +243,21 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, BenchError> {
     eprintln!("ceiling: starting");
     let ceiling_server =
         ceiling::start(&config.bench_exe, &work.path().join("ceiling.log")).await?;
-    let mut paystate = PaystateTarget::start(&config, &provider, work.path()).await?;
 
     let mut ceiling_runs = Vec::new();
     let mut alternative_runs = Vec::new();
+    let mut paystate_runs = Vec::new();
+    let mut counted = Counted::default();
     for round in 0..config.rounds {
         if config.rounds > 1 {
             eprintln!("round {} of {}", round + 1, config.rounds);
         }
+        let mut paystate = PaystateTarget::start(
+            &config,
+            &provider,
+            &work.path().join(format!("round{round}")),
+        )
+        .await?;
         for &connections in &config.concurrencies {
             if let Ok(target) = &alternative {
                 match target.measure(&config, round, connections).await {
@@ -284,6 +293,9 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, BenchError> {
             let run = paystate.measure(&config, round, connections).await?;
             report_line(&run);
         }
+        let (runs, round_counted) = paystate.end_round(&provider).await?;
+        paystate_runs.extend(runs);
+        counted.add(round_counted);
     }
     ceiling_server.stop().await?;
     let (alternative, alternative_disk_bytes_per_webhook) = match alternative {
@@ -294,31 +306,52 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, BenchError> {
         Err(error) => (Err(error), None),
     };
 
-    let paystate_part = paystate.finish(&config, &provider).await?;
+    // Half the maximum rate and the grown log, on a store of their own.
+    let best = config
+        .concurrencies
+        .iter()
+        .filter_map(|&connections| median_run(&paystate_runs, connections))
+        .map(Measured::per_second)
+        .fold(0.0, f64::max);
+    let paystate = PaystateTarget::start(&config, &provider, &work.path().join("log")).await?;
+    let (paystate_half_rate, log) = paystate.finish(&config, &provider, best).await?;
 
     Ok(SuiteReport {
         config,
         ceiling: ceiling_runs,
-        paystate: paystate_part.runs,
+        paystate: paystate_runs,
         alternative,
         alternative_disk_bytes_per_webhook,
-        paystate_half_rate: paystate_part.half_rate,
-        client_counted: paystate_part.client_counted,
-        server_counted: paystate_part.server_counted,
-        events_after_runs: paystate_part.events_after_runs,
-        disk_bytes_after_runs: paystate_part.disk_bytes_after_runs,
-        log: paystate_part.log,
+        paystate_half_rate,
+        client_counted: counted.client,
+        server_counted: counted.server,
+        events_after_runs: counted.events,
+        disk_bytes_after_runs: counted.disk_bytes,
+        log,
     })
 }
 
-struct PaystatePart {
-    runs: Vec<Measured>,
-    half_rate: Option<Measured>,
-    client_counted: (u64, u64),
-    server_counted: (u64, u64),
-    events_after_runs: u64,
-    disk_bytes_after_runs: u64,
-    log: Option<LogRun>,
+/// What the rounds' paystate stores counted, summed over the rounds.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counted {
+    /// (accepted, duplicates) as the client saw them.
+    client: (u64, u64),
+    /// (accepted, duplicates) as the server's provider view counted them.
+    server: (u64, u64),
+    /// Events in the stores, and their size on disk.
+    events: u64,
+    disk_bytes: u64,
+}
+
+impl Counted {
+    fn add(&mut self, other: Counted) {
+        self.client.0 += other.client.0;
+        self.client.1 += other.client.1;
+        self.server.0 += other.server.0;
+        self.server.1 += other.server.1;
+        self.events += other.events;
+        self.disk_bytes += other.disk_bytes;
+    }
 }
 
 /// paystate under test: the Vipps stub it registers at, the server, and what its loads sent.
@@ -335,16 +368,21 @@ struct PaystateTarget {
 }
 
 impl PaystateTarget {
+    /// Starts paystate on a new data directory, `data_dir`.
     async fn start(
         config: &SuiteConfig,
         provider: &BenchProvider,
-        work: &Path,
+        data_dir: &Path,
     ) -> Result<PaystateTarget, BenchError> {
-        eprintln!("paystate: starting {}", config.paystate_bin.display());
+        eprintln!(
+            "paystate: starting {} on {}",
+            config.paystate_bin.display(),
+            data_dir.display()
+        );
         let stub = VippsStub::start()
             .await
             .map_err(BenchError::io("starting the Vipps stub"))?;
-        let data_dir = work.join("paystate-data");
+        let data_dir = data_dir.to_path_buf();
         let server =
             PaystateServer::start(&config.paystate_bin, &data_dir, &stub.base_url()).await?;
         let endpoint = register_provider(
@@ -410,19 +448,34 @@ impl PaystateTarget {
         Ok(run)
     }
 
-    /// Half the maximum rate, the counters, then the grown log, the restart and the replay.
+    /// Ends a round: what the client and the server counted, the store's size; stops the
+    /// server. Returns the round's runs.
+    async fn end_round(
+        self,
+        provider: &BenchProvider,
+    ) -> Result<(Vec<Measured>, Counted), BenchError> {
+        let server = &self.server;
+        let server_counted = server
+            .webhook_counters_awaiting(provider, self.client_counted, Duration::from_secs(10))
+            .await?;
+        let counted = Counted {
+            client: self.client_counted,
+            server: server_counted,
+            events: server.log_head().await?.unwrap_or(0),
+            disk_bytes: disk_usage(&self.data_dir.join("store")),
+        };
+        self.server.server.stop().await?;
+        Ok((self.runs, counted))
+    }
+
+    /// Half of `best` (the maximum rate), then the log grown to its size, the restart and
+    /// the replay.
     async fn finish(
         mut self,
         config: &SuiteConfig,
         provider: &BenchProvider,
-    ) -> Result<PaystatePart, BenchError> {
-        // The maximum rate: the best connection count, by its median round.
-        let best = config
-            .concurrencies
-            .iter()
-            .filter_map(|&connections| median_run(&self.runs, connections))
-            .map(Measured::per_second)
-            .fold(0.0, f64::max);
+        best: f64,
+    ) -> Result<(Option<Measured>, Option<LogRun>), BenchError> {
         let half_rate = if best > 0.0 {
             let connections = config.concurrencies.iter().copied().max().unwrap_or(64);
             let run = self
@@ -434,15 +487,7 @@ impl PaystateTarget {
         } else {
             None
         };
-
         let server = &self.server;
-        let server_counted = server
-            .webhook_counters_awaiting(provider, self.client_counted, Duration::from_secs(10))
-            .await?;
-        let events_after_runs = server.log_head().await?.unwrap_or(0);
-        let store_dir = self.data_dir.join("store");
-        let disk_bytes_after_runs = disk_usage(&store_dir);
-
         let log = if config.log_events > 0 {
             grow_log(
                 server,
@@ -469,16 +514,7 @@ impl PaystateTarget {
             self.server.server.stop().await?;
             None
         };
-
-        Ok(PaystatePart {
-            runs: self.runs,
-            half_rate,
-            client_counted: self.client_counted,
-            server_counted,
-            events_after_runs,
-            disk_bytes_after_runs,
-            log,
-        })
+        Ok((half_rate, log))
     }
 }
 
@@ -692,9 +728,9 @@ impl AlternativeTarget {
             pid,
         )
         .await?;
-        // PostgreSQL writes the pages this load dirtied at its next checkpoint; taken now, it
-        // does not land in the next target's measurement.
-        self.cluster.checkpoint().await?;
+        // PostgreSQL vacuums and writes the pages this load dirtied later, in the background;
+        // done now, that work does not land in the next target's measurement.
+        self.cluster.settle().await?;
         Ok(run)
     }
 

@@ -53,17 +53,22 @@ impl PostgresCluster {
         &self.connection
     }
 
-    /// Runs `CHECKPOINT`: PostgreSQL writes out the pages dirtied so far now, rather than at
-    /// a moment of its choosing (while another target is being measured).
-    pub async fn checkpoint(&self) -> Result<(), BenchError> {
+    /// Runs `VACUUM (ANALYZE)`, then `CHECKPOINT`: PostgreSQL cleans up after a load and
+    /// writes out the pages it dirtied now, rather than at a moment of its choosing (while
+    /// another target is being measured).
+    pub async fn settle(&self) -> Result<(), BenchError> {
         let failed = |error: tokio_postgres::Error| {
-            BenchError::Setup(format!("CHECKPOINT on the alternative's cluster: {error}"))
+            BenchError::Setup(format!("settling the alternative's cluster: {error}"))
         };
         let (client, connection) = tokio_postgres::connect(&self.connection, tokio_postgres::NoTls)
             .await
             .map_err(failed)?;
         let connection = tokio::spawn(connection);
-        let done = client.batch_execute("CHECKPOINT").await.map_err(failed);
+        // Two statements: VACUUM cannot run inside the transaction one query string makes.
+        let done = match client.batch_execute("VACUUM (ANALYZE)").await {
+            Ok(()) => client.batch_execute("CHECKPOINT").await.map_err(failed),
+            Err(error) => Err(failed(error)),
+        };
         drop(client);
         let _ = connection.await;
         done
