@@ -1,7 +1,7 @@
 //! The end-to-end run: the same loads against the PostgreSQL alternative, the ceiling and
 //! paystate, back to back, in rounds (each round's paystate on a new store); then, on another
-//! new store, paystate at half its maximum rate, a log grown to its replay size, a restart on
-//! it with payment queries, and the replay.
+//! new store, a log grown to its replay size, paystate at half its maximum rate on it, a
+//! restart on it with payment queries, and the replay.
 
 use crate::error::BenchError;
 use crate::load::{self, LoadPlan, LoadResult, PaymentQueries, RequestSource, SignedWebhooks};
@@ -306,7 +306,8 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, BenchError> {
         Err(error) => (Err(error), None),
     };
 
-    // Half the maximum rate and the grown log, on a store of their own.
+    // The grown log, half the maximum rate on it, the restart and the replay, on a store of
+    // their own.
     let best = config
         .concurrencies
         .iter()
@@ -468,14 +469,25 @@ impl PaystateTarget {
         Ok((self.runs, counted))
     }
 
-    /// Half of `best` (the maximum rate), then the log grown to its size, the restart and
-    /// the replay.
+    /// The log grown to its size, then half of `best` (the maximum rate) on it, the restart
+    /// and the replay. The half-rate run comes after the growth, so its latency is that of a
+    /// store with a long history, not of a new one.
     async fn finish(
         mut self,
         config: &SuiteConfig,
         provider: &BenchProvider,
         best: f64,
     ) -> Result<(Option<Measured>, Option<LogRun>), BenchError> {
+        if config.log_events > 0 {
+            grow_log(
+                &self.server,
+                provider,
+                &self.endpoint,
+                config.log_events,
+                &mut self.created,
+            )
+            .await?;
+        }
         let half_rate = if best > 0.0 {
             let connections = config.concurrencies.iter().copied().max().unwrap_or(64);
             let run = self
@@ -487,17 +499,8 @@ impl PaystateTarget {
         } else {
             None
         };
-        let server = &self.server;
         let log = if config.log_events > 0 {
-            grow_log(
-                server,
-                provider,
-                &self.endpoint,
-                config.log_events,
-                &mut self.created,
-            )
-            .await?;
-            let (accepted, duplicates) = server.webhook_counters(provider).await?;
+            let (accepted, duplicates) = self.server.webhook_counters(provider).await?;
             self.server.server.stop().await?;
             Some(
                 restart_query_replay(
