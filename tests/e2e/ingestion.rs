@@ -8,7 +8,7 @@ use paystate_server::ServerConfig;
 use paystate_store::{EventStore, Position};
 use paystate_vipps::{RegisteredUrl, WebhookSecret};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const SECRET: &str =
     "A0+AeKBRG2KRGvnNwJpQlb6IJFk48CKXCIcrLoHncVJKDILsQSxS6NWCccwWm6r6FhGKhiHTBsG2wo/xU6FY/A==";
@@ -423,13 +423,44 @@ async fn authentic_but_unexpected_deliveries_are_recorded_and_answered_200() {
     let (status, _) = fx.deliver(&invalid_utf8).await;
     assert_eq!(status, StatusCode::OK);
 
+    // A payment known only from a delivery that could not be used has no state yet.
+    let negative = format!(
+        r#"{{"msn":"{MSN}","reference":"acme-order-6003","pspReference":"psp-9","name":"CAPTURED","amount":{{"currency":"NOK","value":-5}},"timestamp":"2025-01-14T09:30:01.123Z","success":true}}"#
+    );
+    let (status, ack) = fx.deliver(negative.as_bytes()).await;
+    assert_eq!(
+        (status, &ack["anomaly"]),
+        (StatusCode::OK, &json!(true)),
+        "{ack}"
+    );
+    let (_, view) = fx.payment("acme-order-6003").await;
+    assert_eq!(
+        (&view["state"], &view["events"]),
+        (&Value::Null, &json!(0)),
+        "{view}"
+    );
+    assert!(
+        view["anomalies"].to_string().contains("invalid_field"),
+        "{view}"
+    );
+    let listed = |query: &'static str| {
+        let fx = &fx;
+        async move {
+            let (status, page) = fx.server.admin_get(query).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            page["payments"].to_string().contains("acme-order-6003")
+        }
+    };
+    assert!(listed("/payments?provider_id=vipps-test").await);
+    assert!(!listed("/payments?provider_id=vipps-test&state=CREATED").await);
+
     // Each of them is a receipt in the log; the unparseable ones carry the anomaly.
     assert_eq!(
         recorded(fx.server.store.as_ref(), "webhook_received").len(),
-        5
+        6
     );
     let anomalies = recorded(fx.server.store.as_ref(), "webhook_anomaly");
-    assert_eq!(anomalies.len(), 3, "{anomalies:?}");
+    assert_eq!(anomalies.len(), 4, "{anomalies:?}");
     fx.server.stop().await;
 }
 

@@ -22,6 +22,10 @@ use tokio::time::Instant;
 
 /// How long a restarted server may take to catch its projections up.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
+/// Events a webhook of the mix adds to the log, a little below what it does (about 1.96: a
+/// receipt and a fact each, a duplicate's record for one in 24), so that a log grown short by
+/// the half-rate run's estimate stays short and is topped up to its size.
+const HALF_RATE_EVENTS_PER_WEBHOOK: f64 = 1.9;
 /// Length of one load round while the log grows to its replay size.
 const FILL_ROUND: Duration = Duration::from_secs(10);
 
@@ -478,13 +482,23 @@ impl PaystateTarget {
         provider: &BenchProvider,
         best: f64,
     ) -> Result<(Option<Measured>, Option<LogRun>), BenchError> {
+        // Grown to short of its size by about what the half-rate run adds, then topped up: the
+        // restart and the replay see a log of about `log_events`, as the RSS target states it.
+        let half_rate_events = if best > 0.0 {
+            let seconds = (config.warmup + config.duration).as_secs_f64();
+            (best / 2.0 * seconds * HALF_RATE_EVENTS_PER_WEBHOOK) as u64
+        } else {
+            0
+        };
         if config.log_events > 0 {
             grow_log(
                 &self.server,
                 provider,
                 &self.endpoint,
-                config.log_events,
+                config.log_events.saturating_sub(half_rate_events),
                 &mut self.created,
+                "fill",
+                None,
             )
             .await?;
         }
@@ -500,6 +514,16 @@ impl PaystateTarget {
             None
         };
         let log = if config.log_events > 0 {
+            grow_log(
+                &self.server,
+                provider,
+                &self.endpoint,
+                config.log_events,
+                &mut self.created,
+                "top",
+                Some(best * HALF_RATE_EVENTS_PER_WEBHOOK),
+            )
+            .await?;
             let (accepted, duplicates) = self.server.webhook_counters(provider).await?;
             self.server.server.stop().await?;
             Some(
@@ -533,22 +557,33 @@ pub fn median_run(runs: &[Measured], connections: usize) -> Option<&Measured> {
 }
 
 /// Sends the webhook mix at 64 connections, in rounds, until the log holds `events` events;
-/// records the payments each round created. A round lasts at most [`FILL_ROUND`], and no
-/// longer than the rate of the round before needs to reach `events`, so the log ends close to
-/// the size asked for rather than a whole round past it.
+/// records the payments each round created (their run ids start with `label`, which must be
+/// new to the store). A round lasts at most [`FILL_ROUND`], and no longer than the rate of the
+/// round before (for the first, `events_per_second` if known) needs to reach `events`, so the
+/// log ends close to the size asked for rather than a whole round past it.
 async fn grow_log(
     server: &PaystateServer,
     provider: &BenchProvider,
     endpoint: &WebhookEndpoint,
     events: u64,
     created: &mut Vec<(WebhookMix, Vec<u64>)>,
+    label: &str,
+    events_per_second: Option<f64>,
 ) -> Result<(), BenchError> {
     let mut head = server.log_head().await?.unwrap_or(0);
     let mut round = 0;
-    let mut duration = FILL_ROUND;
+    let round_for = |remaining: f64, per_second: f64| {
+        Duration::from_secs_f64((remaining / per_second).clamp(0.5, FILL_ROUND.as_secs_f64()))
+    };
+    let mut duration = match events_per_second {
+        Some(per_second) if per_second > 0.0 => {
+            round_for(events.saturating_sub(head) as f64, per_second)
+        }
+        _ => FILL_ROUND,
+    };
     while head < events {
         let source = SignedWebhooks {
-            mix: WebhookMix::new(&provider.msn, format!("fill{round}")),
+            mix: WebhookMix::new(&provider.msn, format!("{label}{round}")),
             endpoint: endpoint.clone(),
         };
         let fill = LoadPlan {
@@ -569,9 +604,7 @@ async fn grow_log(
         head = next;
         round += 1;
         eprintln!("  log: {head} events");
-        let remaining = events.saturating_sub(head) as f64;
-        duration =
-            Duration::from_secs_f64((remaining / per_second).clamp(0.5, FILL_ROUND.as_secs_f64()));
+        duration = round_for(events.saturating_sub(head) as f64, per_second);
     }
     Ok(())
 }

@@ -180,11 +180,20 @@ impl ServeArgs {
             AdminTokenSource::Given => tracing::info!("admin token given by flag or environment"),
         }
         if unreachable_default {
-            tracing::warn!(
-                public_url = %config.public_url,
-                "no --public-url: webhook URLs use the listen address, which Vipps itself cannot reach \
-                 (the simulator can); set --public-url to the externally reachable base"
-            );
+            if bound.ip().is_unspecified() {
+                tracing::warn!(
+                    public_url = %config.public_url,
+                    "no --public-url: webhook URLs use the listen address, and an unspecified address \
+                     (0.0.0.0 or ::) reaches no one, not even the simulator; set --public-url to the \
+                     externally reachable base"
+                );
+            } else {
+                tracing::warn!(
+                    public_url = %config.public_url,
+                    "no --public-url: webhook URLs use the listen address, which Vipps itself cannot reach \
+                     (the simulator can); set --public-url to the externally reachable base"
+                );
+            }
         }
         Ok(config)
     }

@@ -28,8 +28,9 @@ pub struct PaymentDto {
     pub provider_id: String,
     pub reference: String,
     pub msn: Option<String>,
-    /// `CREATED`, `AUTHORIZED`, `ABORTED`, `EXPIRED` or `TERMINATED`.
-    pub state: String,
+    /// `CREATED`, `AUTHORIZED`, `ABORTED`, `EXPIRED` or `TERMINATED`; `null` while no fact
+    /// has been recorded (the payment is known only from deliveries that could not be used).
+    pub state: Option<String>,
     /// `NOK`, `DKK` or `EUR`.
     pub currency: Option<String>,
     /// The payment's amount in minor units.
@@ -56,7 +57,7 @@ impl From<PaymentView> for PaymentDto {
             provider_id: view.provider_id.to_string(),
             reference: view.reference.to_string(),
             msn: view.msn.map(|msn| msn.to_string()),
-            state: view.state.as_str().to_owned(),
+            state: (view.events > 0).then(|| view.state.as_str().to_owned()),
             currency: view.currency.map(|currency| currency.as_str().to_owned()),
             amount: view.amount.map(|amount| amount.minor_units()),
             aggregate: AggregateDto {

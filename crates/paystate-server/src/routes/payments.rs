@@ -199,7 +199,14 @@ pub async fn list_payments(
         )
     });
     Ok(Json(PaymentPageDto {
-        payments: page.payments.into_iter().map(Into::into).collect(),
+        payments: page
+            .payments
+            .into_iter()
+            // A payment without a fact has no state (its `state` is null): it matches no
+            // state filter, so a page may hold fewer than `limit`.
+            .filter(|view| payment_state.is_none() || view.events > 0)
+            .map(Into::into)
+            .collect(),
         next: page.next,
     }))
 }
