@@ -206,12 +206,7 @@ pub fn markdown(report: &SuiteReport, environment: &Environment) -> String {
     }
     rounds_table(&mut out, report);
     if let Some(half) = &report.paystate_half_rate {
-        let on = if report.log.is_some() {
-            ", on the store grown for the log below (a store with a long history)"
-        } else {
-            ""
-        };
-        let _ = writeln!(out, "\npaystate at half its maximum rate ({}/s scheduled, latency counted from the scheduled send time){on}:\n", thousands(half.load.plan.rate.unwrap_or(0.0)));
+        let _ = writeln!(out, "\npaystate at half its maximum rate ({}/s scheduled, latency counted from the scheduled send time), on the last round's store right after its loads:\n", thousands(half.load.plan.rate.unwrap_or(0.0)));
         let _ = writeln!(
             out,
             "| target | connections | webhooks/s | p50 | p99 | p99.9 | server CPU | CPU per webhook | load generator CPU | other CPU | peak RSS |\n\

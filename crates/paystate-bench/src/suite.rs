@@ -1,7 +1,7 @@
 //! The end-to-end run: the same loads against the PostgreSQL alternative, the ceiling and
-//! paystate, back to back, in rounds (each round's paystate on a new store); then, on another
-//! new store, a log grown to its replay size, paystate at half its maximum rate on it, a
-//! restart on it with payment queries, and the replay.
+//! paystate, back to back, in rounds (each round's paystate on a new store, the last one's
+//! followed by paystate at half its maximum rate); then, on another new store, a log grown to
+//! its replay size, a restart on it with payment queries, and the replay.
 
 use crate::error::BenchError;
 use crate::load::{self, LoadPlan, LoadResult, PaymentQueries, RequestSource, SignedWebhooks};
@@ -22,10 +22,6 @@ use tokio::time::Instant;
 
 /// How long a restarted server may take to catch its projections up.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
-/// Events a webhook of the mix adds to the log, a little below what it does (about 1.96: a
-/// receipt and a fact each, a duplicate's record for one in 24), so that a log grown short by
-/// the half-rate run's estimate stays short and is topped up to its size.
-const HALF_RATE_EVENTS_PER_WEBHOOK: f64 = 1.9;
 /// Length of one load round while the log grows to its replay size.
 const FILL_ROUND: Duration = Duration::from_secs(10);
 
@@ -251,6 +247,7 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, BenchError> {
     let mut ceiling_runs = Vec::new();
     let mut alternative_runs = Vec::new();
     let mut paystate_runs = Vec::new();
+    let mut paystate_half_rate = None;
     let mut counted = Counted::default();
     for round in 0..config.rounds {
         if config.rounds > 1 {
@@ -297,6 +294,20 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, BenchError> {
             let run = paystate.measure(&config, round, connections).await?;
             report_line(&run);
         }
+        // Half the maximum rate (by the median rounds, all measured by now) runs after the
+        // last round's loads on the same store, so it meets a store of the size the maximum
+        // was measured on.
+        if round + 1 == config.rounds {
+            let mut all = paystate_runs.clone();
+            all.extend(paystate.runs.iter().cloned());
+            let best = config
+                .concurrencies
+                .iter()
+                .filter_map(|&connections| median_run(&all, connections))
+                .map(Measured::per_second)
+                .fold(0.0, f64::max);
+            paystate_half_rate = paystate.half_rate(&config, best).await?;
+        }
         let (runs, round_counted) = paystate.end_round(&provider).await?;
         paystate_runs.extend(runs);
         counted.add(round_counted);
@@ -310,16 +321,13 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, BenchError> {
         Err(error) => (Err(error), None),
     };
 
-    // The grown log, half the maximum rate on it, the restart and the replay, on a store of
-    // their own.
-    let best = config
-        .concurrencies
-        .iter()
-        .filter_map(|&connections| median_run(&paystate_runs, connections))
-        .map(Measured::per_second)
-        .fold(0.0, f64::max);
-    let paystate = PaystateTarget::start(&config, &provider, &work.path().join("log")).await?;
-    let (paystate_half_rate, log) = paystate.finish(&config, &provider, best).await?;
+    // The grown log, the restart and the replay, on a store of their own.
+    let log = if config.log_events > 0 {
+        let paystate = PaystateTarget::start(&config, &provider, &work.path().join("log")).await?;
+        Some(paystate.grown_log(&config, &provider).await?)
+    } else {
+        None
+    };
 
     Ok(SuiteReport {
         config,
@@ -473,75 +481,50 @@ impl PaystateTarget {
         Ok((self.runs, counted))
     }
 
-    /// The log grown to its size, then half of `best` (the maximum rate) on it, the restart
-    /// and the replay. The half-rate run comes after the growth, so its latency is that of a
-    /// store with a long history, not of a new one.
-    async fn finish(
+    /// A load at half of `best` (the maximum rate), at the most connections; `None` when
+    /// nothing was measured.
+    async fn half_rate(
+        &mut self,
+        config: &SuiteConfig,
+        best: f64,
+    ) -> Result<Option<Measured>, BenchError> {
+        if best <= 0.0 {
+            return Ok(None);
+        }
+        let connections = config.concurrencies.iter().copied().max().unwrap_or(64);
+        let run = self
+            .load(config, 0, connections, Some(best / 2.0), "half".into())
+            .await?;
+        eprint!("  at half the maximum rate ({:.0}/s): ", best / 2.0);
+        report_line(&run);
+        Ok(Some(run))
+    }
+
+    /// The log grown to its size, the restart on it and the replay.
+    async fn grown_log(
         mut self,
         config: &SuiteConfig,
         provider: &BenchProvider,
-        best: f64,
-    ) -> Result<(Option<Measured>, Option<LogRun>), BenchError> {
-        // Grown to short of its size by about what the half-rate run adds, then topped up: the
-        // restart and the replay see a log of about `log_events`, as the RSS target states it.
-        let half_rate_events = if best > 0.0 {
-            let seconds = (config.warmup + config.duration).as_secs_f64();
-            (best / 2.0 * seconds * HALF_RATE_EVENTS_PER_WEBHOOK) as u64
-        } else {
-            0
-        };
-        if config.log_events > 0 {
-            grow_log(
-                &self.server,
-                provider,
-                &self.endpoint,
-                config.log_events.saturating_sub(half_rate_events),
-                &mut self.created,
-                "fill",
-                None,
-            )
-            .await?;
-        }
-        let half_rate = if best > 0.0 {
-            let connections = config.concurrencies.iter().copied().max().unwrap_or(64);
-            let run = self
-                .load(config, 0, connections, Some(best / 2.0), "half".into())
-                .await?;
-            eprint!("  at half the maximum rate ({:.0}/s): ", best / 2.0);
-            report_line(&run);
-            Some(run)
-        } else {
-            None
-        };
-        let log = if config.log_events > 0 {
-            grow_log(
-                &self.server,
-                provider,
-                &self.endpoint,
-                config.log_events,
-                &mut self.created,
-                "top",
-                Some(best * HALF_RATE_EVENTS_PER_WEBHOOK),
-            )
-            .await?;
-            let (accepted, duplicates) = self.server.webhook_counters(provider).await?;
-            self.server.server.stop().await?;
-            Some(
-                restart_query_replay(
-                    config,
-                    provider,
-                    &self.stub,
-                    &self.data_dir,
-                    &self.created,
-                    accepted + duplicates,
-                )
-                .await?,
-            )
-        } else {
-            self.server.server.stop().await?;
-            None
-        };
-        Ok((half_rate, log))
+    ) -> Result<LogRun, BenchError> {
+        grow_log(
+            &self.server,
+            provider,
+            &self.endpoint,
+            config.log_events,
+            &mut self.created,
+        )
+        .await?;
+        let (accepted, duplicates) = self.server.webhook_counters(provider).await?;
+        self.server.server.stop().await?;
+        restart_query_replay(
+            config,
+            provider,
+            &self.stub,
+            &self.data_dir,
+            &self.created,
+            accepted + duplicates,
+        )
+        .await
     }
 }
 
@@ -557,33 +540,25 @@ pub fn median_run(runs: &[Measured], connections: usize) -> Option<&Measured> {
 }
 
 /// Sends the webhook mix at 64 connections, in rounds, until the log holds `events` events;
-/// records the payments each round created (their run ids start with `label`, which must be
-/// new to the store). A round lasts at most [`FILL_ROUND`], and no longer than the rate of the
-/// round before (for the first, `events_per_second` if known) needs to reach `events`, so the
-/// log ends close to the size asked for rather than a whole round past it.
+/// records the payments each round created. A round lasts at most [`FILL_ROUND`], and no
+/// longer than the rate of the round before needs to reach `events`, so the log ends close to
+/// the size asked for rather than a whole round past it.
 async fn grow_log(
     server: &PaystateServer,
     provider: &BenchProvider,
     endpoint: &WebhookEndpoint,
     events: u64,
     created: &mut Vec<(WebhookMix, Vec<u64>)>,
-    label: &str,
-    events_per_second: Option<f64>,
 ) -> Result<(), BenchError> {
     let mut head = server.log_head().await?.unwrap_or(0);
     let mut round = 0;
     let round_for = |remaining: f64, per_second: f64| {
         Duration::from_secs_f64((remaining / per_second).clamp(0.5, FILL_ROUND.as_secs_f64()))
     };
-    let mut duration = match events_per_second {
-        Some(per_second) if per_second > 0.0 => {
-            round_for(events.saturating_sub(head) as f64, per_second)
-        }
-        _ => FILL_ROUND,
-    };
+    let mut duration = FILL_ROUND;
     while head < events {
         let source = SignedWebhooks {
-            mix: WebhookMix::new(&provider.msn, format!("{label}{round}")),
+            mix: WebhookMix::new(&provider.msn, format!("fill{round}")),
             endpoint: endpoint.clone(),
         };
         let fill = LoadPlan {
