@@ -129,25 +129,28 @@ fn value_reading(raw: &[u8]) -> Result<Read, PayloadError> {
     })
 }
 
+/// The top-level fields an event is read from.
+const MODELLED: [&str; 8] = [
+    "msn",
+    "reference",
+    "pspReference",
+    "name",
+    "amount",
+    "timestamp",
+    "idempotencyKey",
+    "success",
+];
+
 /// The modelled field the typed reader must refuse as sent twice, found from the keys as
 /// written (a `Value` keeps only the last of equal keys): `reference` first; else at the top
 /// level the field whose second appearance comes first; else within `amount` (its last
 /// appearance, the one read).
 fn repeated_modelled_field(raw: &[u8]) -> Option<&'static str> {
-    const TOP: [&str; 8] = [
-        "msn",
-        "reference",
-        "pspReference",
-        "name",
-        "amount",
-        "timestamp",
-        "idempotencyKey",
-        "success",
-    ];
     // Only a body the parser accepts has fields at all (the keys reader below skips values
     // without the parser's checks, such as numbers out of range).
     serde_json::from_slice::<Value>(raw).ok()?;
-    let keys: KeysOnly = serde_json::from_slice(raw).ok()?;
+    let read: Keys = serde_json::from_slice(raw).ok()?;
+    let top = read.keys?;
     let first_repeated = |keys: &[String], modelled: &[&'static str]| {
         let mut seen = Vec::new();
         keys.iter().find_map(|key| {
@@ -160,12 +163,12 @@ fn repeated_modelled_field(raw: &[u8]) -> Option<&'static str> {
             }
         })
     };
-    let references = keys.top.iter().filter(|key| *key == "reference").count();
+    let references = top.iter().filter(|key| *key == "reference").count();
     if references > 1 {
         return Some("reference");
     }
-    first_repeated(&keys.top, &TOP).or_else(|| {
-        let amount = keys.amount.as_deref()?;
+    first_repeated(&top, &MODELLED).or_else(|| {
+        let amount = read.amount.as_ref()?.keys.as_deref()?;
         first_repeated(amount, &["currency", "value"]).map(|field| match field {
             "currency" => "amount.currency",
             _ => "amount.value",
@@ -173,91 +176,60 @@ fn repeated_modelled_field(raw: &[u8]) -> Option<&'static str> {
     })
 }
 
-/// The keys of a body's top-level object in order, and those of the last `amount` (when it is
-/// an object).
+/// A JSON value's keys as written, in order, when it is an object (`None` for any other value),
+/// and those of its last `amount` member, read the same way.
 #[derive(Default)]
-struct KeysOnly {
-    top: Vec<String>,
-    amount: Option<Vec<String>>,
+struct Keys {
+    keys: Option<Vec<String>>,
+    amount: Option<Box<Keys>>,
 }
 
-/// The keys of an object in order; `None` for any other value.
-struct ObjectKeys(Option<Vec<String>>);
-
-impl<'de> serde::Deserialize<'de> for ObjectKeys {
+impl<'de> serde::Deserialize<'de> for Keys {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Keys;
-        impl<'de> serde::de::Visitor<'de> for Keys {
-            type Value = ObjectKeys;
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Keys;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("any value")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<ObjectKeys, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                let mut read = Keys::default();
                 let mut keys = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                    keys.push(key);
-                }
-                Ok(ObjectKeys(Some(keys)))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<ObjectKeys, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(ObjectKeys(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<ObjectKeys, E> {
-                Ok(ObjectKeys(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<ObjectKeys, E> {
-                Ok(ObjectKeys(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<ObjectKeys, E> {
-                Ok(ObjectKeys(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<ObjectKeys, E> {
-                Ok(ObjectKeys(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<ObjectKeys, E> {
-                Ok(ObjectKeys(None))
-            }
-            fn visit_unit<E>(self) -> Result<ObjectKeys, E> {
-                Ok(ObjectKeys(None))
-            }
-        }
-        deserializer.deserialize_any(Keys)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for KeysOnly {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Keys;
-        impl<'de> serde::de::Visitor<'de> for Keys {
-            type Value = KeysOnly;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<KeysOnly, A::Error> {
-                let mut keys = KeysOnly::default();
-                while let Some(key) = map.next_key::<String>()? {
                     if key == "amount" {
-                        keys.amount = map.next_value::<ObjectKeys>()?.0;
+                        read.amount = Some(Box::new(map.next_value()?));
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     }
-                    keys.top.push(key);
+                    keys.push(key);
                 }
-                Ok(keys)
+                read.keys = Some(keys);
+                Ok(read)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Keys, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Keys::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+            fn visit_unit<E>(self) -> Result<Keys, E> {
+                Ok(Keys::default())
             }
         }
-        deserializer.deserialize_map(Keys)
+        deserializer.deserialize_any(Visit)
     }
 }
 
@@ -302,21 +274,15 @@ fn assert_same_reading(raw: &[u8]) -> Result<(), TestCaseError> {
 
 /// Field names: the modelled ones (one escaped), an `amount` key, and unknown ones.
 fn key() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(vec![
-        "msn",
-        "reference",
-        "pspReference",
-        "name",
-        "amount",
-        "timestamp",
-        "idempotencyKey",
-        "success",
+    let mut keys = MODELLED.to_vec();
+    keys.extend([
         "currency",
         "value",
         "ms\\u006e",
         "userDetails",
         "captureGuaranteedUntil",
-    ])
+    ]);
+    prop::sample::select(keys)
 }
 
 /// JSON text of any scalar type, with escapes and odd numbers.
