@@ -3,7 +3,33 @@
 
 use crate::error::{ErrorBody, ErrorDetail};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{IntoResponses, Modify, OpenApi};
+
+/// The answers every admin route that takes a JSON body can give besides its own: a wrong
+/// token, a body that is late, too large or not sent as JSON, a store that cannot write. Named
+/// once here, listed by each such route's `responses(...)`.
+#[derive(Debug, IntoResponses)]
+pub enum JsonBodyAnswers {
+    #[response(status = 401, description = "unauthorized")]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 408,
+        description = "request_timeout: the body did not arrive within 10 s"
+    )]
+    RequestTimeout(ErrorBody),
+    #[response(status = 413, description = "payload_too_large")]
+    PayloadTooLarge(ErrorBody),
+    #[response(
+        status = 415,
+        description = "unsupported_media_type: the body is not sent as application/json"
+    )]
+    UnsupportedMediaType(ErrorBody),
+    #[response(
+        status = 503,
+        description = "unavailable: the store cannot write now; retry"
+    )]
+    Unavailable(ErrorBody),
+}
 
 /// The security scheme name admin routes refer to in `security(("admin_token" = []))`.
 pub const ADMIN_TOKEN_SCHEME: &str = "admin_token";

@@ -10,6 +10,7 @@ use super::dto::{
 use super::{errors, input, stream};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath};
+use crate::openapi::JsonBodyAnswers;
 use crate::registration::Target;
 use crate::routes::dto::HistoryDto;
 use crate::routes::read_your_writes::wait_until_fresh;
@@ -74,12 +75,8 @@ async fn run_command(
     responses(
         (status = 201, description = "Created, disabled", body = ProviderBody),
         (status = 400, description = "invalid_request: the body is not a JSON object, or a field breaks its rule (named)", body = ErrorBody),
-        (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 409, description = "provider_exists", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within 10 s", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type: the body is not sent as application/json", body = ErrorBody),
-        (status = 503, description = "unavailable: the store cannot write now; retry", body = ErrorBody)))]
+        JsonBodyAnswers))]
 pub async fn create_provider(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateProviderRequest>,
@@ -155,13 +152,9 @@ pub async fn get_provider(
     responses(
         (status = 200, description = "The provider view", body = ProviderBody),
         (status = 400, description = "invalid_request: the body is not a JSON object, or a field breaks its rule (named)", body = ErrorBody),
-        (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 404, description = "unknown_provider", body = ErrorBody),
         (status = 409, description = "conflict: a concurrent change to the provider won; re-read and try again", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within 10 s", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type: the body is not sent as application/json", body = ErrorBody),
-        (status = 503, description = "unavailable: the store cannot write now; retry", body = ErrorBody)))]
+        JsonBodyAnswers))]
 pub async fn put_credentials(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -195,13 +188,9 @@ pub async fn put_credentials(
     responses(
         (status = 200, description = "The provider view", body = ProviderBody),
         (status = 400, description = "invalid_request: the body is not a JSON object, or the environment is unknown", body = ErrorBody),
-        (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 404, description = "unknown_provider", body = ErrorBody),
         (status = 409, description = "conflict: a concurrent change to the provider won; re-read and try again", body = ErrorBody),
-        (status = 408, description = "request_timeout: the body did not arrive within 10 s", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type: the body is not sent as application/json", body = ErrorBody),
-        (status = 503, description = "unavailable: the store cannot write now; retry", body = ErrorBody)))]
+        JsonBodyAnswers))]
 pub async fn put_environment(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
