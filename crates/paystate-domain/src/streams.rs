@@ -34,13 +34,37 @@ pub fn payment_dedupe_key(
     name: &PaymentEventName,
     psp_reference: &PspReference,
 ) -> String {
-    format!(
-        "payment:{provider}:{msn}:{reference}:{}:{}",
-        escape(name.as_str()),
-        escape(psp_reference.as_str())
-    )
+    let plain = [
+        "payment",
+        provider.as_str(),
+        msn.as_str(),
+        reference.as_str(),
+    ];
+    let (name, psp_reference) = (name.as_str(), psp_reference.as_str());
+    // One allocation (unless something needs escaping): this runs for every delivery.
+    let separators = plain.len() + 1;
+    let length = plain.iter().map(|part| part.len()).sum::<usize>()
+        + name.len()
+        + psp_reference.len()
+        + separators;
+    let mut key = String::with_capacity(length);
+    for part in plain {
+        key.push_str(part);
+        key.push(':');
+    }
+    push_escaped(&mut key, name);
+    key.push(':');
+    push_escaped(&mut key, psp_reference);
+    key
 }
 
-fn escape(text: &str) -> String {
-    text.replace('%', "%25").replace(':', "%3A")
+/// Appends `text` with `%` as `%25` and `:` as `%3A`.
+fn push_escaped(key: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '%' => key.push_str("%25"),
+            ':' => key.push_str("%3A"),
+            c => key.push(c),
+        }
+    }
 }

@@ -156,6 +156,10 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     fn side_put(&self, namespace: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     fn side_get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     fn side_scan(&self, namespace: &str, prefix: &[u8]) -> Result<KvPairs, StoreError>;
+    /// How many side writes this store has taken since it was opened, counted once each
+    /// returns (written or not). What a caller read from the side trees is still what they
+    /// hold while this count is the one it read before reading them.
+    fn side_writes(&self) -> u64;
 
     /// Flushes everything and stops accepting appends.
     async fn close(&self) -> Result<(), StoreError>;

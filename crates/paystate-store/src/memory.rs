@@ -15,6 +15,7 @@ use crate::types::{
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 use time::OffsetDateTime;
@@ -92,6 +93,8 @@ pub struct MemoryStore {
     head: watch::Sender<Position>,
     options: StoreOptions,
     stats: StatCounters,
+    /// See [`EventStore::side_writes`].
+    side_writes: AtomicU64,
 }
 
 impl Default for MemoryStore {
@@ -123,6 +126,7 @@ impl MemoryStore {
             head: watch::channel(Position::START).0,
             options,
             stats: StatCounters::default(),
+            side_writes: AtomicU64::new(0),
         }
     }
 
@@ -398,12 +402,15 @@ impl EventStore for MemoryStore {
 
     fn side_put(&self, namespace: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         crate::names::check("side namespace", namespace)?;
-        self.open_for_writes()?
-            .side
-            .entry(namespace.to_owned())
-            .or_default()
-            .insert(key.to_vec(), value.to_vec());
-        Ok(())
+        let written = self.open_for_writes().map(|mut state| {
+            state
+                .side
+                .entry(namespace.to_owned())
+                .or_default()
+                .insert(key.to_vec(), value.to_vec());
+        });
+        self.side_writes.fetch_add(1, Ordering::AcqRel);
+        written
     }
 
     fn side_get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -421,6 +428,10 @@ impl EventStore for MemoryStore {
             .get(namespace)
             .map(|entries| scan_prefix(entries, prefix))
             .unwrap_or_default())
+    }
+
+    fn side_writes(&self) -> u64 {
+        self.side_writes.load(Ordering::Acquire)
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -932,6 +932,7 @@ async fn check_projection_state_and_checkpoint_move_together<B: Backend>() {
 async fn check_side_data_stays_out_of_the_log<B: Backend>() {
     let backend = B::create(StoreOptions::default());
     let store = backend.store();
+    assert_eq!(store.side_writes(), 0);
     store
         .side_put("secrets", b"provider/1", b"sealed-1")
         .unwrap();
@@ -942,6 +943,13 @@ async fn check_side_data_stays_out_of_the_log<B: Backend>() {
         .side_put("secrets", b"provider/1", b"sealed-1b")
         .unwrap();
     store.side_put("other", b"provider/1", b"x").unwrap();
+    store.side_get("secrets", b"provider/1").unwrap();
+    store.side_scan("secrets", b"").unwrap();
+    assert_eq!(
+        store.side_writes(),
+        4,
+        "every side write is counted, reads are not"
+    );
     drop(store);
     let backend = backend.reopen().await;
     let store = backend.store();

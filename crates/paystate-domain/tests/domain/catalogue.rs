@@ -431,4 +431,9 @@ fn dedupe_keys_and_stream_names_never_collide() {
         key("CAPTURED", "psp-1"),
         "payment:vipps-test:123456:acme-order-1001:CAPTURED:psp-1"
     );
+    // The keys already in a log are matched byte for byte: the escaping never changes.
+    assert_eq!(
+        key("NEW:KIND%1", "psp:1%"),
+        "payment:vipps-test:123456:acme-order-1001:NEW%3AKIND%251:psp%3A1%25"
+    );
 }

@@ -7,8 +7,9 @@
 //!   side trees, never in the log or an export. Webhook secret versions are write-once and kept
 //!   forever, so an audit can re-verify any stored delivery; every credential set is kept under
 //!   its fingerprint, so whoever acts on the log uses the credentials the log names. Webhook
-//!   secrets read on every delivery are opened once per sealed record (`opened`): the record
-//!   is still read each time, and a changed record is opened again.
+//!   secrets read on every delivery are listed again only after a side write to the store
+//!   (`listed`), and opened once per sealed record (`opened`): a changed record is opened
+//!   again.
 //!
 //! Every secret-bearing type prints `***` in `Debug` and has no `Display`.
 //!
@@ -30,6 +31,7 @@
 //! ```
 
 mod error;
+mod listed;
 mod master_key;
 mod opened;
 mod sealed;

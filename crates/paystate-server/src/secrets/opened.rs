@@ -1,11 +1,10 @@
 //! [`OpenedSecrets`]: webhook secrets already decrypted, keyed by the sealed record they came
 //! from.
 //!
-//! Ingestion needs every secret version of a provider on each delivery. The sealed records are
-//! still read from the store every time, so the store stays the only source of truth whoever
-//! wrote it (another vault on the same store, a restore); what is skipped is opening a record
-//! that is byte for byte the one opened before. A new version, a rewritten or a tampered record
-//! differs from the cached one and is opened, and checked, again.
+//! When the store's side trees change (`listed`), a provider's sealed records are read again,
+//! whoever wrote them (another vault on the same store, a restore); what is skipped is opening
+//! a record that is byte for byte the one opened before. A new version, a rewritten or a
+//! tampered record differs from the cached one and is opened, and checked, again.
 
 use super::error::VaultError;
 use paystate_vipps::WebhookSecret;

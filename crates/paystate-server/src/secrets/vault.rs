@@ -1,6 +1,7 @@
 //! [`SecretVault`]: webhook secrets and API credentials, sealed, in the store's side trees.
 
 use super::error::VaultError;
+use super::listed::{ListedSecrets, Listing};
 use super::master_key::MasterKey;
 use super::opened::OpenedSecrets;
 use super::sealed::{Sealer, SecretKind, Slot};
@@ -42,6 +43,7 @@ pub struct SecretVault {
     store: Arc<dyn EventStore>,
     sealer: Sealer,
     opened: OpenedSecrets,
+    listed: ListedSecrets,
 }
 
 impl SecretVault {
@@ -56,6 +58,7 @@ impl SecretVault {
             store,
             sealer: Sealer::new(&master_key),
             opened: OpenedSecrets::default(),
+            listed: ListedSecrets::default(),
         };
         let slot = key_check_slot();
         match vault.read(&slot)? {
@@ -155,11 +158,21 @@ impl SecretVault {
     }
 
     /// Every stored webhook secret version of `provider`, oldest first. Called on every
-    /// delivery: a record already opened in this form is not decrypted again.
-    pub fn webhook_secrets(
-        &self,
-        provider: &ProviderId,
-    ) -> Result<Vec<(SecretVersion, WebhookSecret)>, VaultError> {
+    /// delivery: while the store has taken no side write since the last listing, that listing
+    /// is the answer; otherwise the records are read again, and a record already opened in
+    /// this form is not decrypted again.
+    pub fn webhook_secrets(&self, provider: &ProviderId) -> Result<Listing, VaultError> {
+        // Read before the scan: a write the scan might miss then changes the count.
+        let side_writes = self.store.side_writes();
+        if let Some(secrets) = self.listed.get(provider, side_writes) {
+            return Ok(secrets);
+        }
+        let secrets = self.read_webhook_secrets(provider)?;
+        self.listed.put(provider, side_writes, &secrets);
+        Ok(secrets)
+    }
+
+    fn read_webhook_secrets(&self, provider: &ProviderId) -> Result<Listing, VaultError> {
         let prefix = format!(
             "{}/{}/",
             SecretKind::WebhookSecret.name(),

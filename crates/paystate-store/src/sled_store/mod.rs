@@ -64,6 +64,8 @@ pub struct SledStore {
     shared: Arc<Shared>,
     head: watch::Receiver<Position>,
     options: StoreOptions,
+    /// See [`EventStore::side_writes`].
+    side_writes: AtomicU64,
 }
 
 impl SledStore {
@@ -213,6 +215,7 @@ impl SledStore {
             shared,
             head: head_receiver,
             options,
+            side_writes: AtomicU64::new(0),
         })
     }
 
@@ -676,11 +679,14 @@ impl EventStore for SledStore {
 
     fn side_put(&self, namespace: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         crate::names::check("side namespace", namespace)?;
-        self.write_blocking(AuxWrite::SidePut {
+        let written = self.write_blocking(AuxWrite::SidePut {
             namespace: namespace.to_owned(),
             key: key.to_vec(),
             value: value.to_vec(),
-        })
+        });
+        // After the write, so a reader that still sees the old count read before it.
+        self.side_writes.fetch_add(1, Ordering::AcqRel);
+        written
     }
 
     fn side_get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -695,6 +701,10 @@ impl EventStore for SledStore {
     fn side_scan(&self, namespace: &str, prefix: &[u8]) -> Result<KvPairs, StoreError> {
         crate::names::check("side namespace", namespace)?;
         SledStore::scan(&self.tree(side_tree_name(namespace))?, prefix, &self.path)
+    }
+
+    fn side_writes(&self) -> u64 {
+        self.side_writes.load(Ordering::Acquire)
     }
 
     async fn close(&self) -> Result<(), StoreError> {
