@@ -1,4 +1,5 @@
 use super::*;
+use paystate_domain::{streams, ProviderId, Reference};
 
 #[test]
 fn a_payment_timeline_shows_positions_facts_and_amounts_changed() {
@@ -277,4 +278,69 @@ fn a_cutoff_past_the_log_or_two_cutoffs_at_once_are_refused() {
         "{}",
         unknown.stderr
     );
+}
+
+#[test]
+fn anomalies_read_in_words_with_amounts_in_major_units_and_json_keeps_minor_units() {
+    let data = DataDir::empty();
+    let log = LogBuilder::new(&data);
+    log.provider_setup();
+    log.delivery(
+        "acme-order-1003",
+        "AUTHORIZED",
+        "psp-a",
+        10000,
+        Tamper::None,
+    );
+    log.delivery("acme-order-1003", "CAPTURED", "psp-c", 20000, Tamper::None);
+    let provider = ProviderId::parse("vipps-test").unwrap();
+    let reference = Reference::parse("acme-order-1003").unwrap();
+    log.append(
+        &streams::payment_stream(&provider, &reference),
+        vec![(
+            "webhook_anomaly",
+            serde_json::json!({
+                "provider_id": "vipps-test",
+                "anomaly": {"kind": "invalid_field", "field": "amount.value",
+                            "error": "amount.value \"-5\" is not a non-negative integer of minor units"},
+                "reference_raw": "acme-order-1003",
+                "received_at": "2025-01-14T09:30:06Z"
+            }),
+        )],
+        None,
+    );
+    log.finish();
+    let args = [
+        "audit",
+        "payment",
+        "vipps-test",
+        "acme-order-1003",
+        "--data",
+        &data.arg(),
+    ];
+    let audit = run(&args).expect_code(0);
+    // The table, without the resulting view (JSON, in minor units) printed after it; the
+    // "changed" column read as one text, since long cells wrap.
+    let table = audit.stdout.split("Resulting view:").next().unwrap();
+    let changed = table
+        .lines()
+        .filter_map(|line| line.split(['│', '┆']).nth(4).map(str::trim))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for expected in [
+        "anomalies none -> captured 200.00 NOK exceeds authorized 100.00 NOK",
+        "invalid amount.value (amount.value \"-5\" is not a non-negative integer of minor units)",
+    ] {
+        assert!(
+            changed.contains(expected),
+            "missing {expected:?} in\n{table}"
+        );
+    }
+    for raw in ["20000", "10000", "\"kind\""] {
+        assert!(!table.contains(raw), "{raw:?} in\n{table}");
+    }
+    let json = run(&[&args[..], &["--json"]].concat()).expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["view"]["anomalies"][0]["captured"], 20000);
+    assert_eq!(doc["view"]["anomalies"][0]["authorized"], 10000);
 }

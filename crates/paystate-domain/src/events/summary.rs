@@ -102,7 +102,7 @@ impl DomainEvent {
                 }
             ),
             DomainEvent::WebhookAnomaly(e) => {
-                format!("authentic delivery not usable: {}", ingest(&e.anomaly))
+                format!("authentic delivery not usable: {}", e.anomaly.summary())
             }
         }
     }
@@ -146,13 +146,16 @@ fn diagnosis(diagnosis: &RejectionDiagnosis) -> String {
     }
 }
 
-fn ingest(anomaly: &IngestAnomaly) -> String {
-    match anomaly {
-        IngestAnomaly::Unparseable { error } => format!("unparseable body ({error})"),
-        IngestAnomaly::InvalidField { field, error } => format!("invalid {field} ({error})"),
-        IngestAnomaly::MsnMismatch { expected, got } => {
-            format!("MSN {got} is not the provider's {expected}")
+impl IngestAnomaly {
+    /// What was wrong with the delivery, in words, e.g. `invalid amount.value (...)`.
+    pub fn summary(&self) -> String {
+        match self {
+            IngestAnomaly::Unparseable { error } => format!("unparseable body ({error})"),
+            IngestAnomaly::InvalidField { field, error } => format!("invalid {field} ({error})"),
+            IngestAnomaly::MsnMismatch { expected, got } => {
+                format!("MSN {got} is not the provider's {expected}")
+            }
+            IngestAnomaly::UnknownEventName { name } => format!("unknown event name {name}"),
         }
-        IngestAnomaly::UnknownEventName { name } => format!("unknown event name {name}"),
     }
 }

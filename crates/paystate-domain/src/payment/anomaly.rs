@@ -2,7 +2,7 @@
 
 use super::state::PaymentState;
 use crate::events::IngestAnomaly;
-use crate::ids::{Amount, Currency, Msn, PaymentEventName, PspReference};
+use crate::ids::{Amount, Currency, Money, Msn, PaymentEventName, PspReference};
 use serde::{Deserialize, Serialize};
 
 /// Something in a payment's facts that breaks VIPPS.md §5 or could not be used. Never a panic,
@@ -53,4 +53,61 @@ pub enum PaymentAnomaly {
     },
     /// An anomaly found at ingestion (unparseable body, invalid field, MSN not the provider's).
     Ingest { anomaly: IngestAnomaly },
+}
+
+impl PaymentAnomaly {
+    /// What this anomaly says, in one line, its amounts in major units of the payment's
+    /// `currency` (`captured 200.00 NOK exceeds authorized 100.00 NOK`), as the audit shows
+    /// every other amount; without a currency, in minor units.
+    pub fn summary(&self, currency: Option<Currency>) -> String {
+        let money = |amount: Amount| match currency {
+            Some(currency) => Money(amount, currency).to_string(),
+            None => format!("{amount} minor units"),
+        };
+        match self {
+            PaymentAnomaly::CapturedExceedsAuthorized {
+                captured,
+                authorized,
+            } => format!(
+                "captured {} exceeds authorized {}",
+                money(*captured),
+                money(*authorized)
+            ),
+            PaymentAnomaly::RefundedExceedsCaptured { refunded, captured } => format!(
+                "refunded {} exceeds captured {}",
+                money(*refunded),
+                money(*captured)
+            ),
+            PaymentAnomaly::CaptureAfterCancel { psp_reference } => {
+                format!("capture after cancel (psp {psp_reference})")
+            }
+            PaymentAnomaly::CurrencyMismatch {
+                expected,
+                found,
+                psp_reference,
+            } => format!("currency {found} is not the payment's {expected} (psp {psp_reference})"),
+            PaymentAnomaly::MsnMismatch {
+                expected,
+                found,
+                psp_reference,
+            } => format!("MSN {found} is not the payment's {expected} (psp {psp_reference})"),
+            PaymentAnomaly::ConflictingFinalStates { states } => {
+                let states: Vec<&str> = states.iter().map(|state| state.as_str()).collect();
+                format!("conflicting final states {}", states.join(", "))
+            }
+            PaymentAnomaly::MultipleAuthorizations { count } => {
+                format!("{count} successful authorizations")
+            }
+            PaymentAnomaly::ConflictingDuplicate {
+                name,
+                psp_reference,
+            } => format!("a duplicate of {name} (psp {psp_reference}) said something else"),
+            PaymentAnomaly::AmountOverflow => "a sum of amounts overflowed".to_owned(),
+            PaymentAnomaly::UnknownEventName {
+                name,
+                psp_reference,
+            } => format!("unknown event name {name} (psp {psp_reference})"),
+            PaymentAnomaly::Ingest { anomaly } => anomaly.summary(),
+        }
+    }
 }

@@ -2,8 +2,11 @@
 //!
 //! Views are compared as JSON (the same shape the HTTP API answers), flattened to dotted field
 //! names, so a new view field shows up in audits without code here. Money fields are shown in
-//! major units with their currency ("captured 0.00 -> 40.00 NOK"), though views hold minor units.
+//! major units with their currency ("captured 0.00 -> 40.00 NOK"), though views hold minor units;
+//! so are the amounts of a payment's anomalies, which are shown in words
+//! ("captured 200.00 NOK exceeds authorized 100.00 NOK") rather than as the view's objects.
 
+use paystate_domain::payment::PaymentAnomaly;
 use paystate_domain::{Amount, Currency, Money};
 use serde::Serialize;
 use serde_json::Value;
@@ -35,6 +38,8 @@ pub struct ViewShape {
     pub money: &'static [&'static str],
     /// Fields naming the subject itself; they say nothing when the view first appears.
     pub identity: &'static [&'static str],
+    /// The field listing the payment's anomalies, shown in words.
+    pub anomalies: Option<&'static str>,
 }
 
 pub const PAYMENT: ViewShape = ViewShape {
@@ -47,6 +52,7 @@ pub const PAYMENT: ViewShape = ViewShape {
         "aggregate.cancelled",
     ],
     identity: &["provider_id", "reference"],
+    anomalies: Some("anomalies"),
 };
 
 /// Every field counts: for comparing two views of the same moment.
@@ -54,6 +60,7 @@ pub const EXACT: ViewShape = ViewShape {
     ignored: &[],
     money: &[],
     identity: &[],
+    anomalies: None,
 };
 
 pub const PROVIDER: ViewShape = ViewShape {
@@ -64,6 +71,7 @@ pub const PROVIDER: ViewShape = ViewShape {
     ],
     money: &[],
     identity: &["id"],
+    anomalies: None,
 };
 
 /// The fields that differ between `before` and `after` (either may be `null`: no view yet).
@@ -97,10 +105,13 @@ pub fn changes(before: &Value, after: &Value, shape: ViewShape) -> Vec<Change> {
             let to = after.get(field).map_or("none", String::as_str);
             (from != to).then(|| {
                 let money = shape.money.contains(&field.as_str());
+                let anomalies = shape.anomalies == Some(field.as_str());
                 let (from, to) = match (&currency, money) {
-                    (Some(currency), true) => {
-                        (with_currency(from, currency), with_currency(to, currency))
-                    }
+                    (Some(currency), true) => money_pair(from, to, currency),
+                    _ if anomalies => (
+                        anomaly_words(from, currency.as_deref()),
+                        anomaly_words(to, currency.as_deref()),
+                    ),
                     _ => (from.to_owned(), to.to_owned()),
                 };
                 Change {
@@ -110,17 +121,36 @@ pub fn changes(before: &Value, after: &Value, shape: ViewShape) -> Vec<Change> {
                 }
             })
         })
-        .map(|mut change| {
-            // "40.00 NOK -> 80.00 NOK" reads better as "40.00 -> 80.00 NOK".
-            if let Some(currency) = &currency {
-                let suffix = format!(" {currency}");
-                if change.to.ends_with(&suffix) && change.from.ends_with(&suffix) {
-                    change.from.truncate(change.from.len() - suffix.len());
-                }
-            }
-            change
-        })
         .collect()
+}
+
+/// Both sides of a money field in major units, the currency said once when both have it:
+/// "40.00 NOK -> 80.00 NOK" reads better as "40.00 -> 80.00 NOK".
+fn money_pair(from: &str, to: &str, currency: &str) -> (String, String) {
+    let (mut from, to) = (with_currency(from, currency), with_currency(to, currency));
+    let suffix = format!(" {currency}");
+    if to.ends_with(&suffix) && from.ends_with(&suffix) {
+        from.truncate(from.len() - suffix.len());
+    }
+    (from, to)
+}
+
+/// A payment's anomalies (the view's JSON list) in words, one after the other, their amounts
+/// in major units of `currency`; an empty list is `none`, and text that is not such a list
+/// is shown as it is.
+fn anomaly_words(list: &str, currency: Option<&str>) -> String {
+    let Ok(anomalies) = serde_json::from_str::<Vec<PaymentAnomaly>>(list) else {
+        return list.to_owned();
+    };
+    if anomalies.is_empty() {
+        return "none".to_owned();
+    }
+    let currency = currency.and_then(|currency| Currency::parse(currency).ok());
+    anomalies
+        .iter()
+        .map(|anomaly| anomaly.summary(currency))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `"4000"` minor units of `"NOK"` as `40.00 NOK`; anything that is not an amount in a known
@@ -187,6 +217,22 @@ mod tests {
         assert_eq!(
             words(before, after, PAYMENT),
             ["captured 0.00 -> 40.00 NOK"]
+        );
+    }
+
+    #[test]
+    fn anomalies_are_told_in_words_with_amounts_in_major_units() {
+        let before = json!({"currency": "NOK", "anomalies": []});
+        let after = json!({"currency": "NOK", "anomalies": [
+            {"kind": "captured_exceeds_authorized", "captured": 20000, "authorized": 10000},
+            {"kind": "ingest", "anomaly": {"kind": "unknown_event_name", "name": "HELD"}}
+        ]});
+        assert_eq!(
+            words(before, after, PAYMENT),
+            [
+                "anomalies none -> captured 200.00 NOK exceeds authorized 100.00 NOK; \
+              unknown event name HELD"
+            ]
         );
     }
 
