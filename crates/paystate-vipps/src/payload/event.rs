@@ -44,7 +44,8 @@ pub struct WireAmount {
     pub value: Option<WireValue>,
 }
 
-/// An amount value as sent: an integer, or text that claims to be one.
+/// An amount value as sent: an integer, or text that claims to be one (a JSON string, or a
+/// number that is no 64-bit integer, as the body wrote it: `1e30`, `2000.0`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireValue {
     Integer(i128),

@@ -13,6 +13,7 @@
 pub mod body;
 pub mod event;
 pub mod fact;
+mod literal;
 mod read;
 pub mod view;
 

@@ -1,6 +1,6 @@
 //! The typed reader against the reading it replaced: the body as a `serde_json::Value`, then
 //! the fields picked out. Both must accept the same bodies, read the same fields and refuse
-//! with the same error, whatever the body.
+//! with the same error, whatever the body, but for the two differences `read` documents.
 
 use super::event::echo;
 use super::*;
@@ -49,7 +49,11 @@ fn take_text(
     }
 }
 
-fn take_amount(fields: &mut Map<String, Value>) -> Result<Option<WireAmount>, PayloadError> {
+/// `amount`; `raw` is the body, where a number that is no integer is read as written.
+fn take_amount(
+    fields: &mut Map<String, Value>,
+    raw: &[u8],
+) -> Result<Option<WireAmount>, PayloadError> {
     let mut amount = match fields.remove("amount") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(amount)) => amount,
@@ -76,7 +80,7 @@ fn take_amount(fields: &mut Map<String, Value>) -> Result<Option<WireAmount>, Pa
             .or_else(|| number.as_u64().map(i128::from))
         {
             Some(integer) => Some(event::WireValue::Integer(integer)),
-            None => Some(event::WireValue::Text(number.to_string())),
+            None => Some(event::WireValue::Text(amount_value_as_written(raw))),
         },
         Some(other) => {
             return Err(PayloadError::WrongType {
@@ -102,7 +106,7 @@ fn value_reading(raw: &[u8]) -> Result<Read, PayloadError> {
     let psp_reference = take_text(&mut fields, "pspReference", false)?
         .ok_or(PayloadError::MissingField("pspReference"))?;
     let name = take_text(&mut fields, "name", false)?.ok_or(PayloadError::MissingField("name"))?;
-    let amount = take_amount(&mut fields)?;
+    let amount = take_amount(&mut fields, raw)?;
     let timestamp = take_text(&mut fields, "timestamp", false)?;
     let idempotency_key = take_text(&mut fields, "idempotencyKey", true)?;
     let success = match fields.remove("success") {
@@ -176,12 +180,21 @@ fn repeated_modelled_field(raw: &[u8]) -> Option<&'static str> {
     })
 }
 
+/// The text of `amount.value` as written (the last `amount`'s last `value`), read by [`Keys`].
+fn amount_value_as_written(raw: &[u8]) -> String {
+    serde_json::from_slice::<Keys>(raw)
+        .ok()
+        .and_then(|read| read.amount?.value)
+        .expect("a body with amount.value")
+}
+
 /// A JSON value's keys as written, in order, when it is an object (`None` for any other value),
-/// and those of its last `amount` member, read the same way.
+/// those of its last `amount` member, read the same way, and the text of its last `value`.
 #[derive(Default)]
 struct Keys {
     keys: Option<Vec<String>>,
     amount: Option<Box<Keys>>,
+    value: Option<String>,
 }
 
 impl<'de> serde::Deserialize<'de> for Keys {
@@ -198,6 +211,9 @@ impl<'de> serde::Deserialize<'de> for Keys {
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "amount" {
                         read.amount = Some(Box::new(map.next_value()?));
+                    } else if key == "value" {
+                        let value: Box<serde_json::value::RawValue> = map.next_value()?;
+                        read.value = Some(value.get().to_owned());
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     }
@@ -414,6 +430,8 @@ fn corner_cases_read_the_same() {
         r#"{"msn":"1","reference":"r","pspReference":"p","name":"N","success":1e400}"#,
         r#"{"msn":[],"reference":{}}"#,
         r#"{"msn":"1","reference":"r","pspReference":"p","name":"N","amount":{"currency":"NOK","value":-1}}"#,
+        r#"{"msn":"1","reference":"r","pspReference":"p","name":"N","amount":{"value":1e3,"x":{"value":2}},"value":3}"#,
+        r#"{"msn":"1","reference":"r","pspReference":"p","name":"N","amount":{"value": 1000000000000000000000000000000 }}"#,
     ] {
         assert_same_reading(body.as_bytes()).unwrap();
     }

@@ -7,11 +7,14 @@
 //! and refused only after the whole body has been read (so the first field at fault is reported
 //! in the same order), and everything the event does not model is read as a `Value` (kept as
 //! [`EpaymentEvent::extra`](super::EpaymentEvent::extra), with the parser's nesting limit).
-//! One difference: a field the event models sent twice (`reference`, `amount.value`, ...) makes
+//! Two differences: a field the event models sent twice (`reference`, `amount.value`, ...) makes
 //! the body ambiguous, and it is refused ([`PayloadError::RepeatedField`]) rather than read
-//! with its last value, which a `Value` could not tell apart.
+//! with its last value, which a `Value` could not tell apart; and an `amount.value` that is a
+//! number but no 64-bit integer is kept as the text sent ([`super::literal`]), not as the
+//! float a `Value` holds, so that the error refusing it quotes what was sent.
 
 use super::event::{echo, PayloadError};
+use super::literal;
 use super::view::{AmountView, EventView, ValueView};
 use paystate_domain::PaymentEventName;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -26,7 +29,7 @@ pub(crate) fn read(raw: &[u8]) -> Result<(EventView<'_>, Map<String, Value>), Pa
     let Top(Some(fields)) = top else {
         return Err(PayloadError::NotAnObject);
     };
-    fields.into_event()
+    fields.into_event(raw)
 }
 
 /// A known field's JSON value, reduced to what checking it needs.
@@ -99,8 +102,11 @@ fn fill<T>(
 }
 
 impl<'a> Fields<'a> {
-    /// The shape checks, in the order the fields are documented.
-    fn into_event(self) -> Result<(EventView<'a>, Map<String, Value>), PayloadError> {
+    /// The shape checks, in the order the fields are documented; `raw` is the body read.
+    fn into_event(
+        self,
+        raw: &'a [u8],
+    ) -> Result<(EventView<'a>, Map<String, Value>), PayloadError> {
         // An ambiguous body is refused before anything in it is judged.
         if self.reference_repeated {
             return Err(PayloadError::RepeatedField("reference"));
@@ -121,7 +127,7 @@ impl<'a> Fields<'a> {
         let psp_reference = text(self.psp_reference, "pspReference", false)?
             .ok_or(PayloadError::MissingField("pspReference"))?;
         let name = text(self.name, "name", false)?.ok_or(PayloadError::MissingField("name"))?;
-        let amount = amount(self.amount)?;
+        let amount = amount(self.amount, raw)?;
         let timestamp = text(self.timestamp, "timestamp", false)?;
         let idempotency_key = text(self.idempotency_key, "idempotencyKey", true)?;
         let success = match self.success {
@@ -172,7 +178,11 @@ fn text<'a>(
     }
 }
 
-fn amount(slot: Option<AmountSlot<'_>>) -> Result<Option<AmountView<'_>>, PayloadError> {
+/// `amount`, from its slot; `raw` is the body, read again for a number that is no integer.
+fn amount<'a>(
+    slot: Option<AmountSlot<'a>>,
+    raw: &'a [u8],
+) -> Result<Option<AmountView<'a>>, PayloadError> {
     let (currency, value) = match slot {
         None | Some(AmountSlot::Other(Slot::Null)) => return Ok(None),
         // A repeated field within it was refused before (`Fields::into_event`).
@@ -201,7 +211,11 @@ fn amount(slot: Option<AmountSlot<'_>>) -> Result<Option<AmountView<'_>>, Payloa
             .or_else(|| number.as_u64().map(i128::from))
         {
             Some(integer) => Some(ValueView::Integer(integer)),
-            None => Some(ValueView::Text(Cow::Owned(number.to_string()))),
+            // A float would not repeat what was sent (`1e+30` for thirty digits).
+            None => Some(ValueView::Text(
+                literal::amount_value(raw)
+                    .map_or_else(|| Cow::Owned(number.to_string()), Cow::Borrowed),
+            )),
         },
         Some(other) => {
             return Err(PayloadError::WrongType {

@@ -1,5 +1,6 @@
 //! Payload parsing, domain conversion and the Vipps JSON layout.
 
+use super::event::echo;
 use super::*;
 use crate::signature::vectors::QUERY;
 use paystate_domain::events::{FactSource, IngestAnomaly};
@@ -208,6 +209,39 @@ fn conversion_errors_name_the_field_and_rule() {
     check("success", None, "success");
 }
 
+/// JSON numbers of every form: negative, fractions, exponents, beyond any integer type.
+const NUMBER: &str = "-?(0|[1-9][0-9]{0,40})(\\.[0-9]{1,8})?([eE][+-]?[0-9]{1,3})?";
+
+/// The query vector's body with `amount.value` written as `literal`, byte for byte.
+fn with_amount_value(literal: &str) -> String {
+    QUERY
+        .body
+        .replace(r#""value":49900"#, &format!(r#""value":{literal}"#))
+}
+
+#[test]
+fn an_amount_value_that_is_no_integer_of_minor_units_is_quoted_as_sent() {
+    for literal in [
+        "1000000000000000000000000000000",
+        "18446744073709551616",
+        "-99999999999999999999",
+        "1e30",
+        "1.5E+3",
+        "2000.0",
+        "-0",
+        "-0.5e-7",
+    ] {
+        let error = parse(&with_amount_value(literal))
+            .unwrap()
+            .to_recorded(&provider(), FactSource::Webhook)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(r#"amount.value "{literal}" is not a non-negative integer of minor units"#)
+        );
+    }
+}
+
 #[test]
 fn tolerant_values_are_accepted() {
     let text_value = parse(&with_field(
@@ -286,6 +320,33 @@ proptest! {
             let _ = event.to_recorded(&provider(), FactSource::Webhook);
         }
         let _ = reference_hint(&raw);
+    }
+
+    #[test]
+    fn any_number_as_amount_value_is_read_or_quoted_as_sent_without_panicking(
+        literal in NUMBER,
+    ) {
+        // A number beyond what a float holds (`1e400`) is not JSON this parser reads.
+        if let Ok(event) = parse(&with_amount_value(&literal)) {
+            match event.to_recorded(&provider(), FactSource::Webhook) {
+                Ok(recorded) => prop_assert_eq!(recorded.amount.to_string(), literal),
+                Err(FieldError::AmountValue { got }) => prop_assert_eq!(got, echo(&literal)),
+                Err(other) => prop_assert!(false, "{}", other),
+            }
+        }
+    }
+
+    #[test]
+    fn any_number_in_any_field_is_read_without_panicking(
+        literal in NUMBER,
+        field in prop::sample::select(&["msn", "reference", "pspReference", "name", "amount", "timestamp", "idempotencyKey", "success"][..]),
+    ) {
+        let body = with_field(field, Some("\u{1}".into())).replace(r#""\u0001""#, &literal);
+        prop_assert!(!body.contains(r#""\u0001""#));
+        if let Ok(event) = parse(&body) {
+            let _ = event.to_recorded(&provider(), FactSource::Webhook);
+        }
+        let _ = EventView::parse(body.as_bytes());
     }
 
     #[test]
