@@ -190,7 +190,8 @@ impl From<StoreError> for ApiError {
 /// (arbitrarily long) input.
 const MAX_ECHO: usize = 200;
 
-fn bounded(text: &str) -> String {
+/// `text`, cut to [`MAX_ECHO`] characters.
+pub(crate) fn bounded(text: &str) -> String {
     let mut shown: String = text.chars().take(MAX_ECHO).collect();
     if text.chars().nth(MAX_ECHO).is_some() {
         shown.push('…');

@@ -3,10 +3,11 @@
 //!
 //! Route handlers use these instead of `axum::extract::{Path, Query, Json}`.
 
-use super::body;
 use super::object::Shape;
+use super::{body, query};
 use crate::error::ApiError;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 /// Like [`axum::extract::Path`], rejecting with `400 invalid_request`.
@@ -14,10 +15,27 @@ use serde::de::DeserializeOwned;
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
-/// Like [`axum::extract::Query`], rejecting with `400 invalid_request`.
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// Like [`axum::extract::Query`], rejecting with `400 invalid_request`, also when a parameter
+/// `T` reads is not UTF-8 (see [`query`]).
+#[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(raw) = parts.uri.query() {
+            query::refuse_values_not_utf8(raw, query::parameters::<T>())?;
+        }
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(value))
+    }
+}
 
 /// A JSON object body read as `T`, like [`axum::Json`], rejecting with `400 invalid_request`,
 /// `408 request_timeout` (see [`body`]), `413 payload_too_large` (at once when the declared

@@ -2,6 +2,7 @@
 
 mod bodies;
 mod fuzz;
+mod queries;
 mod readiness;
 
 use paystate_projections::ProjectionsHandle;
