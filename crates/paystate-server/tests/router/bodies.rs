@@ -1,41 +1,12 @@
 //! Admin bodies are JSON objects (SPEC §3.2): any other top-level value is a `400
 //! invalid_request` saying so, after the size and media type checks that come first.
 
-use crate::{app, app_following, TOKEN};
+use crate::{app, app_following, assert_invalid_request, send};
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 const ID: &str = "vipps-test";
-
-async fn send(
-    router: &axum::Router,
-    method: Method,
-    path: &str,
-    content_type: Option<&str>,
-    body: impl Into<Body>,
-) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {TOKEN}"));
-    if let Some(content_type) = content_type {
-        request = request.header("content-type", content_type);
-    }
-    let request = request.body(body.into()).expect("request");
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, json)
-}
 
 async fn send_json(
     router: &axum::Router,
@@ -74,16 +45,8 @@ fn positional_provider() -> Value {
 }
 
 fn assert_not_an_object(status: StatusCode, answer: &Value, kind: &str, context: &str) {
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{context}: {answer}");
-    assert_eq!(
-        answer["error"]["code"], "invalid_request",
-        "{context}: {answer}"
-    );
-    assert_eq!(
-        answer["error"]["message"],
-        format!("the body must be a JSON object, not {kind}"),
-        "{context}"
-    );
+    let message = format!("the body must be a JSON object, not {kind}");
+    assert_invalid_request(status, answer, &message, context);
 }
 
 #[tokio::test]

@@ -5,12 +5,17 @@ mod fuzz;
 mod queries;
 mod readiness;
 
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
 use paystate_projections::ProjectionsHandle;
 use paystate_server::ingestion::rejections::RejectionBudget;
 use paystate_server::secrets::{MasterKey, SecretVault};
 use paystate_server::{AdminToken, AppParts, AppState, ServerConfig};
 use paystate_store::{EventStore, MemoryStore};
+use serde_json::Value;
 use std::sync::Arc;
+use tower::ServiceExt;
 
 /// The admin token of the test router.
 pub const TOKEN: &str = "router-admin-token-0123456789";
@@ -57,4 +62,43 @@ fn state(caught_up: bool) -> AppState {
         rejections: Arc::new(RejectionBudget::new(2)),
         metrics: paystate_server::metrics::install(),
     })
+}
+
+/// Sends one request with the admin token; the answer's status and JSON body (`null` if the
+/// body is not JSON).
+pub async fn send(
+    router: &axum::Router,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: impl Into<Body>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {TOKEN}"));
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let request = request.body(body.into()).expect("request");
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// The answer is `400 invalid_request` with exactly `message`.
+pub fn assert_invalid_request(status: StatusCode, answer: &Value, message: &str, context: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{context}: {answer}");
+    assert_eq!(
+        answer["error"]["code"], "invalid_request",
+        "{context}: {answer}"
+    );
+    assert_eq!(answer["error"]["message"], message, "{context}");
 }

@@ -2,31 +2,13 @@
 //! invalid_request` naming the parameter and quoting the value as sent, never a `'�'` nobody
 //! sent. Parameters a route does not read stay ignored, whatever their bytes.
 
-use crate::{app, TOKEN};
+use crate::{app, assert_invalid_request, send};
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
 use serde_json::Value;
-use tower::ServiceExt;
 
 async fn get(router: &axum::Router, path: &str) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .uri(path)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .body(Body::empty())
-        .expect("request");
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    send(router, Method::GET, path, None, Body::empty()).await
 }
 
 #[tokio::test]
@@ -56,16 +38,9 @@ async fn a_query_value_that_is_not_utf8_is_named_and_quoted_as_sent() {
         ("/events?after=%fe", "after", "%fe"),
     ] {
         let (status, answer) = get(&router, path).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
-        assert_eq!(
-            answer["error"]["code"], "invalid_request",
-            "{path}: {answer}"
-        );
-        assert_eq!(
-            answer["error"]["message"],
-            format!("{parameter}: is not valid UTF-8 once percent-decoded (sent as {sent})"),
-            "{path}"
-        );
+        let message =
+            format!("{parameter}: is not valid UTF-8 once percent-decoded (sent as {sent})");
+        assert_invalid_request(status, &answer, &message, path);
     }
 }
 
