@@ -29,9 +29,10 @@ crash CYCLES="100":
     PAYSTATE_CRASH_CYCLES={{CYCLES}} cargo test --release -p paystate-store --test crash -- --nocapture
 
 # Coverage-guided fuzzing of one target in fuzz/ (webhook_body, webhook_verify, router,
-# stored_event) for SECONDS; needs `cargo install cargo-fuzz`, runs on stable via RUSTC_BOOTSTRAP.
-fuzz TARGET SECONDS="150":
-    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} -- -max_total_time={{SECONDS}}
+# stored_event) for SECONDS, without a sanitizer unless SANITIZER says one (e.g. address);
+# needs `cargo install cargo-fuzz`, runs on stable via RUSTC_BOOTSTRAP.
+fuzz TARGET SECONDS="150" SANITIZER="none":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer {{SANITIZER}} {{TARGET}} -- -max_total_time={{SECONDS}}
 
 # Store benchmark: raw fdatasync/s, durable appends/s at 1/8/64 appenders, read_all events/s.
 bench-store:
