@@ -27,7 +27,7 @@ pub enum KvOp {
 #[async_trait]
 pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// Appends `events` to `stream` as one atomic, durable batch, if `expected` holds and no
-    /// event's dedupe key is already taken.
+    /// event's dedupe key is already taken in `stream`.
     async fn append(
         &self,
         stream: &StreamId,
@@ -94,8 +94,13 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// The current version of a stream (0 if it has no event).
     fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError>;
 
-    /// The position of the event that took `dedupe_key`, if any.
-    fn dedupe_position(&self, dedupe_key: &str) -> Result<Option<Position>, StoreError>;
+    /// The position of the event of `stream` that took `dedupe_key`, if any. A dedupe key is
+    /// unique within its stream: the same key in another stream is another key.
+    fn dedupe_position(
+        &self,
+        stream: &StreamId,
+        dedupe_key: &str,
+    ) -> Result<Option<Position>, StoreError>;
 
     /// Walks the whole hash chain from position 1 and reports the first bad record.
     fn verify(&self) -> Result<VerifyReport, StoreError>;

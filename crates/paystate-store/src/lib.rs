@@ -7,7 +7,7 @@
 //! - [`EventStore`] is the contract; [`SledStore`] keeps it on disk (embedded, durable) and
 //!   [`MemoryStore`] keeps it in memory for tests. Both pass one conformance suite.
 //! - Appends carry an [`ExpectedVersion`] per stream (optimistic concurrency) and an optional
-//!   dedupe key per event: the first append of a key wins forever.
+//!   dedupe key per event: the first append of a key to a stream wins forever.
 //! - Every envelope carries the SHA-256 of the previous one (a hash chain); [`EventStore::verify`]
 //!   walks it and names the first bad position.
 //! - An append returns only once its events are durable; concurrent appenders share one flush
@@ -22,7 +22,9 @@
 //! chain), `codec` (record encoding and the chain hash), `upcast` and `options` (what a store
 //! is opened with), `stats`, `memory`, and `sled_store`: `layout` (trees, keys, recognising a
 //! store), `chunk` (one commit's records in one value), `writer` (the writer and sync threads:
-//! group commit), `indexes` (index entries, completed on open after a crash), `recent` (the
+//! group commit), `stream_heads` (a stream's version, runs and dedupe hashes in one entry),
+//! `indexes` (index entries, completed on open after a crash), `lookup` (a stream's runs and
+//! dedupe keys from its entry or the index trees), `recent` (the
 //! latest durable events in memory), `disk_sync` (the fsync after sled's flush).
 //! `docs/store.md` describes the write path, what durable means, recovery and the on-disk
 //! format.

@@ -34,7 +34,8 @@ struct State {
     tail: Tail,
     /// The positions of each stream's events; version `v` is at index `v - 1`.
     streams: HashMap<StreamId, Vec<Position>>,
-    dedupe: HashMap<String, Position>,
+    /// The dedupe keys taken, per stream.
+    dedupe: HashMap<StreamId, HashMap<String, Position>>,
     projections: HashMap<String, Projection>,
     side: HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>,
     closed: bool,
@@ -49,8 +50,16 @@ impl LogIndex for State {
         ))
     }
 
-    fn dedupe_position(&self, dedupe_key: &str) -> Result<Option<Position>, StoreError> {
-        Ok(self.dedupe.get(dedupe_key).copied())
+    fn dedupe_position(
+        &self,
+        stream: &StreamId,
+        dedupe_key: &str,
+    ) -> Result<Option<Position>, StoreError> {
+        Ok(self
+            .dedupe
+            .get(stream)
+            .and_then(|keys| keys.get(dedupe_key))
+            .copied())
     }
 }
 
@@ -66,13 +75,16 @@ impl State {
             encoded.push(encode_record(envelope)?);
         }
         for envelope in envelopes {
+            if let Some(key) = envelope.dedupe_key {
+                self.dedupe
+                    .entry(envelope.stream.clone())
+                    .or_default()
+                    .insert(key, envelope.position);
+            }
             self.streams
                 .entry(envelope.stream)
                 .or_default()
                 .push(envelope.position);
-            if let Some(key) = envelope.dedupe_key {
-                self.dedupe.insert(key, envelope.position);
-            }
         }
         self.records.extend(encoded);
         self.tail = plan_tail;
@@ -301,8 +313,12 @@ impl EventStore for MemoryStore {
         self.lock()?.stream_version(stream)
     }
 
-    fn dedupe_position(&self, dedupe_key: &str) -> Result<Option<Position>, StoreError> {
-        self.lock()?.dedupe_position(dedupe_key)
+    fn dedupe_position(
+        &self,
+        stream: &StreamId,
+        dedupe_key: &str,
+    ) -> Result<Option<Position>, StoreError> {
+        self.lock()?.dedupe_position(stream, dedupe_key)
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {

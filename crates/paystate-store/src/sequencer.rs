@@ -18,7 +18,12 @@ use uuid::Uuid;
 /// What the log already holds, as far as deciding an append needs to know.
 pub(crate) trait LogIndex {
     fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError>;
-    fn dedupe_position(&self, dedupe_key: &str) -> Result<Option<Position>, StoreError>;
+    /// The position of the event of `stream` that took `dedupe_key`, if any.
+    fn dedupe_position(
+        &self,
+        stream: &StreamId,
+        dedupe_key: &str,
+    ) -> Result<Option<Position>, StoreError>;
 }
 
 /// The end of the log: the position the next event takes and the hash it chains on.
@@ -56,8 +61,6 @@ pub(crate) struct PlannedWrites {
     pub envelopes: Vec<Envelope>,
     /// The atomic units of `envelopes` in order: each append, each import.
     pub units: Vec<Unit>,
-    /// The version every stream the batch touched ends at.
-    pub stream_versions: Vec<(StreamId, StreamVersion)>,
 }
 
 /// Envelopes that must survive a crash together or not at all: one append, or one import.
@@ -73,7 +76,8 @@ pub(crate) struct Unit {
 #[derive(Debug, Clone, Default)]
 struct Overlay {
     streams: HashMap<StreamId, (StreamVersion, Position)>,
-    dedupe: HashMap<String, Position>,
+    /// The dedupe keys taken in this batch, per stream.
+    dedupe: HashMap<StreamId, HashMap<String, Position>>,
 }
 
 /// One batch being decided.
@@ -116,10 +120,15 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
         }
     }
 
-    fn dedupe_in(&self, overlay: &Overlay, key: &str) -> Result<Option<Position>, StoreError> {
-        match overlay.dedupe.get(key) {
+    fn dedupe_in(
+        &self,
+        overlay: &Overlay,
+        stream: &StreamId,
+        key: &str,
+    ) -> Result<Option<Position>, StoreError> {
+        match overlay.dedupe.get(stream).and_then(|keys| keys.get(key)) {
             Some(position) => Ok(Some(*position)),
-            None => self.index.dedupe_position(key),
+            None => self.index.dedupe_position(stream, key),
         }
     }
 
@@ -138,7 +147,7 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
         // "conflict", so dedupe keys are checked before the expected version.
         for event in &events {
             if let Some(key) = &event.dedupe_key {
-                if let Some(original_position) = self.dedupe_in(&self.overlay, key)? {
+                if let Some(original_position) = self.dedupe_in(&self.overlay, stream, key)? {
                     return Ok(AppendOutcome::Duplicate {
                         original_position,
                         dedupe_key: key.clone(),
@@ -217,12 +226,16 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
                 )));
             }
             if let Some(key) = &envelope.dedupe_key {
-                if let Some(taken) = self.dedupe_in(&overlay, key)? {
+                if let Some(taken) = self.dedupe_in(&overlay, &envelope.stream, key)? {
                     return Err(refuse(format!(
-                        "dedupe key already taken at position {taken}"
+                        "dedupe key already taken in its stream at position {taken}"
                     )));
                 }
-                overlay.dedupe.insert(key.clone(), envelope.position);
+                overlay
+                    .dedupe
+                    .entry(envelope.stream.clone())
+                    .or_default()
+                    .insert(key.clone(), envelope.position);
             }
             overlay.streams.insert(
                 envelope.stream.clone(),
@@ -247,7 +260,11 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
     /// once per append.
     fn accept(&mut self, envelope: Envelope) {
         if let Some(key) = &envelope.dedupe_key {
-            self.overlay.dedupe.insert(key.clone(), envelope.position);
+            self.overlay
+                .dedupe
+                .entry(envelope.stream.clone())
+                .or_default()
+                .insert(key.clone(), envelope.position);
         }
         self.tail = Tail {
             next: envelope.position.next(),
@@ -260,12 +277,6 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
         PlannedWrites {
             envelopes: self.envelopes,
             units: self.units,
-            stream_versions: self
-                .overlay
-                .streams
-                .into_iter()
-                .map(|(stream, (version, _))| (stream, version))
-                .collect(),
         }
     }
 }

@@ -248,31 +248,43 @@ async fn check_dedupe_first_wins_forever<B: Backend>() {
         .await
         .unwrap();
     assert_eq!(positions(&first), (1, 1));
+    // A dedupe key is unique within its stream: in another stream it is another key.
+    let elsewhere = store
+        .append(
+            &stream("b"),
+            ExpectedVersion::NoStream,
+            vec![event("one in b").with_dedupe_key("delivery-1")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(positions(&elsewhere), (2, 2));
     drop(store);
 
     for round in 0..2 {
         let store = backend.store();
-        // Same key, another stream, another payload: still the first one.
-        let again = store
-            .append(
-                &stream("b"),
-                ExpectedVersion::NoStream,
-                vec![event("two").with_dedupe_key("delivery-1")],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            again,
-            AppendOutcome::Duplicate {
-                original_position: Position(1),
-                dedupe_key: "delivery-1".into()
-            },
-            "round {round}"
-        );
+        // Same key, same stream, another payload: still the first one.
+        for (name, original) in [("a", 1), ("b", 2)] {
+            let again = store
+                .append(
+                    &stream(name),
+                    ExpectedVersion::Any,
+                    vec![event("two").with_dedupe_key("delivery-1")],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                again,
+                AppendOutcome::Duplicate {
+                    original_position: Position(original),
+                    dedupe_key: "delivery-1".into()
+                },
+                "round {round}, stream {name}"
+            );
+        }
         // A batch with one taken key appends nothing at all.
         let mixed = store
             .append(
-                &stream("c"),
+                &stream("a"),
                 ExpectedVersion::Any,
                 vec![
                     event("fresh").with_dedupe_key("delivery-2"),
@@ -285,15 +297,22 @@ async fn check_dedupe_first_wins_forever<B: Backend>() {
             matches!(mixed, AppendOutcome::Duplicate { .. }),
             "round {round}"
         );
-        assert_eq!(store.head().unwrap(), Position(1), "round {round}");
-        assert_eq!(
-            store.dedupe_position("delivery-1").unwrap(),
-            Some(Position(1))
-        );
-        assert_eq!(store.dedupe_position("delivery-2").unwrap(), None);
+        assert_eq!(store.head().unwrap(), Position(2), "round {round}");
+        for (name, key, position) in [
+            ("a", "delivery-1", Some(Position(1))),
+            ("b", "delivery-1", Some(Position(2))),
+            ("a", "delivery-2", None),
+            ("c", "delivery-1", None),
+        ] {
+            assert_eq!(
+                store.dedupe_position(&stream(name), key).unwrap(),
+                position,
+                "round {round}: {key} in {name}"
+            );
+        }
         assert_eq!(
             store.stream_version(&stream("b")).unwrap(),
-            StreamVersion(0)
+            StreamVersion(1)
         );
         drop(store);
         backend = backend.reopen().await;
@@ -310,6 +329,95 @@ async fn check_dedupe_first_wins_forever<B: Backend>() {
         .await
         .unwrap();
     assert!(matches!(retried, AppendOutcome::Duplicate { .. }));
+}
+
+/// A stream of many appends, each with its own dedupe key, interleaved with another stream so
+/// that no two of its appends are neighbours in the log: every key stays found, and the stream
+/// reads back whole, before and after a reopen.
+async fn check_a_long_stream_keeps_its_keys_and_runs<B: Backend>() {
+    let mut backend = B::create(StoreOptions::default());
+    let store = backend.store();
+    let appends = 40u64;
+    let mut expected = Vec::new();
+    for index in 0..appends {
+        let outcome = store
+            .append(
+                &stream("long"),
+                ExpectedVersion::Exact(StreamVersion(index * 2)),
+                vec![
+                    event(&format!("long-{index}")).with_dedupe_key(format!("key-{index}")),
+                    event(&format!("long-{index}-b")),
+                ],
+            )
+            .await
+            .unwrap();
+        let (first, last) = positions(&outcome);
+        expected.push((first, format!("key-{index}")));
+        assert_eq!(last, first + 1);
+        store
+            .append(
+                &stream("between"),
+                ExpectedVersion::Any,
+                vec![event("between").with_dedupe_key(format!("key-{index}"))],
+            )
+            .await
+            .unwrap();
+    }
+    drop(store);
+    for round in 0..2 {
+        let store = backend.store();
+        assert_eq!(
+            store.stream_version(&stream("long")).unwrap(),
+            StreamVersion(appends * 2),
+            "round {round}"
+        );
+        let read = store
+            .read_stream(&stream("long"), StreamVersion(0), 1000)
+            .unwrap();
+        assert_eq!(read.len() as u64, appends * 2, "round {round}");
+        for (index, envelope) in read.iter().enumerate() {
+            assert_eq!(envelope.stream_version.0, index as u64 + 1);
+            assert_eq!(
+                envelope.position.0,
+                3 * (index as u64 / 2) + 1 + index as u64 % 2
+            );
+        }
+        let tail = store
+            .read_stream(&stream("long"), StreamVersion(appends * 2 - 3), 1000)
+            .unwrap();
+        assert_eq!(tail, read[read.len() - 3..].to_vec(), "round {round}");
+        for (position, key) in &expected {
+            assert_eq!(
+                store.dedupe_position(&stream("long"), key).unwrap(),
+                Some(Position(*position)),
+                "round {round}: {key}"
+            );
+            let again = store
+                .append(
+                    &stream("long"),
+                    ExpectedVersion::Any,
+                    vec![event("again").with_dedupe_key(key.clone())],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                again,
+                AppendOutcome::Duplicate {
+                    original_position: Position(*position),
+                    dedupe_key: key.clone()
+                },
+                "round {round}"
+            );
+        }
+        assert_eq!(
+            store
+                .dedupe_position(&stream("long"), "key-missing")
+                .unwrap(),
+            None
+        );
+        drop(store);
+        backend = backend.reopen().await;
+    }
 }
 
 async fn check_gapless_positions_under_concurrency<B: Backend>() {
@@ -831,7 +939,11 @@ async fn check_import_keeps_hashes_and_refuses_a_broken_chain<B: Backend>() {
         store.verify().unwrap().head_hash,
         source_store.verify().unwrap().head_hash
     );
-    assert_eq!(store.dedupe_position("key-2").unwrap(), Some(Position(3)));
+    assert_eq!(
+        store.dedupe_position(&stream("s0"), "key-2").unwrap(),
+        Some(Position(3))
+    );
+    assert_eq!(store.dedupe_position(&stream("s1"), "key-2").unwrap(), None);
     assert_eq!(
         store.stream_version(&stream("s1")).unwrap(),
         StreamVersion(3)
@@ -1040,7 +1152,8 @@ async fn check_appends_follow_the_model<B: Backend>() {
     let backend = B::create(StoreOptions::default());
     let store = backend.store();
     let mut versions = std::collections::HashMap::<String, u64>::new();
-    let mut keys = std::collections::HashMap::<String, u64>::new();
+    // Dedupe keys per (stream, key).
+    let mut keys = std::collections::HashMap::<(String, String), u64>::new();
     let mut head = 0u64;
     let mut seen = [0u32; 3]; // duplicates, conflicts, appends
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
@@ -1073,7 +1186,10 @@ async fn check_appends_follow_the_model<B: Backend>() {
         let taken = events
             .iter()
             .filter_map(|e| e.dedupe_key.as_ref())
-            .find_map(|key| keys.get(key).map(|position| (key.clone(), *position)));
+            .find_map(|key| {
+                keys.get(&(name.clone(), key.clone()))
+                    .map(|position| (key.clone(), *position))
+            });
         let holds = match expected {
             ExpectedVersion::Any => true,
             ExpectedVersion::NoStream => current == 0,
@@ -1114,7 +1230,7 @@ async fn check_appends_follow_the_model<B: Backend>() {
                 assert_eq!(stream_version.0, current + count, "step {step}");
                 for (offset, e) in events.iter().enumerate() {
                     if let Some(key) = &e.dedupe_key {
-                        keys.insert(key.clone(), head + 1 + offset as u64);
+                        keys.insert((name.clone(), key.clone()), head + 1 + offset as u64);
                     }
                 }
                 head += count;
@@ -1134,9 +1250,9 @@ async fn check_appends_follow_the_model<B: Backend>() {
     for (name, version) in &versions {
         assert_eq!(store.stream_version(&stream(name)).unwrap().0, *version);
     }
-    for (key, position) in &keys {
+    for ((name, key), position) in &keys {
         assert_eq!(
-            store.dedupe_position(key).unwrap(),
+            store.dedupe_position(&stream(name), key).unwrap(),
             Some(Position(*position))
         );
     }
@@ -1232,6 +1348,7 @@ conformance!(
     check_expected_versions,
     check_invalid_appends_are_refused,
     check_dedupe_first_wins_forever,
+    check_a_long_stream_keeps_its_keys_and_runs,
     check_gapless_positions_under_concurrency,
     check_paging,
     check_scan_all_visits_what_read_all_reads,
@@ -1512,13 +1629,10 @@ mod opening {
     async fn index_entries_a_crash_cut_off_are_written_again_on_open() {
         // What a crash after the last batch's chunks and before its index entries leaves.
         let dir = store_edited_on_disk(|db| {
-            let stream_index = db.open_tree("stream_index").unwrap();
-            let key: Vec<u8> = [b"b".as_slice(), &[0xFF], &1u64.to_be_bytes()].concat();
-            assert!(stream_index.remove(key).unwrap().is_some());
             assert!(db
-                .open_tree("dedupe")
+                .open_tree("stream_heads")
                 .unwrap()
-                .remove(b"delivery-3")
+                .remove(b"b")
                 .unwrap()
                 .is_some());
             db.open_tree("paystate.meta")
@@ -1529,7 +1643,7 @@ mod opening {
         .await;
         let store = open_when_unlocked(dir.path());
         assert_eq!(
-            store.dedupe_position("delivery-3").unwrap(),
+            store.dedupe_position(&stream("b"), "delivery-3").unwrap(),
             Some(Position(3))
         );
         assert_eq!(
@@ -1544,7 +1658,7 @@ mod opening {
         );
         let again = store
             .append(
-                &stream("c"),
+                &stream("b"),
                 ExpectedVersion::Any,
                 vec![event("3 again").with_dedupe_key("delivery-3")],
             )
@@ -1561,6 +1675,193 @@ mod opening {
     }
 
     #[tokio::test]
+    async fn index_entries_written_again_over_ones_already_there_change_nothing() {
+        // A crash after the last batch's index entries and before `indexed_through` moved.
+        let dir = store_edited_on_disk(|db| {
+            db.open_tree("paystate.meta")
+                .unwrap()
+                .insert(b"indexed_through", &2u64.to_be_bytes())
+                .unwrap();
+        })
+        .await;
+        let heads_before = raw_entry(dir.path(), "stream_heads", b"b");
+        {
+            let store = open_when_unlocked(dir.path());
+            assert_eq!(
+                store
+                    .read_stream(&stream("b"), StreamVersion(0), 10)
+                    .unwrap()
+                    .len(),
+                1
+            );
+            store.close().await.unwrap();
+        }
+        assert_eq!(raw_entry(dir.path(), "stream_heads", b"b"), heads_before);
+    }
+
+    #[tokio::test]
+    async fn a_dedupe_hash_that_matches_is_a_duplicate_only_if_its_event_has_the_key() {
+        // Stream b's entry, with the hash of another key in place of `delivery-3`'s: as if the
+        // two keys shared a hash.
+        let other = "delivery-9";
+        let dir = store_edited_on_disk(|db| {
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(other.as_bytes());
+            let entry = [
+                &[1u8][..],
+                &1u64.to_be_bytes(),
+                &[1],
+                &1u64.to_be_bytes(),
+                &3u64.to_be_bytes(),
+                &[1],
+                &digest[..8],
+                &3u64.to_be_bytes(),
+            ]
+            .concat();
+            let heads = db.open_tree("stream_heads").unwrap();
+            assert!(heads.insert(b"b", entry).unwrap().is_some());
+        })
+        .await;
+        let store = open_when_unlocked(dir.path());
+        assert_eq!(store.dedupe_position(&stream("b"), other).unwrap(), None);
+        let appended = store
+            .append(
+                &stream("b"),
+                ExpectedVersion::Exact(StreamVersion(1)),
+                vec![event("9").with_dedupe_key(other)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(positions(&appended), (4, 4));
+        assert_eq!(
+            store.dedupe_position(&stream("b"), other).unwrap(),
+            Some(Position(4))
+        );
+    }
+
+    fn raw_entry(dir: &std::path::Path, tree: &str, key: &[u8]) -> Option<Vec<u8>> {
+        let db = raw_when_unlocked(dir);
+        let value = db.open_tree(tree).unwrap().get(key).unwrap();
+        value.map(|value| value.to_vec())
+    }
+
+    /// Rewrites the index entries of the store `store_edited_on_disk` makes the way format 3
+    /// kept them: a `stream_index` entry per run, a `dedupe` entry per key, no `stream_heads`.
+    fn as_format_3(db: &sled::Db) {
+        let run = |name: &[u8], last: u64, first: u64, position: u64| {
+            let key = [name, &[0xFF], &last.to_be_bytes()].concat();
+            let value = [first.to_be_bytes(), position.to_be_bytes()].concat();
+            (key, value)
+        };
+        let stream_index = db.open_tree("stream_index").unwrap();
+        for (key, value) in [run(b"a", 2, 1, 1), run(b"b", 1, 1, 3)] {
+            stream_index.insert(key, value).unwrap();
+        }
+        db.open_tree("dedupe")
+            .unwrap()
+            .insert(b"delivery-3", &3u64.to_be_bytes())
+            .unwrap();
+        db.drop_tree("stream_heads").unwrap();
+        db.drop_tree("dedupe_hashes").unwrap();
+        db.open_tree("paystate.meta")
+            .unwrap()
+            .insert(b"format_version", &3u32.to_be_bytes())
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_format_3_store_is_read_through_its_old_indexes_and_upgraded_in_place() {
+        let dir = store_edited_on_disk(as_format_3).await;
+        let check = |store: &SledStore, appended: bool| {
+            let versions = if appended { (4, 3) } else { (2, 1) };
+            assert_eq!(
+                store.stream_version(&stream("a")).unwrap(),
+                StreamVersion(versions.0)
+            );
+            assert_eq!(
+                store.stream_version(&stream("b")).unwrap(),
+                StreamVersion(versions.1)
+            );
+            assert_eq!(
+                store.dedupe_position(&stream("b"), "delivery-3").unwrap(),
+                Some(Position(3))
+            );
+            // The old dedupe tree was global; a key now belongs to its stream only.
+            assert_eq!(
+                store.dedupe_position(&stream("a"), "delivery-3").unwrap(),
+                None
+            );
+            let a = store
+                .read_stream(&stream("a"), StreamVersion(0), 10)
+                .unwrap();
+            let a_positions: Vec<u64> = a.iter().map(|e| e.position.0).collect();
+            let expected: &[u64] = if appended { &[1, 2, 4, 5] } else { &[1, 2] };
+            assert_eq!(a_positions, expected);
+        };
+        {
+            let store = open_when_unlocked(dir.path());
+            check(&store, false);
+            let again = store
+                .append(
+                    &stream("b"),
+                    ExpectedVersion::Any,
+                    vec![event("3 again").with_dedupe_key("delivery-3")],
+                )
+                .await
+                .unwrap();
+            assert!(
+                matches!(
+                    again,
+                    AppendOutcome::Duplicate {
+                        original_position: Position(3),
+                        ..
+                    }
+                ),
+                "{again:?}"
+            );
+            store
+                .append(
+                    &stream("a"),
+                    ExpectedVersion::Exact(StreamVersion(2)),
+                    vec![event("4"), event("5")],
+                )
+                .await
+                .unwrap();
+            store
+                .append(
+                    &stream("b"),
+                    ExpectedVersion::Exact(StreamVersion(1)),
+                    vec![event("6").with_dedupe_key("delivery-6"), event("7")],
+                )
+                .await
+                .unwrap();
+            check(&store, true);
+            store.close().await.unwrap();
+        }
+        let store = open_when_unlocked(dir.path());
+        check(&store, true);
+        assert_eq!(
+            store.dedupe_position(&stream("b"), "delivery-6").unwrap(),
+            Some(Position(6))
+        );
+        let b: Vec<u64> = store
+            .read_stream(&stream("b"), StreamVersion(0), 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.position.0)
+            .collect();
+        assert_eq!(b, [3, 6, 7]);
+        store.close().await.unwrap();
+        drop(store);
+        let db = raw_when_unlocked(dir.path());
+        let meta = db.open_tree("paystate.meta").unwrap();
+        assert_eq!(
+            meta.get(b"format_version").unwrap().unwrap().as_ref(),
+            paystate_store::FORMAT_VERSION.to_be_bytes()
+        );
+        assert!(meta.get(b"legacy_indexes").unwrap().is_some());
+    }
+
+    #[tokio::test]
     async fn a_format_1_store_opens_and_is_upgraded() {
         let dir = store_edited_on_disk(|db| {
             let meta = db.open_tree("paystate.meta").unwrap();
@@ -1572,7 +1873,7 @@ mod opening {
             let store = open_when_unlocked(dir.path());
             assert_eq!(store.head().unwrap(), Position(3));
             assert_eq!(
-                store.dedupe_position("delivery-3").unwrap(),
+                store.dedupe_position(&stream("b"), "delivery-3").unwrap(),
                 Some(Position(3))
             );
             assert_eq!(

@@ -103,8 +103,13 @@ fn child(dir: &Path) -> ExitCode {
 }
 
 async fn write_forever(store: Arc<SledStore>, cycle: u64, writer: usize) -> Result<(), String> {
-    let stream = StreamId::new(format!("writer-{writer}"));
     for seq in 0u64.. {
+        // Even writers append to one long stream (its index entries in the index trees), odd
+        // ones to a new stream every five appends (kept in the stream's own entry).
+        let stream = match writer % 2 {
+            0 => StreamId::new(format!("writer-{writer}")),
+            _ => StreamId::new(format!("writer-{writer}-{}", seq / 5)),
+        };
         let count = 1 + (seq % 3) as usize;
         let events: Vec<NewEvent> = (0..count)
             .map(|index| {
@@ -358,7 +363,9 @@ fn check_store(data: &Path, acknowledged: &BTreeMap<u64, String>) -> Result<(), 
             .or_default()
             .push(envelope.position);
         if let Some(key) = &envelope.dedupe_key {
-            let indexed = store.dedupe_position(key).map_err(|e| e.to_string())?;
+            let indexed = store
+                .dedupe_position(&envelope.stream, key)
+                .map_err(|e| e.to_string())?;
             if indexed != Some(envelope.position) {
                 return Err(format!(
                     "dedupe key of position {} is indexed at {indexed:?}",

@@ -1,4 +1,6 @@
-//! Writing the stream index and dedupe entries of a batch, and completing them after a crash.
+//! Writing the index entries of a batch (each touched stream's `stream_heads` entry, and for a
+//! long stream its `stream_index` and `dedupe_hashes` entries), and completing them after a
+//! crash.
 //!
 //! The writer stores a batch's chunks first (one atomic sled batch), then its index entries,
 //! then `indexed_through` = the batch's last position. sled recovers a prefix of its log: a
@@ -7,37 +9,106 @@
 //! index entries (those of a batch are written before the next batch's chunks). Opening the
 //! store writes them again from the chunks, before any new append is decided.
 //!
-//! This replaces a sled transaction over the three trees: a transaction reads every key it
+//! This replaces a sled transaction over the log and index trees: a transaction reads every key it
 //! writes (to return the old value) and records read and write sets, which cost about as much
 //! as the writes themselves.
 
 use super::chunk::for_each_record;
 use super::layout::{
-    indexed_through, position_key, run_value, set_indexed_through, storage_error, stream_index_key,
-    upgrade_format, Trees,
+    dedupe_hash_key, indexed_through, run_value, set_indexed_through, storage_error,
+    stream_index_key, stream_prefix, upgrade_format, Run, Trees,
 };
+use super::stream_heads::{dedupe_hash, StreamHead};
 use crate::codec::decode_record;
 use crate::error::StoreError;
-use crate::types::{Envelope, Position};
+use crate::types::{Envelope, Position, StreamId, StreamVersion};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Writes the index entries of consecutive envelopes that are already in the `events` tree,
 /// then moves `indexed_through` to the last of them.
-pub(crate) fn write_index_entries(trees: &Trees, envelopes: &[Envelope]) -> sled::Result<()> {
+///
+/// `heads` holds stream entries as stored before this batch (any stream not in it is read
+/// from the store); on return it holds the entries of the streams the batch touched as
+/// written.
+pub(crate) fn write_index_entries(
+    trees: &Trees,
+    path: &Path,
+    envelopes: &[Envelope],
+    heads: &mut HashMap<StreamId, StreamHead>,
+) -> Result<(), StoreError> {
     let Some(last) = envelopes.last() else {
         return Ok(());
     };
-    for (key, value) in stream_runs(envelopes) {
-        trees.stream_index.insert(key, &value)?;
-    }
-    for envelope in envelopes {
-        if let Some(key) = &envelope.dedupe_key {
+    let storage = |error| storage_error(path, error);
+    for StreamBatch {
+        stream,
+        runs,
+        dedupe,
+    } in by_stream(envelopes)
+    {
+        let mut head = match heads.remove(stream) {
+            Some(head) => head,
+            None => load_head(trees, path, stream)?.unwrap_or_else(StreamHead::empty),
+        };
+        let moved = head.apply(&runs, &dedupe);
+        for run in &moved.runs {
             trees
-                .dedupe
-                .insert(key.as_bytes(), &position_key(envelope.position))?;
+                .stream_index
+                .insert(
+                    stream_index_key(stream, StreamVersion(run.last_version)),
+                    &run_value(
+                        StreamVersion(run.first_version),
+                        Position(run.first_position),
+                    ),
+                )
+                .map_err(storage)?;
         }
+        for &(hash, position) in &moved.dedupe {
+            trees
+                .dedupe_hashes
+                .insert(dedupe_hash_key(stream, hash, position), &[])
+                .map_err(storage)?;
+        }
+        trees
+            .stream_heads
+            .insert(stream.as_str().as_bytes(), head.encode())
+            .map_err(storage)?;
+        heads.insert(stream.clone(), head);
     }
-    set_indexed_through(&trees.meta, last.position.0)
+    set_indexed_through(&trees.meta, last.position.0).map_err(storage)
+}
+
+/// A stream's entry as stored, `None` for a stream with no event. A stream written before a
+/// format 3 store was upgraded, and not since, has no entry: it is read from its runs.
+pub(crate) fn load_head(
+    trees: &Trees,
+    path: &Path,
+    stream: &StreamId,
+) -> Result<Option<StreamHead>, StoreError> {
+    let storage = |error| storage_error(path, error);
+    if let Some(bytes) = trees
+        .stream_heads
+        .get(stream.as_str().as_bytes())
+        .map_err(storage)?
+    {
+        return StreamHead::decode(&bytes).map(Some);
+    }
+    if !trees.legacy {
+        return Ok(None);
+    }
+    let prefix = stream_prefix(stream);
+    let last = trees
+        .stream_index
+        .get_lt(stream_index_key(stream, StreamVersion(u64::MAX)))
+        .map_err(storage)?;
+    match last {
+        Some((key, value)) if key.starts_with(&prefix) => Ok(Some(StreamHead::Indexed {
+            last_version: Run::parse(prefix.len(), &key, &value)?.last_version,
+            legacy: true,
+        })),
+        _ => Ok(None),
+    }
 }
 
 /// Brings the indexes up to `head` (the last stored position) when opening: writes the entries
@@ -74,13 +145,24 @@ pub(crate) fn complete(trees: &Trees, path: &Path, head: Position) -> Result<(),
         to = head.0,
         "writing the index entries of the last batch, which a crash cut off"
     );
-    write_index_entries(trees, &missing).map_err(storage)
+    write_index_entries(trees, path, &missing, &mut HashMap::new())
 }
 
-/// The stream index entries for a batch: one per stretch of consecutive envelopes of one
-/// stream whose versions and positions both advance by one.
-fn stream_runs(envelopes: &[Envelope]) -> Vec<(Vec<u8>, [u8; 16])> {
-    let mut runs = Vec::new();
+/// What one batch adds to one stream's index entries.
+struct StreamBatch<'e> {
+    stream: &'e StreamId,
+    /// In version order.
+    runs: Vec<Run>,
+    /// `(dedupe hash, position)` of each dedupe key.
+    dedupe: Vec<(u64, u64)>,
+}
+
+/// A batch's runs and dedupe keys, per stream in order of first appearance. A run is a
+/// stretch of consecutive envelopes of one stream whose versions and positions both advance
+/// by one.
+fn by_stream(envelopes: &[Envelope]) -> Vec<StreamBatch<'_>> {
+    let mut streams: Vec<StreamBatch<'_>> = Vec::new();
+    let mut slots: HashMap<&StreamId, usize> = HashMap::new();
     let mut index = 0;
     while let Some(first) = envelopes.get(index) {
         let mut last = first;
@@ -93,11 +175,27 @@ fn stream_runs(envelopes: &[Envelope]) -> Vec<(Vec<u8>, [u8; 16])> {
             }
             last = next;
         }
-        runs.push((
-            stream_index_key(&first.stream, last.stream_version),
-            run_value(first.stream_version, first.position),
-        ));
-        index += (last.position.0 - first.position.0) as usize + 1;
+        let count = (last.position.0 - first.position.0) as usize + 1;
+        let slot = *slots.entry(&first.stream).or_insert_with(|| {
+            streams.push(StreamBatch {
+                stream: &first.stream,
+                runs: Vec::new(),
+                dedupe: Vec::new(),
+            });
+            streams.len() - 1
+        });
+        let StreamBatch { runs, dedupe, .. } = &mut streams[slot];
+        runs.push(Run {
+            first_version: first.stream_version.0,
+            last_version: last.stream_version.0,
+            first_position: first.position.0,
+        });
+        for envelope in &envelopes[index..index + count] {
+            if let Some(key) = &envelope.dedupe_key {
+                dedupe.push((dedupe_hash(key), envelope.position.0));
+            }
+        }
+        index += count;
     }
-    runs
+    streams
 }

@@ -7,17 +7,24 @@
 //! |---|---|---|
 //! | `paystate.meta` | `marker`, `format_version`, `indexed_through` | `paystate-store`, u32 BE, u64 BE |
 //! | `events` | position of the chunk's last record, u64 BE | chunk of records (see `chunk`) |
+//! | `stream_heads` | stream UTF-8 | the stream's version, and while it is short its runs and dedupe hashes (see `stream_heads`) |
 //! | `stream_index` | stream UTF-8, `0xFF`, last version of a run u64 BE | first version of the run u64 BE, its position u64 BE |
-//! | `dedupe` | dedupe key UTF-8 | position u64 BE |
+//! | `dedupe_hashes` | stream UTF-8, `0xFF`, dedupe hash u64 BE, position u64 BE | empty |
+//! | `dedupe` | dedupe key UTF-8 | position u64 BE (written by format 3 and older only) |
 //! | `projection_checkpoints` | projection name | position u64 BE (format 2 and older) |
 //! | `projection/{name}` | caller's key; `0xFF checkpoint` | caller's value; position u64 BE |
 //! | `side/{namespace}` | caller's key | caller's value |
 //!
 //! A run is a stretch of one append (or import) in which a stream's versions and the global
-//! positions both go up by one, so one index entry covers a whole append. `0xFF` never occurs
-//! in UTF-8, so a stream's index entries are exactly the keys that start with its name
-//! followed by `0xFF`, and they sort by version. A stream's current version is the key of its
-//! last entry.
+//! positions both go up by one, so one index entry covers a whole append. A short stream keeps
+//! its runs and dedupe hashes in its `stream_heads` entry; a long one keeps them in
+//! `stream_index` and `dedupe_hashes`. `0xFF` never occurs in UTF-8, so a stream's entries in
+//! those two trees are exactly the keys that start with its name followed by `0xFF`, and they
+//! sort by version (by hash). A dedupe key is unique within its stream.
+//!
+//! A store upgraded from format 3 or older has the meta key `legacy_indexes`: its streams
+//! written before the upgrade have no `stream_heads` entry until their next append, their runs
+//! are in `stream_index` and their dedupe keys in `dedupe`.
 
 use crate::error::StoreError;
 use crate::types::{Position, StreamId, StreamVersion};
@@ -33,11 +40,17 @@ use std::path::{Path, PathBuf};
 ///   the key `0xFF checkpoint`, written with its state in one atomic sled batch; the
 ///   `projection_checkpoints` tree is read only for projections last committed by an older
 ///   format. A format 2 store is upgraded when opened (nothing else changes).
-pub const FORMAT_VERSION: u32 = 3;
+/// - 4: each stream has a `stream_heads` entry holding its version, and while it is short its
+///   runs and the hashes of its dedupe keys; dedupe keys are unique within a stream. A format 3
+///   store is upgraded when opened: nothing is rewritten, the store is marked as having legacy
+///   indexes, which are read for the streams written before.
+pub const FORMAT_VERSION: u32 = 4;
 
 pub(crate) const META_TREE: &str = "paystate.meta";
 pub(crate) const EVENTS_TREE: &str = "events";
+const STREAM_HEADS_TREE: &str = "stream_heads";
 const STREAM_INDEX_TREE: &str = "stream_index";
+const DEDUPE_HASHES_TREE: &str = "dedupe_hashes";
 const DEDUPE_TREE: &str = "dedupe";
 const CHECKPOINTS_TREE: &str = "projection_checkpoints";
 
@@ -46,6 +59,9 @@ const MARKER_VALUE: &[u8] = b"paystate-store";
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 /// The last position whose stream-index and dedupe entries are known to be written.
 const INDEXED_THROUGH_KEY: &[u8] = b"indexed_through";
+/// Present once a store written by format 3 or older is upgraded: streams may lack a
+/// `stream_heads` entry and have their index entries in `stream_index` and `dedupe`.
+const LEGACY_INDEXES_KEY: &[u8] = b"legacy_indexes";
 
 /// Where a projection's checkpoint lives in its own tree (format 3). `0xFF` never starts a
 /// UTF-8 key, and scans of the projection's state pass over this key.
@@ -56,22 +72,55 @@ pub(crate) const PROJECTION_CHECKPOINT_KEY: &[u8] = b"\xffcheckpoint";
 pub(crate) struct Trees {
     pub meta: sled::Tree,
     pub events: sled::Tree,
+    pub stream_heads: sled::Tree,
     pub stream_index: sled::Tree,
+    pub dedupe_hashes: sled::Tree,
     pub dedupe: sled::Tree,
     pub checkpoints: sled::Tree,
+    /// Whether the store was upgraded from format 3 or older (see the module's text).
+    pub legacy: bool,
 }
 
 impl Trees {
     pub fn open(db: &sled::Db, path: &Path) -> Result<Trees, StoreError> {
         let open = |name: &str| db.open_tree(name).map_err(|e| storage_error(path, e));
+        let meta = open(META_TREE)?;
+        let stream_index = open(STREAM_INDEX_TREE)?;
+        let dedupe = open(DEDUPE_TREE)?;
+        let legacy = meta
+            .contains_key(LEGACY_INDEXES_KEY)
+            .map_err(|e| storage_error(path, e))?
+            || (stored_format(&meta, path)? < 4 && !(stream_index.is_empty() && dedupe.is_empty()));
         Ok(Trees {
-            meta: open(META_TREE)?,
+            meta,
             events: open(EVENTS_TREE)?,
-            stream_index: open(STREAM_INDEX_TREE)?,
-            dedupe: open(DEDUPE_TREE)?,
+            stream_heads: open(STREAM_HEADS_TREE)?,
+            stream_index,
+            dedupe_hashes: open(DEDUPE_HASHES_TREE)?,
+            dedupe,
             checkpoints: open(CHECKPOINTS_TREE)?,
+            legacy,
         })
     }
+}
+
+/// The format version a store records (checked against this build's when it opened).
+fn stored_format(meta: &sled::Tree, path: &Path) -> Result<u32, StoreError> {
+    let version = meta
+        .get(FORMAT_VERSION_KEY)
+        .map_err(|e| storage_error(path, e))?;
+    Ok(version
+        .and_then(|bytes| <[u8; 4]>::try_from(bytes.as_ref()).ok())
+        .map_or(FORMAT_VERSION, u32::from_be_bytes))
+}
+
+/// Records that the store holds index entries of format 3 or older, before anything of
+/// format 4 is written (a no-op for other stores).
+pub(crate) fn mark_legacy_indexes(trees: &Trees) -> sled::Result<()> {
+    if trees.legacy {
+        trees.meta.insert(LEGACY_INDEXES_KEY, &[1u8])?;
+    }
+    Ok(())
 }
 
 pub(crate) fn projection_tree_name(projection: &str) -> String {
@@ -99,6 +148,22 @@ pub(crate) fn stream_index_key(stream: &StreamId, version: StreamVersion) -> Vec
     key
 }
 
+/// The `dedupe_hashes` key of a stream's dedupe hash without its position: the prefix of the
+/// entries that share the hash.
+pub(crate) fn dedupe_hash_prefix(stream: &StreamId, hash: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.as_str().len() + 17);
+    key.extend_from_slice(stream.as_str().as_bytes());
+    key.push(0xFF);
+    key.extend_from_slice(&hash.to_be_bytes());
+    key
+}
+
+pub(crate) fn dedupe_hash_key(stream: &StreamId, hash: u64, position: u64) -> Vec<u8> {
+    let mut key = dedupe_hash_prefix(stream, hash);
+    key.extend_from_slice(&position.to_be_bytes());
+    key
+}
+
 pub(crate) fn run_value(first_version: StreamVersion, first_position: Position) -> [u8; 16] {
     let mut value = [0u8; 16];
     value[..8].copy_from_slice(&first_version.0.to_be_bytes());
@@ -108,7 +173,7 @@ pub(crate) fn run_value(first_version: StreamVersion, first_position: Position) 
 
 /// One stream index entry: versions `first_version..=last_version` at positions starting at
 /// `first_position`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Run {
     pub first_version: u64,
     pub last_version: u64,

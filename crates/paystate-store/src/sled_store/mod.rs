@@ -3,7 +3,10 @@
 //! - `layout`: tree names, key encodings, recognising a store directory.
 //! - `chunk`: the records of one commit packed into one sled value.
 //! - `writer`: the single writer thread and its group commit.
-//! - `indexes`: a batch's stream-index and dedupe entries, completed on open after a crash.
+//! - `stream_heads`: one entry per stream: its version, and while it is short its runs and
+//!   dedupe hashes.
+//! - `indexes`: a batch's index entries, completed on open after a crash.
+//! - `lookup`: a stream's runs and dedupe keys, from its entry or the index trees.
 //! - `recent`: the latest durable envelopes, for readers right behind the head.
 //! - `disk_sync`: the fsync that follows every sled flush.
 //!
@@ -15,7 +18,9 @@ mod disk_sync;
 mod head_record;
 mod indexes;
 mod layout;
+mod lookup;
 mod recent;
+mod stream_heads;
 #[cfg(test)]
 mod test_envelopes;
 mod writer;
@@ -37,8 +42,8 @@ use chunk::Chunk;
 use disk_sync::DiskSync;
 use head_record::HeadRecord;
 use layout::{
-    be_u64, projection_tree_name, side_tree_name, storage_error, stream_index_key, stream_prefix,
-    Run, Trees, PROJECTION_CHECKPOINT_KEY,
+    be_u64, projection_tree_name, side_tree_name, storage_error, Run, Trees,
+    PROJECTION_CHECKPOINT_KEY,
 };
 use recent::RecentEvents;
 use std::collections::HashMap;
@@ -140,6 +145,8 @@ impl SledStore {
             broken = head_record::check(&path, &trees, head);
         }
         if broken.is_none() {
+            // An upgraded store is marked before anything of the new format is written.
+            layout::mark_legacy_indexes(&trees).map_err(|e| storage_error(&path, e))?;
             // A crash may have cut off the index entries of the last batch; they must be back
             // before the writer decides anything from the indexes.
             match indexes::complete(&trees, &path, head) {
@@ -183,7 +190,7 @@ impl SledStore {
             shared: shared.clone(),
             max_batch_events: options.max_batch_events.max(1),
             ids: EventIds::new(),
-            stream_versions: HashMap::new(),
+            heads: HashMap::new(),
         };
         let recorder = {
             let (stop, stopped) = mpsc::channel();
@@ -311,19 +318,13 @@ impl SledStore {
         chunk::for_each_record(&self.trees.events, &self.path, from, to, visit)
     }
 
-    /// The stream's index entries with versions after `after`, in version order.
-    fn runs_after(
-        &self,
-        stream: &StreamId,
-        after: u64,
-    ) -> impl Iterator<Item = Result<Run, StoreError>> + '_ {
-        let prefix_len = stream_prefix(stream).len();
-        let range = stream_index_key(stream, StreamVersion(after.saturating_add(1)))
-            ..=stream_index_key(stream, StreamVersion(u64::MAX));
-        self.trees.stream_index.range(range).map(move |entry| {
-            let (key, value) = entry.map_err(|e| self.storage(e))?;
-            Run::parse(prefix_len, &key, &value)
-        })
+    /// The stream's runs holding versions after `after`, in version order, including runs
+    /// written but not yet durable (readers check positions against the durable head).
+    fn runs_after(&self, stream: &StreamId, after: u64) -> Result<Vec<Run>, StoreError> {
+        match indexes::load_head(&self.trees, &self.path, stream)? {
+            Some(head) => lookup::runs_after(&self.trees, &self.path, stream, &head, after),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn tree(&self, name: String) -> Result<sled::Tree, StoreError> {
@@ -489,8 +490,7 @@ impl EventStore for SledStore {
     ) -> Result<Vec<Envelope>, StoreError> {
         let head = self.durable_head();
         let mut out = Vec::new();
-        for run in self.runs_after(stream, after.0) {
-            let run = run?;
+        for run in self.runs_after(stream, after.0)? {
             if out.len() >= limit || run.first_position > head.0 {
                 break;
             }
@@ -506,33 +506,30 @@ impl EventStore for SledStore {
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError> {
-        let head = self.durable_head();
-        let prefix = stream_prefix(stream);
-        let range = stream_index_key(stream, StreamVersion(0))
-            ..=stream_index_key(stream, StreamVersion(u64::MAX));
-        // The last entry, unless it belongs to a commit still being synced.
-        for entry in self.trees.stream_index.range(range).rev() {
-            let (key, value) = entry.map_err(|e| self.storage(e))?;
-            let run = Run::parse(prefix.len(), &key, &value)?;
-            if run.first_position <= head.0 {
-                return Ok(StreamVersion(run.last_version));
+        match indexes::load_head(&self.trees, &self.path, stream)? {
+            Some(head) => {
+                lookup::version_within(&self.trees, &self.path, stream, &head, self.durable_head())
             }
+            None => Ok(StreamVersion(0)),
         }
-        Ok(StreamVersion(0))
     }
 
-    fn dedupe_position(&self, dedupe_key: &str) -> Result<Option<Position>, StoreError> {
-        let head = self.durable_head();
-        let Some(value) = self
-            .trees
-            .dedupe
-            .get(dedupe_key.as_bytes())
-            .map_err(|e| self.storage(e))?
-        else {
-            return Ok(None);
-        };
-        let position = Position(be_u64(&value, 0, "a dedupe entry")?);
-        Ok((position <= head).then_some(position))
+    fn dedupe_position(
+        &self,
+        stream: &StreamId,
+        dedupe_key: &str,
+    ) -> Result<Option<Position>, StoreError> {
+        match indexes::load_head(&self.trees, &self.path, stream)? {
+            Some(head) => lookup::dedupe_position(
+                &self.trees,
+                &self.path,
+                stream,
+                &head,
+                dedupe_key,
+                self.durable_head(),
+            ),
+            None => Ok(None),
+        }
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {

@@ -10,12 +10,15 @@
 use super::chunk::encode_chunks;
 use super::disk_sync::DiskSync;
 use super::head_record::HeadRecord;
+use super::indexes::load_head;
 use super::indexes::write_index_entries;
 use super::layout::{
-    position_key, projection_tree_name, side_tree_name, storage_error, stream_index_key,
-    stream_prefix, Run, Trees, PROJECTION_CHECKPOINT_KEY,
+    position_key, projection_tree_name, side_tree_name, storage_error, Trees,
+    PROJECTION_CHECKPOINT_KEY,
 };
+use super::lookup;
 use super::recent::RecentEvents;
+use super::stream_heads::StreamHead;
 use crate::error::StoreError;
 use crate::event_store::KvOp;
 use crate::sequencer::{BatchPlan, EventIds, LogIndex, PlannedWrites, Tail};
@@ -23,8 +26,9 @@ use crate::stats::StatCounters;
 use crate::types::{
     AppendOutcome, Envelope, ExpectedVersion, NewEvent, Position, StreamId, StreamVersion,
 };
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use time::OffsetDateTime;
@@ -145,13 +149,14 @@ pub(crate) struct Writer {
     pub shared: Arc<Shared>,
     pub max_batch_events: usize,
     pub ids: EventIds,
-    /// The current version of recently written streams. The writer is the only writer, so an
-    /// entry stays true until the writer itself changes it; a miss reads the index.
-    pub stream_versions: HashMap<StreamId, StreamVersion>,
+    /// The `stream_heads` entries of recently written streams. The writer is the only writer,
+    /// so an entry stays true until the writer itself changes it; a miss reads the store.
+    pub heads: HashMap<StreamId, StreamHead>,
 }
 
-/// Bounds the writer's stream version cache; it is simply emptied when full.
-const STREAM_VERSION_CACHE: usize = 100_000;
+/// Bounds the writer's cache of stream entries (a few hundred bytes each); it is simply
+/// emptied when full.
+const HEAD_CACHE: usize = 65_536;
 
 /// Makes written batches durable with one flush + fdatasync for all that are waiting, then
 /// answers them and moves the durable head.
@@ -259,7 +264,9 @@ impl Writer {
         let recorded_at = OffsetDateTime::now_utc();
         let index = SledIndex {
             trees: &self.trees,
-            stream_versions: &self.stream_versions,
+            path: &self.path,
+            cached: &self.heads,
+            loaded: RefCell::new(HashMap::new()),
         };
         let mut plan = BatchPlan::new(&index, self.tail);
         let mut appended = 0u64;
@@ -288,6 +295,15 @@ impl Writer {
         let events = plan.event_count() as u64;
         let mut writes = plan.into_writes();
         let mut written = Vec::new();
+        let loaded = index.loaded.into_inner();
+        if self.heads.len() + loaded.len() > HEAD_CACHE {
+            self.heads.clear();
+        }
+        self.heads.extend(
+            loaded
+                .into_iter()
+                .filter_map(|(stream, head)| Some((stream, head?))),
+        );
 
         if let Some(reason) = self.shared.broken() {
             pending.into_iter().for_each(|p| p.fail(&reason));
@@ -304,10 +320,6 @@ impl Writer {
             pending = Vec::new();
         } else {
             self.tail = tail;
-            if self.stream_versions.len() + writes.stream_versions.len() > STREAM_VERSION_CACHE {
-                self.stream_versions.clear();
-            }
-            self.stream_versions.extend(writes.stream_versions);
             written = std::mem::take(&mut writes.envelopes);
             for (write, reply) in aux {
                 pending.push(Pending::Unit(reply, self.write_aux(write)));
@@ -333,7 +345,7 @@ impl Writer {
     /// sled batch costs more than the inserts: it holds sled's process-wide lock, stopping
     /// every reader, and writes out sled's current I/O buffer twice, waking all of sled's I/O
     /// threads each time.
-    fn write_log(&self, writes: &PlannedWrites) -> Result<(), String> {
+    fn write_log(&mut self, writes: &PlannedWrites) -> Result<(), String> {
         if writes.envelopes.is_empty() {
             return Ok(());
         }
@@ -354,7 +366,7 @@ impl Writer {
             })
         };
         written.map_err(|e| format!("writing the log failed: {e}"))?;
-        write_index_entries(&self.trees, &writes.envelopes)
+        write_index_entries(&self.trees, &self.path, &writes.envelopes, &mut self.heads)
             .map_err(|e| format!("writing the log's indexes failed: {e}"))
     }
 
@@ -528,37 +540,56 @@ fn refuse(request: Request, reason: &str) {
     }
 }
 
-/// The writer's view of the stored indexes.
+/// The writer's view of the stored indexes: everything written so far, durable or not.
 struct SledIndex<'t> {
     trees: &'t Trees,
-    stream_versions: &'t HashMap<StreamId, StreamVersion>,
+    path: &'t Path,
+    cached: &'t HashMap<StreamId, StreamHead>,
+    /// Entries read from the store while deciding this batch (`None`: the stream is empty).
+    loaded: RefCell<HashMap<StreamId, Option<StreamHead>>>,
+}
+
+impl SledIndex<'_> {
+    fn with_head<R>(
+        &self,
+        stream: &StreamId,
+        read: impl FnOnce(Option<&StreamHead>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        if let Some(head) = self.cached.get(stream) {
+            return read(Some(head));
+        }
+        if let Some(head) = self.loaded.borrow().get(stream) {
+            return read(head.as_ref());
+        }
+        let head = load_head(self.trees, self.path, stream)?;
+        let answer = read(head.as_ref());
+        self.loaded.borrow_mut().insert(stream.clone(), head);
+        answer
+    }
 }
 
 impl LogIndex for SledIndex<'_> {
     fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError> {
-        if let Some(version) = self.stream_versions.get(stream) {
-            return Ok(*version);
-        }
-        let prefix = stream_prefix(stream);
-        let last = self
-            .trees
-            .stream_index
-            .get_lt(stream_index_key(stream, StreamVersion(u64::MAX)))
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        match last {
-            Some((key, value)) if key.starts_with(&prefix) => Ok(StreamVersion(
-                Run::parse(prefix.len(), &key, &value)?.last_version,
-            )),
-            _ => Ok(StreamVersion(0)),
-        }
+        self.with_head(stream, |head| {
+            Ok(StreamVersion(head.map_or(0, StreamHead::last_version)))
+        })
     }
 
-    fn dedupe_position(&self, dedupe_key: &str) -> Result<Option<Position>, StoreError> {
-        self.trees
-            .dedupe
-            .get(dedupe_key.as_bytes())
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?
-            .map(|value| super::layout::be_u64(&value, 0, "a dedupe entry").map(Position))
-            .transpose()
+    fn dedupe_position(
+        &self,
+        stream: &StreamId,
+        dedupe_key: &str,
+    ) -> Result<Option<Position>, StoreError> {
+        self.with_head(stream, |head| match head {
+            Some(head) => lookup::dedupe_position(
+                self.trees,
+                self.path,
+                stream,
+                head,
+                dedupe_key,
+                Position(u64::MAX),
+            ),
+            None => Ok(None),
+        })
     }
 }

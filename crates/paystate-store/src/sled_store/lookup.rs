@@ -1,0 +1,140 @@
+//! Reading a stream's runs and finding a dedupe key, from its `stream_heads` entry or the index
+//! trees it points to. Used by the writer (which sees everything written) and by readers
+//! (which stop at the durable head).
+
+use super::chunk::for_each_record;
+use super::layout::{
+    be_u64, dedupe_hash_prefix, storage_error, stream_index_key, stream_prefix, Run, Trees,
+};
+use super::stream_heads::{dedupe_hash, StreamHead};
+use crate::codec::decode_record_ref;
+use crate::error::StoreError;
+use crate::types::{Position, StreamId, StreamVersion};
+use std::path::Path;
+
+/// The stream's runs holding versions after `after`, in version order.
+pub(crate) fn runs_after(
+    trees: &Trees,
+    path: &Path,
+    stream: &StreamId,
+    head: &StreamHead,
+    after: u64,
+) -> Result<Vec<Run>, StoreError> {
+    if let StreamHead::Inline(inline) = head {
+        let mut runs = inline.runs();
+        runs.retain(|run| run.last_version > after);
+        return Ok(runs);
+    }
+    let prefix_len = stream_prefix(stream).len();
+    let range = stream_index_key(stream, StreamVersion(after.saturating_add(1)))
+        ..=stream_index_key(stream, StreamVersion(u64::MAX));
+    trees
+        .stream_index
+        .range(range)
+        .map(|entry| {
+            let (key, value) = entry.map_err(|e| storage_error(path, e))?;
+            Run::parse(prefix_len, &key, &value)
+        })
+        .collect()
+}
+
+/// The stream's version counting only runs that start at or below `within`.
+pub(crate) fn version_within(
+    trees: &Trees,
+    path: &Path,
+    stream: &StreamId,
+    head: &StreamHead,
+    within: Position,
+) -> Result<StreamVersion, StoreError> {
+    let last = |run: Option<&Run>| StreamVersion(run.map_or(0, |run| run.last_version));
+    if let StreamHead::Inline(inline) = head {
+        let runs = inline.runs();
+        return Ok(last(
+            runs.iter().rev().find(|run| run.first_position <= within.0),
+        ));
+    }
+    let prefix_len = stream_prefix(stream).len();
+    let range = stream_index_key(stream, StreamVersion(0))
+        ..=stream_index_key(stream, StreamVersion(u64::MAX));
+    // From the last run back: only the newest can belong to a commit still being synced.
+    for entry in trees.stream_index.range(range).rev() {
+        let (key, value) = entry.map_err(|e| storage_error(path, e))?;
+        let run = Run::parse(prefix_len, &key, &value)?;
+        if run.first_position <= within.0 {
+            return Ok(last(Some(&run)));
+        }
+    }
+    Ok(StreamVersion(0))
+}
+
+/// The position of the event of `stream` that took `key`, among those at or below `within`.
+pub(crate) fn dedupe_position(
+    trees: &Trees,
+    path: &Path,
+    stream: &StreamId,
+    head: &StreamHead,
+    key: &str,
+    within: Position,
+) -> Result<Option<Position>, StoreError> {
+    let storage = |error| storage_error(path, error);
+    let hash = dedupe_hash(key);
+    let mut candidates = Vec::new();
+    match head {
+        StreamHead::Inline(inline) => candidates.extend(
+            inline
+                .dedupe
+                .iter()
+                .filter(|(stored, _)| *stored == hash)
+                .map(|(_, position)| *position),
+        ),
+        StreamHead::Indexed { legacy, .. } => {
+            let prefix = dedupe_hash_prefix(stream, hash);
+            for entry in trees.dedupe_hashes.scan_prefix(&prefix) {
+                let (entry, _) = entry.map_err(storage)?;
+                let position = entry
+                    .get(prefix.len()..)
+                    .ok_or_else(|| StoreError::Corrupt {
+                        position: 0,
+                        reason: "a dedupe hash key is too short".into(),
+                    })
+                    .and_then(|suffix| be_u64(suffix, 0, "a dedupe hash key"))?;
+                candidates.push(position);
+            }
+            if *legacy {
+                if let Some(value) = trees.dedupe.get(key.as_bytes()).map_err(storage)? {
+                    candidates.push(be_u64(&value, 0, "a dedupe entry")?);
+                }
+            }
+        }
+    }
+    for position in candidates {
+        if position <= within.0 && holds_key(trees, path, position, stream, key)? {
+            return Ok(Some(Position(position)));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether the event at `position` belongs to `stream` and took `key`: a hash names only
+/// candidates, and a format 3 dedupe entry may belong to another stream.
+fn holds_key(
+    trees: &Trees,
+    path: &Path,
+    position: u64,
+    stream: &StreamId,
+    key: &str,
+) -> Result<bool, StoreError> {
+    let mut holds = false;
+    for_each_record(
+        &trees.events,
+        path,
+        Position(position),
+        Position(position),
+        |at, bytes| {
+            let envelope = decode_record_ref(at, bytes)?;
+            holds = envelope.stream == stream.as_str() && envelope.dedupe_key == Some(key);
+            Ok(false)
+        },
+    )?;
+    Ok(holds)
+}
