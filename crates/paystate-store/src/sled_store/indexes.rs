@@ -18,7 +18,7 @@ use super::layout::{
     dedupe_hash_key, indexed_through, run_value, set_indexed_through, storage_error,
     stream_index_key, stream_prefix, upgrade_format, Run, Trees,
 };
-use super::stream_heads::{dedupe_hash, StreamHead};
+use super::stream_heads::{dedupe_hash, HeadCache, StreamHead};
 use crate::codec::decode_record;
 use crate::error::StoreError;
 use crate::types::{Envelope, Position, StreamId, StreamVersion};
@@ -35,7 +35,7 @@ pub(crate) fn write_index_entries(
     trees: &Trees,
     path: &Path,
     envelopes: &[Envelope],
-    heads: &mut HashMap<StreamId, StreamHead>,
+    heads: &mut HeadCache,
 ) -> Result<(), StoreError> {
     let Some(last) = envelopes.last() else {
         return Ok(());
@@ -47,7 +47,7 @@ pub(crate) fn write_index_entries(
         dedupe,
     } in by_stream(envelopes)
     {
-        let mut head = match heads.remove(stream) {
+        let mut head = match heads.take(stream) {
             Some(head) => head,
             None => load_head(trees, path, stream)?.unwrap_or_else(StreamHead::empty),
         };
@@ -74,7 +74,7 @@ pub(crate) fn write_index_entries(
             .stream_heads
             .insert(stream.as_str().as_bytes(), head.encode())
             .map_err(storage)?;
-        heads.insert(stream.clone(), head);
+        heads.put(stream.clone(), head);
     }
     set_indexed_through(&trees.meta, last.position.0).map_err(storage)
 }
@@ -145,7 +145,7 @@ pub(crate) fn complete(trees: &Trees, path: &Path, head: Position) -> Result<(),
         to = head.0,
         "writing the index entries of the last batch, which a crash cut off"
     );
-    write_index_entries(trees, path, &missing, &mut HashMap::new())
+    write_index_entries(trees, path, &missing, &mut HeadCache::new(missing.len()))
 }
 
 /// What one batch adds to one stream's index entries.

@@ -46,7 +46,6 @@ use layout::{
     PROJECTION_CHECKPOINT_KEY,
 };
 use recent::RecentEvents;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -190,7 +189,7 @@ impl SledStore {
             shared: shared.clone(),
             max_batch_events: options.max_batch_events.max(1),
             ids: EventIds::new(),
-            heads: HashMap::new(),
+            heads: stream_heads::HeadCache::new(writer::HEAD_CACHE_GENERATION),
         };
         let recorder = {
             let (stop, stopped) = mpsc::channel();

@@ -18,7 +18,7 @@ use super::layout::{
 };
 use super::lookup;
 use super::recent::RecentEvents;
-use super::stream_heads::StreamHead;
+use super::stream_heads::{HeadCache, StreamHead};
 use crate::error::StoreError;
 use crate::event_store::KvOp;
 use crate::sequencer::{BatchPlan, EventIds, LogIndex, PlannedWrites, Tail};
@@ -149,14 +149,12 @@ pub(crate) struct Writer {
     pub shared: Arc<Shared>,
     pub max_batch_events: usize,
     pub ids: EventIds,
-    /// The `stream_heads` entries of recently written streams. The writer is the only writer,
-    /// so an entry stays true until the writer itself changes it; a miss reads the store.
-    pub heads: HashMap<StreamId, StreamHead>,
+    /// The `stream_heads` entries of recently written streams; a miss reads the store.
+    pub heads: HeadCache,
 }
 
-/// Bounds the writer's cache of stream entries (a few hundred bytes each); it is simply
-/// emptied when full.
-const HEAD_CACHE: usize = 65_536;
+/// The entries in each generation of the writer's [`HeadCache`] (a few hundred bytes each).
+pub(crate) const HEAD_CACHE_GENERATION: usize = 4_096;
 
 /// Makes written batches durable with one flush + fdatasync for all that are waiting, then
 /// answers them and moves the durable head.
@@ -295,15 +293,11 @@ impl Writer {
         let events = plan.event_count() as u64;
         let mut writes = plan.into_writes();
         let mut written = Vec::new();
-        let loaded = index.loaded.into_inner();
-        if self.heads.len() + loaded.len() > HEAD_CACHE {
-            self.heads.clear();
+        for (stream, head) in index.loaded.into_inner() {
+            if let Some(head) = head {
+                self.heads.put(stream, head);
+            }
         }
-        self.heads.extend(
-            loaded
-                .into_iter()
-                .filter_map(|(stream, head)| Some((stream, head?))),
-        );
 
         if let Some(reason) = self.shared.broken() {
             pending.into_iter().for_each(|p| p.fail(&reason));
@@ -544,7 +538,7 @@ fn refuse(request: Request, reason: &str) {
 struct SledIndex<'t> {
     trees: &'t Trees,
     path: &'t Path,
-    cached: &'t HashMap<StreamId, StreamHead>,
+    cached: &'t HeadCache,
     /// Entries read from the store while deciding this batch (`None`: the stream is empty).
     loaded: RefCell<HashMap<StreamId, Option<StreamHead>>>,
 }
