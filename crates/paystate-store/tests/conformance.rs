@@ -1738,6 +1738,55 @@ mod opening {
         );
     }
 
+    #[tokio::test]
+    async fn a_long_stream_s_entry_is_written_once_when_it_moves_to_the_index_trees() {
+        let dir = tempfile::tempdir().unwrap();
+        let append_many = |from: u64, count: u64| {
+            let path = dir.path().to_path_buf();
+            async move {
+                let store = open_when_unlocked(&path);
+                for seq in from..from + count {
+                    store
+                        .append(
+                            &stream("long"),
+                            ExpectedVersion::Exact(StreamVersion(seq)),
+                            vec![event("e").with_dedupe_key(format!("key-{seq}"))],
+                        )
+                        .await
+                        .unwrap();
+                }
+                store.close().await.unwrap();
+            }
+        };
+        append_many(0, 12).await;
+        let moved = raw_entry(dir.path(), "stream_heads", b"long").expect("an entry");
+        assert_eq!(moved[0], 2, "the stream has moved to the index trees");
+        append_many(12, 5).await;
+        assert_eq!(
+            raw_entry(dir.path(), "stream_heads", b"long"),
+            Some(moved),
+            "appends after the move do not rewrite the entry"
+        );
+        let store = open_when_unlocked(dir.path());
+        assert_eq!(
+            store.stream_version(&stream("long")).unwrap(),
+            StreamVersion(17)
+        );
+        assert_eq!(
+            store.dedupe_position(&stream("long"), "key-16").unwrap(),
+            Some(Position(17))
+        );
+        let next = store
+            .append(
+                &stream("long"),
+                ExpectedVersion::Exact(StreamVersion(17)),
+                vec![event("e")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(positions(&next), (18, 18));
+    }
+
     fn raw_entry(dir: &std::path::Path, tree: &str, key: &[u8]) -> Option<Vec<u8>> {
         let db = raw_when_unlocked(dir);
         let value = db.open_tree(tree).unwrap().get(key).unwrap();

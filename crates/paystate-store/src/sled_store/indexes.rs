@@ -51,7 +51,19 @@ pub(crate) fn write_index_entries(
             Some(head) => head,
             None => load_head(trees, path, stream)?.unwrap_or_else(StreamHead::empty),
         };
+        // An indexed stream's entry is written once, when the stream moves to the index trees:
+        // from then on its version is that of its last `stream_index` entry.
+        let entry_stays = matches!(head, StreamHead::Indexed { .. });
         let moved = head.apply(&runs, &dedupe);
+        // Hashes before runs: after a crash, a run that is there has its hashes (a hash whose
+        // run is missing is harmless, every hash is confirmed against its event), so writing
+        // the missing entries again may skip every run that is there.
+        for &(hash, position) in &moved.dedupe {
+            trees
+                .dedupe_hashes
+                .insert(dedupe_hash_key(stream, hash, position), &[])
+                .map_err(storage)?;
+        }
         for run in &moved.runs {
             trees
                 .stream_index
@@ -64,49 +76,69 @@ pub(crate) fn write_index_entries(
                 )
                 .map_err(storage)?;
         }
-        for &(hash, position) in &moved.dedupe {
+        if !entry_stays {
             trees
-                .dedupe_hashes
-                .insert(dedupe_hash_key(stream, hash, position), &[])
+                .stream_heads
+                .insert(stream.as_str().as_bytes(), head.encode())
                 .map_err(storage)?;
         }
-        trees
-            .stream_heads
-            .insert(stream.as_str().as_bytes(), head.encode())
-            .map_err(storage)?;
         heads.put(stream.clone(), head);
     }
     set_indexed_through(&trees.meta, last.position.0).map_err(storage)
 }
 
-/// A stream's entry as stored, `None` for a stream with no event. A stream written before a
-/// format 3 store was upgraded, and not since, has no entry: it is read from its runs.
+/// A stream's entry, `None` for a stream with no event. An indexed stream's version is read
+/// from its last run. A stream written before a format 3 store was upgraded has no entry: it
+/// is read from its runs.
 pub(crate) fn load_head(
     trees: &Trees,
     path: &Path,
     stream: &StreamId,
 ) -> Result<Option<StreamHead>, StoreError> {
     let storage = |error| storage_error(path, error);
-    if let Some(bytes) = trees
+    let stored = trees
         .stream_heads
         .get(stream.as_str().as_bytes())
         .map_err(storage)?
-    {
-        return StreamHead::decode(&bytes).map(Some);
+        .map(|bytes| StreamHead::decode(&bytes))
+        .transpose()?;
+    match stored {
+        Some(StreamHead::Indexed {
+            last_version,
+            legacy,
+        }) => Ok(Some(StreamHead::Indexed {
+            last_version: last_run_version(trees, path, stream)?
+                .map_or(last_version, |run| run.max(last_version)),
+            legacy,
+        })),
+        Some(inline) => Ok(Some(inline)),
+        None if trees.legacy => {
+            Ok(
+                last_run_version(trees, path, stream)?.map(|last_version| StreamHead::Indexed {
+                    last_version,
+                    legacy: true,
+                }),
+            )
+        }
+        None => Ok(None),
     }
-    if !trees.legacy {
-        return Ok(None);
-    }
+}
+
+/// The last version of the stream's last `stream_index` entry.
+fn last_run_version(
+    trees: &Trees,
+    path: &Path,
+    stream: &StreamId,
+) -> Result<Option<u64>, StoreError> {
     let prefix = stream_prefix(stream);
     let last = trees
         .stream_index
         .get_lt(stream_index_key(stream, StreamVersion(u64::MAX)))
-        .map_err(storage)?;
+        .map_err(|error| storage_error(path, error))?;
     match last {
-        Some((key, value)) if key.starts_with(&prefix) => Ok(Some(StreamHead::Indexed {
-            last_version: Run::parse(prefix.len(), &key, &value)?.last_version,
-            legacy: true,
-        })),
+        Some((key, value)) if key.starts_with(&prefix) => {
+            Ok(Some(Run::parse(prefix.len(), &key, &value)?.last_version))
+        }
         _ => Ok(None),
     }
 }

@@ -5,7 +5,8 @@
 //! one entry, an append rewrites one small value, where it used to insert two new keys at
 //! random places in two trees (sled's dearest write). A stream that outgrows its entry (more
 //! than [`INLINE_RUNS`] runs or [`INLINE_DEDUPE`] dedupe keys) moves them to `stream_index` and
-//! `dedupe_hashes`, and its entry keeps only its version from then on.
+//! `dedupe_hashes`, as format 3 kept every stream, and its entry is not written again: it says
+//! the stream is indexed, and the stream's version is that of its last run.
 //!
 //! A dedupe hash is the first 8 bytes of the key's SHA-256. A hash that matches is only a
 //! candidate: the event it points at is read and its stream and key compared, so two keys
@@ -34,7 +35,9 @@ pub(crate) enum StreamHead {
     /// Every run and dedupe hash of the stream, in the entry.
     Inline(InlineHead),
     /// The runs are in `stream_index`, the dedupe hashes in `dedupe_hashes`. `legacy`: the
-    /// stream was written before format 4, so its older dedupe keys are in `dedupe`.
+    /// stream was written before format 4, so its older dedupe keys are in `dedupe`. Stored,
+    /// `last_version` is the version at which the stream moved; in memory (read with the last
+    /// run, then kept by the writer) it is the current one.
     Indexed { last_version: u64, legacy: bool },
 }
 
