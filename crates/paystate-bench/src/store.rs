@@ -318,7 +318,14 @@ How to read these numbers (from profiling this benchmark with `perf`):
   group while the writer thread is already writing the next. What limits 64 appenders on 2
   cores is CPU, not the disk: per append the writer spends its time in sled's copy-on-write
   node updates (one stream-index entry, one dedupe entry, the dedupe lookup) and in `malloc`,
-  and the appenders' own tasks need the same two cores. The mean batch stays around half the
+  and the appenders' own tasks need the same two cores. Each appender writes one long stream,
+  a dedupe key on every append: such a stream keeps its runs in `stream_index` and its keys
+  by hash in `dedupe_hashes` ([store.md](store.md#on-disk-format-version-4)), so its keys,
+  sequential as written, land at random places in the tree. Before store format 4 they were
+  stored as written, next to each other, and 64 appenders made 12-16% more appends/s (three
+  alternating pairs: 42,030-42,447 against 35,360-39,449/s). No stream paystate writes is like
+  that: a payment's stream keeps its keys in its own entry, and the keys of long streams
+  (anomalies) were random already. The mean batch stays around half the
   appenders because an answered appender must be scheduled again before it can send its next
   append. The ratio to one appender therefore depends on how busy the machine is; on this
   shared machine it moved between about 5x and 14x from run to run.

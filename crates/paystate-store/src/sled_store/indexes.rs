@@ -61,7 +61,7 @@ pub(crate) fn write_index_entries(
         for &(hash, position) in &moved.dedupe {
             trees
                 .dedupe_hashes
-                .insert(dedupe_hash_key(stream, hash, position), &[])
+                .merge(dedupe_hash_key(stream, hash), position.to_be_bytes())
                 .map_err(storage)?;
         }
         for run in &moved.runs {

@@ -9,7 +9,7 @@
 //! | `events` | position of the chunk's last record, u64 BE | chunk of records (see `chunk`) |
 //! | `stream_heads` | stream UTF-8 | the stream's version, and while it is short its runs and dedupe hashes (see `stream_heads`) |
 //! | `stream_index` | stream UTF-8, `0xFF`, last version of a run u64 BE | first version of the run u64 BE, its position u64 BE |
-//! | `dedupe_hashes` | stream UTF-8, `0xFF`, dedupe hash u64 BE, position u64 BE | empty |
+//! | `dedupe_hashes` | stream UTF-8, `0xFF`, dedupe hash u64 BE | positions u64 BE of the events whose keys have that hash (almost always one) |
 //! | `dedupe` | dedupe key UTF-8 | position u64 BE (written by format 3 and older only) |
 //! | `projection_checkpoints` | projection name | position u64 BE (format 2 and older) |
 //! | `projection/{name}` | caller's key; `0xFF checkpoint` | caller's value; position u64 BE |
@@ -91,12 +91,14 @@ impl Trees {
             .contains_key(LEGACY_INDEXES_KEY)
             .map_err(|e| storage_error(path, e))?
             || (stored_format(&meta, path)? < 4 && !(stream_index.is_empty() && dedupe.is_empty()));
+        let dedupe_hashes = open(DEDUPE_HASHES_TREE)?;
+        dedupe_hashes.set_merge_operator(add_position);
         Ok(Trees {
             meta,
             events: open(EVENTS_TREE)?,
             stream_heads: open(STREAM_HEADS_TREE)?,
             stream_index,
-            dedupe_hashes: open(DEDUPE_HASHES_TREE)?,
+            dedupe_hashes,
             dedupe,
             checkpoints: open(CHECKPOINTS_TREE)?,
             legacy,
@@ -148,20 +150,23 @@ pub(crate) fn stream_index_key(stream: &StreamId, version: StreamVersion) -> Vec
     key
 }
 
-/// The `dedupe_hashes` key of a stream's dedupe hash without its position: the prefix of the
-/// entries that share the hash.
-pub(crate) fn dedupe_hash_prefix(stream: &StreamId, hash: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(stream.as_str().len() + 17);
+/// The `dedupe_hashes` key of a stream's dedupe hash.
+pub(crate) fn dedupe_hash_key(stream: &StreamId, hash: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.as_str().len() + 9);
     key.extend_from_slice(stream.as_str().as_bytes());
     key.push(0xFF);
     key.extend_from_slice(&hash.to_be_bytes());
     key
 }
 
-pub(crate) fn dedupe_hash_key(stream: &StreamId, hash: u64, position: u64) -> Vec<u8> {
-    let mut key = dedupe_hash_prefix(stream, hash);
-    key.extend_from_slice(&position.to_be_bytes());
-    key
+/// The merge operator of `dedupe_hashes`: adds a position (u64 BE) to those already under the
+/// key, once (writing a batch's entries again after a crash adds nothing).
+fn add_position(_key: &[u8], stored: Option<&[u8]>, position: &[u8]) -> Option<Vec<u8>> {
+    let stored = stored.unwrap_or_default();
+    if stored.chunks(8).any(|known| known == position) {
+        return Some(stored.to_vec());
+    }
+    Some([stored, position].concat())
 }
 
 pub(crate) fn run_value(first_version: StreamVersion, first_position: Position) -> [u8; 16] {
@@ -406,4 +411,22 @@ pub(crate) fn data_file(path: &Path) -> PathBuf {
 
 pub(crate) fn blobs_dir(path: &Path) -> PathBuf {
     path.join("blobs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::add_position;
+
+    #[test]
+    fn a_dedupe_hash_entry_gains_each_position_once() {
+        let first = 7u64.to_be_bytes();
+        let second = 9u64.to_be_bytes();
+        let one = add_position(b"k", None, &first).unwrap();
+        assert_eq!(one, first);
+        // The same batch written again after a crash adds nothing.
+        assert_eq!(add_position(b"k", Some(&one), &first).unwrap(), one);
+        // Another key of the stream with the same hash adds its position.
+        let two = add_position(b"k", Some(&one), &second).unwrap();
+        assert_eq!(two, [first, second].concat());
+    }
 }

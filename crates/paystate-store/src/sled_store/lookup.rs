@@ -4,7 +4,7 @@
 
 use super::chunk::for_each_record;
 use super::layout::{
-    be_u64, dedupe_hash_prefix, storage_error, stream_index_key, stream_prefix, Run, Trees,
+    be_u64, dedupe_hash_key, storage_error, stream_index_key, stream_prefix, Run, Trees,
 };
 use super::stream_heads::{dedupe_hash, StreamHead};
 use crate::codec::decode_record_ref;
@@ -88,17 +88,17 @@ pub(crate) fn dedupe_position(
                 .map(|(_, position)| *position),
         ),
         StreamHead::Indexed { legacy, .. } => {
-            let prefix = dedupe_hash_prefix(stream, hash);
-            for entry in trees.dedupe_hashes.scan_prefix(&prefix) {
-                let (entry, _) = entry.map_err(storage)?;
-                let position = entry
-                    .get(prefix.len()..)
-                    .ok_or_else(|| StoreError::Corrupt {
+            let hash_key = dedupe_hash_key(stream, hash);
+            if let Some(positions) = trees.dedupe_hashes.get(&hash_key).map_err(storage)? {
+                if positions.is_empty() || positions.len() % 8 != 0 {
+                    return Err(StoreError::Corrupt {
                         position: 0,
-                        reason: "a dedupe hash key is too short".into(),
-                    })
-                    .and_then(|suffix| be_u64(suffix, 0, "a dedupe hash key"))?;
-                candidates.push(position);
+                        reason: format!("a dedupe hash entry is {} bytes long", positions.len()),
+                    });
+                }
+                for index in 0..positions.len() / 8 {
+                    candidates.push(be_u64(&positions, index, "a dedupe hash entry")?);
+                }
             }
             if *legacy {
                 if let Some(value) = trees.dedupe.get(key.as_bytes()).map_err(storage)? {
