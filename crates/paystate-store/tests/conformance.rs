@@ -1635,10 +1635,7 @@ mod opening {
                 .remove(b"b")
                 .unwrap()
                 .is_some());
-            db.open_tree("paystate.meta")
-                .unwrap()
-                .insert(b"indexed_through", &2u64.to_be_bytes())
-                .unwrap();
+            set_meta(db, "indexed_through", &2u64.to_be_bytes());
         })
         .await;
         let store = open_when_unlocked(dir.path());
@@ -1678,10 +1675,7 @@ mod opening {
     async fn index_entries_written_again_over_ones_already_there_change_nothing() {
         // A crash after the last batch's index entries and before `indexed_through` moved.
         let dir = store_edited_on_disk(|db| {
-            db.open_tree("paystate.meta")
-                .unwrap()
-                .insert(b"indexed_through", &2u64.to_be_bytes())
-                .unwrap();
+            set_meta(db, "indexed_through", &2u64.to_be_bytes());
         })
         .await;
         let heads_before = raw_entry(dir.path(), "stream_heads", b"b");
@@ -1787,6 +1781,14 @@ mod opening {
         assert_eq!(positions(&next), (18, 18));
     }
 
+    /// Writes a key of the store's meta tree, as a crash or an older format left it.
+    fn set_meta(db: &sled::Db, key: &str, value: &[u8]) {
+        db.open_tree("paystate.meta")
+            .unwrap()
+            .insert(key.as_bytes(), value)
+            .unwrap();
+    }
+
     fn raw_entry(dir: &std::path::Path, tree: &str, key: &[u8]) -> Option<Vec<u8>> {
         let db = raw_when_unlocked(dir);
         let value = db.open_tree(tree).unwrap().get(key).unwrap();
@@ -1811,10 +1813,7 @@ mod opening {
             .unwrap();
         db.drop_tree("stream_heads").unwrap();
         db.drop_tree("dedupe_hashes").unwrap();
-        db.open_tree("paystate.meta")
-            .unwrap()
-            .insert(b"format_version", &3u32.to_be_bytes())
-            .unwrap();
+        set_meta(db, "format_version", &3u32.to_be_bytes());
     }
 
     #[tokio::test]
@@ -1955,10 +1954,7 @@ mod opening {
     async fn a_format_2_projection_checkpoint_is_read_and_moves_on_the_next_commit() {
         // Format 2 kept every checkpoint in the shared `projection_checkpoints` tree.
         let dir = store_edited_on_disk(|db| {
-            db.open_tree("paystate.meta")
-                .unwrap()
-                .insert(b"format_version", &2u32.to_be_bytes())
-                .unwrap();
+            set_meta(db, "format_version", &2u32.to_be_bytes());
             db.open_tree("projection/views")
                 .unwrap()
                 .insert(b"k", b"old")
@@ -2069,10 +2065,7 @@ mod opening {
     #[tokio::test]
     async fn indexes_said_to_reach_past_the_log_leave_the_store_read_only() {
         let dir = store_edited_on_disk(|db| {
-            db.open_tree("paystate.meta")
-                .unwrap()
-                .insert(b"indexed_through", &9u64.to_be_bytes())
-                .unwrap();
+            set_meta(db, "indexed_through", &9u64.to_be_bytes());
         })
         .await;
         let store = open_when_unlocked(dir.path());
