@@ -260,11 +260,16 @@ impl<'i, I: LogIndex> BatchPlan<'i, I> {
     /// once per append.
     fn accept(&mut self, envelope: Envelope) {
         if let Some(key) = &envelope.dedupe_key {
-            self.overlay
-                .dedupe
-                .entry(envelope.stream.clone())
-                .or_default()
-                .insert(key.clone(), envelope.position);
+            let position = envelope.position;
+            match self.overlay.dedupe.get_mut(&envelope.stream) {
+                Some(keys) => {
+                    keys.insert(key.clone(), position);
+                }
+                None => {
+                    let keys = HashMap::from([(key.clone(), position)]);
+                    self.overlay.dedupe.insert(envelope.stream.clone(), keys);
+                }
+            }
         }
         self.tail = Tail {
             next: envelope.position.next(),

@@ -87,41 +87,53 @@ pub(crate) fn write_index_entries(
     set_indexed_through(&trees.meta, last.position.0).map_err(storage)
 }
 
-/// A stream's entry, `None` for a stream with no event. An indexed stream's version is read
-/// from its last run. A stream written before a format 3 store was upgraded has no entry: it
-/// is read from its runs.
+/// A stream's entry with its current version, as the writer needs it: `None` for a stream
+/// with no event. An indexed stream's version is read from its last run.
 pub(crate) fn load_head(
     trees: &Trees,
     path: &Path,
     stream: &StreamId,
 ) -> Result<Option<StreamHead>, StoreError> {
-    let storage = |error| storage_error(path, error);
-    let stored = trees
-        .stream_heads
-        .get(stream.as_str().as_bytes())
-        .map_err(storage)?
-        .map(|bytes| StreamHead::decode(&bytes))
-        .transpose()?;
-    match stored {
+    match stored_head(trees, path, stream)? {
         Some(StreamHead::Indexed {
             last_version,
             legacy,
-        }) => Ok(Some(StreamHead::Indexed {
-            last_version: last_run_version(trees, path, stream)?
-                .map_or(last_version, |run| run.max(last_version)),
-            legacy,
-        })),
-        Some(inline) => Ok(Some(inline)),
-        None if trees.legacy => {
-            Ok(
-                last_run_version(trees, path, stream)?.map(|last_version| StreamHead::Indexed {
-                    last_version,
-                    legacy: true,
-                }),
-            )
+        }) => {
+            let last_run = last_run_version(trees, path, stream)?;
+            // A stream of a format 3 store with no run has no event.
+            if legacy && last_version == 0 && last_run.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(StreamHead::Indexed {
+                last_version: last_run.map_or(last_version, |run| run.max(last_version)),
+                legacy,
+            }))
         }
-        None => Ok(None),
+        other => Ok(other),
     }
+}
+
+/// A stream's entry as stored, for readers, who find an indexed stream's versions in its runs:
+/// an indexed entry's `last_version` is the version at which it moved (0 for a stream written
+/// before a format 3 store was upgraded, which has no entry), and `None` means no event.
+pub(crate) fn stored_head(
+    trees: &Trees,
+    path: &Path,
+    stream: &StreamId,
+) -> Result<Option<StreamHead>, StoreError> {
+    let stored = trees
+        .stream_heads
+        .get(stream.as_str().as_bytes())
+        .map_err(|error| storage_error(path, error))?
+        .map(|bytes| StreamHead::decode(&bytes))
+        .transpose()?;
+    Ok(match stored {
+        None if trees.legacy => Some(StreamHead::Indexed {
+            last_version: 0,
+            legacy: true,
+        }),
+        other => other,
+    })
 }
 
 /// The last version of the stream's last `stream_index` entry.

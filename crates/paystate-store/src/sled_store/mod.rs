@@ -320,7 +320,7 @@ impl SledStore {
     /// The stream's runs holding versions after `after`, in version order, including runs
     /// written but not yet durable (readers check positions against the durable head).
     fn runs_after(&self, stream: &StreamId, after: u64) -> Result<Vec<Run>, StoreError> {
-        match indexes::load_head(&self.trees, &self.path, stream)? {
+        match indexes::stored_head(&self.trees, &self.path, stream)? {
             Some(head) => lookup::runs_after(&self.trees, &self.path, stream, &head, after),
             None => Ok(Vec::new()),
         }
@@ -505,7 +505,7 @@ impl EventStore for SledStore {
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError> {
-        match indexes::load_head(&self.trees, &self.path, stream)? {
+        match indexes::stored_head(&self.trees, &self.path, stream)? {
             Some(head) => {
                 lookup::version_within(&self.trees, &self.path, stream, &head, self.durable_head())
             }
@@ -518,7 +518,7 @@ impl EventStore for SledStore {
         stream: &StreamId,
         dedupe_key: &str,
     ) -> Result<Option<Position>, StoreError> {
-        match indexes::load_head(&self.trees, &self.path, stream)? {
+        match indexes::stored_head(&self.trees, &self.path, stream)? {
             Some(head) => lookup::dedupe_position(
                 &self.trees,
                 &self.path,
