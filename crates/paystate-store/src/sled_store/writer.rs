@@ -293,10 +293,11 @@ impl Writer {
         let events = plan.event_count() as u64;
         let mut writes = plan.into_writes();
         let mut written = Vec::new();
+        // A stream found empty is cached as such, so writing its first events does not look
+        // it up again.
         for (stream, head) in index.loaded.into_inner() {
-            if let Some(head) = head {
-                self.heads.put(stream, head);
-            }
+            self.heads
+                .put(stream, head.unwrap_or_else(StreamHead::empty));
         }
 
         if let Some(reason) = self.shared.broken() {
