@@ -12,30 +12,27 @@ use crate::error::StoreError;
 use crate::types::{Position, StreamId, StreamVersion};
 use std::path::Path;
 
-/// The stream's runs holding versions after `after`, in version order.
-pub(crate) fn runs_after(
-    trees: &Trees,
-    path: &Path,
+/// The stream's runs holding versions after `after`, in version order. An indexed stream's
+/// runs are read as the caller goes, so a page of a long stream reads only what it returns.
+pub(crate) fn runs_after<'a>(
+    trees: &'a Trees,
+    path: &'a Path,
     stream: &StreamId,
     head: &StreamHead,
     after: u64,
-) -> Result<Vec<Run>, StoreError> {
+) -> Box<dyn Iterator<Item = Result<Run, StoreError>> + 'a> {
     if let StreamHead::Inline(inline) = head {
         let mut runs = inline.runs();
         runs.retain(|run| run.last_version > after);
-        return Ok(runs);
+        return Box::new(runs.into_iter().map(Ok));
     }
     let prefix_len = stream_prefix(stream).len();
     let range = stream_index_key(stream, StreamVersion(after.saturating_add(1)))
         ..=stream_index_key(stream, StreamVersion(u64::MAX));
-    trees
-        .stream_index
-        .range(range)
-        .map(|entry| {
-            let (key, value) = entry.map_err(|e| storage_error(path, e))?;
-            Run::parse(prefix_len, &key, &value)
-        })
-        .collect()
+    Box::new(trees.stream_index.range(range).map(move |entry| {
+        let (key, value) = entry.map_err(|e| storage_error(path, e))?;
+        Run::parse(prefix_len, &key, &value)
+    }))
 }
 
 /// The stream's version counting only runs that start at or below `within`.

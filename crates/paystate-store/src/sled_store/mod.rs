@@ -319,11 +319,17 @@ impl SledStore {
 
     /// The stream's runs holding versions after `after`, in version order, including runs
     /// written but not yet durable (readers check positions against the durable head).
-    fn runs_after(&self, stream: &StreamId, after: u64) -> Result<Vec<Run>, StoreError> {
-        match indexes::stored_head(&self.trees, &self.path, stream)? {
-            Some(head) => lookup::runs_after(&self.trees, &self.path, stream, &head, after),
-            None => Ok(Vec::new()),
-        }
+    fn runs_after(
+        &self,
+        stream: &StreamId,
+        after: u64,
+    ) -> Result<Box<dyn Iterator<Item = Result<Run, StoreError>> + '_>, StoreError> {
+        Ok(
+            match indexes::stored_head(&self.trees, &self.path, stream)? {
+                Some(head) => lookup::runs_after(&self.trees, &self.path, stream, &head, after),
+                None => Box::new(std::iter::empty()),
+            },
+        )
     }
 
     fn tree(&self, name: String) -> Result<sled::Tree, StoreError> {
@@ -490,6 +496,7 @@ impl EventStore for SledStore {
         let head = self.durable_head();
         let mut out = Vec::new();
         for run in self.runs_after(stream, after.0)? {
+            let run = run?;
             if out.len() >= limit || run.first_position > head.0 {
                 break;
             }
